@@ -1,0 +1,60 @@
+# smalti: the entry points. `make demo` runs the main job, `make test` everything CI checks.
+JOBS ?= 2
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
+SEED ?= 42
+FUZZ_SECONDS ?= 120
+SMOKE_SECONDS ?= 10
+SWARM_SEEDS ?= 2000
+
+CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint bench fuzz swarm clean
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSMALTI_SANITIZE=ON -DSMALTI_BENCH=OFF >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+
+build-fuzz: deps
+	@CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMALTI_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS)
+
+# The main job: a simulated cluster with faults, printing what it checked.
+demo: build
+	@$(BUILD_DIR)/smalti-sim run scenarios/files/demo.scn --seed $(SEED)
+
+test-unit: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	@cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -E '^lint\.'
+
+fuzz-smoke: build-fuzz
+	@bash scripts/run_fuzz.sh $(FUZZ_DIR) $(SMOKE_SECONDS)
+
+lint:
+	@bash scripts/lint_determinism.sh core
+
+# Everything CI runs: lint, unit and simulation tests, the same under ASan+UBSan, a fuzz smoke run.
+test: lint test-unit test-asan fuzz-smoke
+	@echo "make test: all checks passed"
+
+bench: build
+	@bash scripts/run_bench.sh $(BUILD_DIR)
+
+fuzz: build-fuzz
+	@bash scripts/run_fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+swarm: build
+	@$(BUILD_DIR)/smalti-sim swarm scenarios/files/demo.scn --seeds $(SWARM_SEEDS)
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -1,0 +1,69 @@
+#include "smalti/base/codec.hpp"
+
+namespace smalti {
+
+Status Decoder::fail(StatusCode code, const std::string& what) const {
+  return {code, "decode: " + what + " at byte " + std::to_string(pos_)};
+}
+
+Status Decoder::get_u8(std::uint8_t& v) {
+  if (remaining() < 1) return fail(StatusCode::kMalformed, "unexpected end of input");
+  v = in_[pos_++];
+  return Status::ok();
+}
+
+Status Decoder::get_varint(std::uint64_t& v) {
+  std::uint64_t result = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (remaining() < 1) return fail(StatusCode::kMalformed, "unexpected end of input in varint");
+    const std::uint8_t byte = in_[pos_++];
+    if (i == 9 && byte > 1) return fail(StatusCode::kMalformed, "varint overflows 64 bits");
+    result |= static_cast<std::uint64_t>(byte & 0x7f) << (7 * i);
+    if ((byte & 0x80) == 0) {
+      if (byte == 0 && i > 0) return fail(StatusCode::kMalformed, "non-canonical varint");
+      v = result;
+      return Status::ok();
+    }
+  }
+  return fail(StatusCode::kMalformed, "varint longer than 10 bytes");
+}
+
+Status Decoder::get_raw(std::size_t n, const std::uint8_t*& data) {
+  if (remaining() < n) return fail(StatusCode::kMalformed, "unexpected end of input");
+  data = in_.data() + pos_;
+  pos_ += n;
+  return Status::ok();
+}
+
+Status Decoder::get_fixed_le(int width, std::uint64_t& v) {
+  const std::uint8_t* data = nullptr;
+  SMALTI_RETURN_IF_ERROR(get_raw(static_cast<std::size_t>(width), data));
+  v = 0;
+  for (int i = 0; i < width; ++i) v |= static_cast<std::uint64_t>(data[i]) << (8 * i);
+  return Status::ok();
+}
+
+Status Decoder::get_length(std::uint64_t& n, std::size_t min_element_size, const char* what) {
+  SMALTI_RETURN_IF_ERROR(get_varint(n));
+  if (n > limits_.max_length) {
+    return fail(StatusCode::kLimitExceeded, std::string(what) + " length " + std::to_string(n) +
+                                                " exceeds the limit " +
+                                                std::to_string(limits_.max_length));
+  }
+  if (min_element_size > 0 && n > remaining() / min_element_size) {
+    return fail(StatusCode::kMalformed, std::string(what) + " length " + std::to_string(n) +
+                                            " exceeds the remaining input");
+  }
+  return Status::ok();
+}
+
+Status Decoder::enter() {
+  if (depth_ >= limits_.max_depth) {
+    return fail(StatusCode::kLimitExceeded,
+                "nesting deeper than " + std::to_string(limits_.max_depth));
+  }
+  ++depth_;
+  return Status::ok();
+}
+
+}  // namespace smalti

@@ -1,26 +1,16 @@
-// PeerId and PeerAddr: who a peer is and where to reach it.
+// PeerAddr: a PeerId plus the backend addresses where it can be reached.
 //
-// A PeerId is an Ed25519 public key (32 bytes). A PeerAddr adds the backend addresses: host:port
-// strings on the real backend, "sim:<host>" in the simulator. Value types.
+// Addresses are "host:port" strings on the real backend and "sim:<host>" in the simulator.
+// Value type.
 #pragma once
 
-#include <compare>
 #include <string>
 #include <vector>
 
 #include "smalti/base/codec.hpp"
-#include "smalti/base/digest.hpp"
+#include "smalti/base/identity.hpp"
 
 namespace smalti {
-
-struct PeerId {
-  Digest key;  // the raw Ed25519 public key
-
-  std::string to_hex() const { return key.to_hex(); }
-  std::string short_hex() const { return key.short_hex(); }
-  friend auto operator<=>(const PeerId&, const PeerId&) = default;
-};
-SMALTI_FIELDS(PeerId, key)
 
 struct PeerAddr {
   PeerId id;
@@ -31,8 +21,3 @@ struct PeerAddr {
 SMALTI_FIELDS(PeerAddr, id, addresses)
 
 }  // namespace smalti
-
-template <>
-struct std::hash<smalti::PeerId> {
-  std::size_t operator()(const smalti::PeerId& p) const noexcept { return p.key.prefix64(); }
-};

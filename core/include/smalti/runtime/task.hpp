@@ -1,0 +1,139 @@
+// Task<T>: a lazily started C++20 coroutine, the unit of asynchronous work in a node.
+//
+// A Task starts when it is awaited (`co_await task`), or when the node spawns it (Node::spawn),
+// and resumes its awaiter when it finishes. Destroying a Task destroys its coroutine frame and so
+// cancels the work: every awaitable in smalti unregisters itself when its frame is destroyed.
+// Tasks run on their node's executor thread only; they are not thread-safe. Exceptions are not
+// used: an exception escaping a task is a programmer error and aborts.
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <utility>
+
+#include "smalti/base/assert.hpp"
+
+namespace smalti {
+
+template <typename T>
+class Task;
+
+namespace detail {
+
+// What a finished coroutine does: resume its awaiter, or tell its owner (spawned tasks).
+struct TaskCompletion {
+  std::coroutine_handle<> continuation;
+  void (*on_detached_done)(void* owner, std::coroutine_handle<> self) = nullptr;
+  void* owner = nullptr;
+};
+
+struct FinalAwaiter {
+  bool await_ready() const noexcept { return false; }
+  template <typename Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    TaskCompletion& done = self.promise().completion;
+    if (done.continuation) return done.continuation;
+    if (done.on_detached_done != nullptr) done.on_detached_done(done.owner, self);
+    return std::noop_coroutine();
+  }
+  void await_resume() const noexcept {}
+};
+
+template <typename T>
+struct PromiseBase {
+  TaskCompletion completion;
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  FinalAwaiter final_suspend() const noexcept { return {}; }
+  void unhandled_exception() const noexcept {
+    SMALTI_ASSERT(false, "an exception escaped a smalti::Task");
+  }
+};
+
+}  // namespace detail
+
+template <typename T>
+class [[nodiscard]] Task {
+ public:
+  struct promise_type : detail::PromiseBase<T> {
+    std::optional<T> value;
+    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    template <typename U>
+    void return_value(U&& v) {
+      value.emplace(std::forward<U>(v));
+    }
+  };
+
+  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      reset();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
+    handle_.promise().completion.continuation = awaiter;
+    return handle_;
+  }
+  T await_resume() {
+    SMALTI_ASSERT(handle_.promise().value.has_value(), "Task finished without a value");
+    return std::move(*handle_.promise().value);
+  }
+
+  // For the runtime: gives up ownership of the frame.
+  std::coroutine_handle<promise_type> release() { return std::exchange(handle_, {}); }
+
+ private:
+  explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
+  void reset() {
+    if (handle_) handle_.destroy();
+    handle_ = {};
+  }
+  std::coroutine_handle<promise_type> handle_;
+};
+
+template <>
+class [[nodiscard]] Task<void> {
+ public:
+  struct promise_type : detail::PromiseBase<void> {
+    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    void return_void() const noexcept {}
+  };
+
+  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      reset();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
+    handle_.promise().completion.continuation = awaiter;
+    return handle_;
+  }
+  void await_resume() const noexcept {}
+
+  std::coroutine_handle<promise_type> release() { return std::exchange(handle_, {}); }
+
+ private:
+  explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
+  void reset() {
+    if (handle_) handle_.destroy();
+    handle_ = {};
+  }
+  std::coroutine_handle<promise_type> handle_;
+};
+
+}  // namespace smalti

@@ -1,0 +1,50 @@
+#include "smalti/base/identity.hpp"
+
+#include <openssl/evp.h>
+
+namespace smalti {
+
+Result<SecretKey> SecretKey::from_seed(const std::array<std::uint8_t, 32>& seed) {
+  EVP_PKEY* raw = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size());
+  if (raw == nullptr) return error(StatusCode::kInternal, "OpenSSL could not build an Ed25519 key");
+  std::shared_ptr<void> pkey(raw, [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
+  std::array<std::uint8_t, 32> pub{};
+  std::size_t pub_len = pub.size();
+  if (EVP_PKEY_get_raw_public_key(raw, pub.data(), &pub_len) != 1 || pub_len != pub.size()) {
+    return error(StatusCode::kInternal, "OpenSSL could not export the Ed25519 public key");
+  }
+  SecretKey key;
+  key.seed_ = seed;
+  key.peer_id_ = PeerId{Digest(pub)};
+  key.pkey_ = std::move(pkey);
+  return key;
+}
+
+Signature SecretKey::sign(ByteView message) const {
+  Signature sig{};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  SMALTI_ASSERT(ctx != nullptr);
+  std::size_t sig_len = sig.size();
+  const bool ok =
+      EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, static_cast<EVP_PKEY*>(pkey_.get())) == 1 &&
+      EVP_DigestSign(ctx, sig.data(), &sig_len, message.data(), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  SMALTI_ASSERT(ok && sig_len == sig.size(), "Ed25519 signing failed");
+  return sig;
+}
+
+bool verify_signature(const PeerId& signer, ByteView message, const Signature& signature) {
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, signer.key.bytes().data(),
+                                               Digest::kSize);
+  if (pkey == nullptr) return false;  // not a valid curve point
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx != nullptr &&
+            EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pkey) == 1 &&
+            EVP_DigestVerify(ctx, signature.data(), signature.size(), message.data(),
+                             message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pkey);
+  return ok;
+}
+
+}  // namespace smalti

@@ -1,0 +1,20 @@
+#include "smalti/network.hpp"
+
+namespace smalti {
+
+Result<std::unique_ptr<Network>> Network::create(const env::Environment& env, NetworkOptions options) {
+  std::unique_ptr<Network> net(new Network());
+  SMALTI_ASSIGN_OR_RETURN(net->node_, Node::create(env, std::move(options.node)));
+  net->ping_ = std::make_unique<ping::PingService>(*net->node_, options.ping);
+  SMALTI_RETURN_IF_ERROR(net->ping_->start().with_context("ping"));
+  return net;
+}
+
+Network::~Network() {
+  // Tasks first: they use the services.
+  node_->shutdown();
+  ping_.reset();
+  node_.reset();
+}
+
+}  // namespace smalti

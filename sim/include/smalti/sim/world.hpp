@@ -1,0 +1,148 @@
+// World: many simulated nodes in one process, on one thread, in virtual time.
+//
+// One master seed derives every sub-seed (network, each node, each disk), and simultaneous events
+// run in the order they were scheduled, so the same seed and build give the same run, byte for
+// byte: the trace hash proves it. Test code uses the same smalti::Network a real node has:
+//
+//   sim::World world({.seed = 42});
+//   auto a = world.add_node({.name = "a"});
+//   auto b = world.add_node({.name = "b", .setup = [](Network& net) { /* spawn tasks */ }});
+//   world.net().partition({a}, {b});
+//   world.run_for(10s);
+//   world.crash(b); world.restart(b);
+//
+// Faults: the network's (see network.hpp), node crash (volatile state gone, synced files kept,
+// the node's setup runs again on restart), pause (no events run, links stall), per-node clock
+// drift, skew and jumps, the disk's (see sim_file_system.hpp) and named BUGGIFY points.
+// Single-threaded: a World and its nodes are used from one thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "smalti/network.hpp"
+#include "smalti/sim/event_queue.hpp"
+#include "smalti/sim/network.hpp"
+#include "smalti/sim/sim_clock.hpp"
+#include "smalti/sim/sim_file_system.hpp"
+#include "smalti/sim/trace.hpp"
+
+namespace smalti::sim {
+
+struct WorldOptions {
+  std::uint64_t seed = 1;
+  NetworkConfig network;
+  // Keep every trace record (for JSON Lines and first-divergence reports), not only the hash.
+  bool record_trace = false;
+  // BUGGIFY: each named point is enabled for a run with the first probability; an enabled point
+  // fires with the second each time it is reached.
+  bool buggify = false;
+  double buggify_enable_probability = 0.25;
+  double buggify_fire_probability = 0.05;
+  // Wall-clock time at virtual time zero: 2026-01-01T00:00:00Z.
+  WallTime wall_epoch = WallTime::from_unix_nanos(1'767'225'600'000'000'000);
+};
+
+struct NodeSpec {
+  std::string name;
+  // Runs on the node at start and after every restart; spawn the application's tasks here.
+  std::function<void(Network&)> setup;
+  NetworkOptions options;
+};
+
+enum class HostState : std::uint8_t { kUp, kPaused, kCrashed };
+
+struct FaultCount {
+  std::string kind;
+  std::uint64_t count = 0;
+};
+
+class World {
+ public:
+  explicit World(WorldOptions options);
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  HostId add_node(NodeSpec spec);
+  std::size_t host_count() const { return hosts_.size(); }
+  // The node's Network, or null while it is crashed.
+  Network* network(HostId host);
+  PeerId peer_id(HostId host) const;
+  PeerAddr addr(HostId host) const;
+  const std::string& name(HostId host) const;
+  HostState state(HostId host) const;
+  std::uint64_t seed() const { return options_.seed; }
+
+  Instant now() const { return now_; }
+  // Runs events up to and including `deadline`, then sets the time to it.
+  void run_until(Instant deadline);
+  void run_for(Duration d) { run_until(now_ + d); }
+  // Runs until `done()` holds (checked after every event) or `limit` passes; true if it held.
+  bool run_until(const std::function<bool()>& done, Duration limit);
+  // Runs one event; false when none is left.
+  bool step();
+
+  // A world-level action at a virtual instant (fault schedules, checks).
+  void at(Instant when, std::function<void()> fn);
+
+  SimNetwork& net() { return *network_; }
+  void crash(HostId host);
+  void restart(HostId host);
+  void pause(HostId host);
+  void resume(HostId host);
+  SimClock& clock(HostId host);
+  SimFileSystem& disk(HostId host);
+
+  Trace& trace() { return trace_; }
+  const Trace& trace() const { return trace_; }
+  std::uint64_t events_processed() const { return events_processed_; }
+  // Faults injected so far, by kind, in first-injection order.
+  const std::vector<FaultCount>& faults() const { return fault_counts_; }
+
+  // ---- for the simulator's own components ---------------------------------------------------
+  std::uint64_t schedule(Instant at, HostId host, EventKind kind, std::function<void()> fn);
+  void cancel(std::uint64_t seq) { queue_.cancel(seq); }
+  bool is_alive(HostId host) const;    // not crashed
+  bool is_running(HostId host) const;  // up and not paused
+  std::uint32_t incarnation(HostId host) const;
+  void run_on_host(HostId host, const std::function<void()>& fn);
+  bool has_listener(HostId host, const std::string& alpn) const;
+  void accept_link(HostId host, const std::string& alpn, env::LinkPtr link);
+  void record(HostId host, std::string_view kind, std::uint64_t a, std::uint64_t b, std::uint64_t detail);
+  void record_fault(std::string_view kind, std::uint64_t a, std::uint64_t b);
+  bool buggify(HostId host, std::string_view point);
+
+ private:
+  struct Host;
+  class HostExecutor;
+  class HostTransport;
+  class HostEntropy;
+  class HostTracer;
+
+  Host& host(HostId id);
+  const Host& host(HostId id) const;
+  void start_host(Host& h);
+  void stop_host(Host& h);
+
+  WorldOptions options_;
+  Rng rng_;
+  Instant now_;
+  EventQueue queue_;
+  Trace trace_;
+  std::unique_ptr<SimNetwork> network_;
+  std::vector<std::unique_ptr<Host>> hosts_;
+  std::uint64_t events_processed_ = 0;
+  std::vector<FaultCount> fault_counts_;
+  std::map<std::string, bool, std::less<>> buggify_points_;
+  Rng buggify_rng_;
+  HostId current_host_ = kWorldHost;
+};
+
+}  // namespace smalti::sim

@@ -41,9 +41,8 @@ std::uint32_t Trace::intern(std::string_view kind) {
   return id;
 }
 
-void Trace::record(Instant time, std::uint32_t host, std::string_view kind, std::uint64_t a,
-                   std::uint64_t b, std::uint64_t detail) {
-  const std::uint32_t id = intern(kind);
+void Trace::record_kind(Instant time, std::uint32_t host, std::uint32_t id, std::uint64_t a,
+                        std::uint64_t b, std::uint64_t detail) {
   const auto t = static_cast<std::uint64_t>(time.nanos());
   // Two independent lanes; each record is folded in with its position.
   h1_ = mix(h1_ ^ t) ^ mix(kind_hashes_[id] + host);

@@ -19,6 +19,7 @@ class World::HostExecutor final : public env::Executor {
     if (live_timers_.erase(id.value) != 0) world_.cancel(id.value);
   }
   void forget_all() { live_timers_.clear(); }
+  void on_fired(std::uint64_t seq) { live_timers_.erase(seq); }
 
  private:
   World& world_;
@@ -85,14 +86,7 @@ struct World::Host {
 
 env::TimerId World::HostExecutor::schedule_at(Instant local_at, env::Task fn) {
   const Instant global = std::max(world_.host(host_).clock->global_from_local(local_at), world_.now());
-  // The seq is known only after scheduling; the event finds its own id through a shared slot.
-  auto id_slot = std::make_shared<std::uint64_t>(0);
-  const std::uint64_t seq =
-      world_.schedule(global, host_, EventKind::kTimer, [this, id_slot, fn = std::move(fn)] {
-        live_timers_.erase(*id_slot);
-        fn();
-      });
-  *id_slot = seq;
+  const std::uint64_t seq = world_.schedule(global, host_, EventKind::kTimer, std::move(fn));
   live_timers_.insert(seq);
   return env::TimerId{seq};
 }
@@ -112,6 +106,8 @@ World::World(WorldOptions options)
       trace_(options.record_trace),
       buggify_rng_(rng_.derive("buggify")) {
   network_ = std::make_unique<SimNetwork>(*this, rng_.derive("network"), options_.network);
+  timer_kind_ = trace_.intern("ev.timer");
+  post_kind_ = trace_.intern("ev.post");
 }
 
 World::~World() {
@@ -233,7 +229,9 @@ bool World::step() {
     return true;
   }
   ++events_processed_;
-  record(event.host, event.kind == EventKind::kTimer ? "ev.timer" : "ev.post", event.seq, 0, 0);
+  const bool is_timer = event.kind == EventKind::kTimer;
+  if (is_timer) h.executor->on_fired(event.seq);
+  trace_.record_kind(now_, event.host, is_timer ? timer_kind_ : post_kind_, event.seq, 0, 0);
   run_on_host(event.host, event.fn);
   return true;
 }

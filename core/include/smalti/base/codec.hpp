@@ -469,7 +469,7 @@ struct Codec<std::variant<Ts...>> {
   static Status decode_alternative(Decoder& d, Variant& v, std::uint64_t index,
                                    std::index_sequence<Is...>) {
     Status result = Status::ok();
-    ((Is == index ? (result = decode_one<Is>(d, v), true) : false) || ...);
+    (void)((Is == index ? (result = decode_one<Is>(d, v), true) : false) || ...);
     return result;
   }
   template <std::size_t I>
@@ -490,7 +490,7 @@ struct Codec<std::monostate> {
 // ---- structs --------------------------------------------------------------------------------
 
 template <typename T>
-concept FieldStruct = requires(T& v) { smalti_visit_fields(v, [](auto&) {}); };
+concept FieldStruct = requires(T& v, void (*visitor)(int&)) { smalti_visit_fields(v, visitor); };
 
 template <typename T>
 struct Codec<T, std::enable_if_t<FieldStruct<T>>> {

@@ -37,7 +37,14 @@ class Trace {
   explicit Trace(bool keep_records) : keep_records_(keep_records) {}
 
   void record(Instant time, std::uint32_t host, std::string_view kind, std::uint64_t a,
-              std::uint64_t b, std::uint64_t detail);
+              std::uint64_t b, std::uint64_t detail) {
+    record_kind(time, host, intern(kind), a, b, detail);
+  }
+  // The fast path for hot kinds: `kind` from intern().
+  void record_kind(Instant time, std::uint32_t host, std::uint32_t kind, std::uint64_t a,
+                   std::uint64_t b, std::uint64_t detail);
+  // The id of a kind name; ids are assigned in first-use order, which is deterministic.
+  std::uint32_t intern(std::string_view kind);
   std::uint64_t count() const { return count_; }
   // 128-bit running hash as 32 hex digits.
   std::string hash_hex() const;
@@ -52,8 +59,6 @@ class Trace {
   static std::optional<std::size_t> first_difference(const Trace& a, const Trace& b);
 
  private:
-  std::uint32_t intern(std::string_view kind);
-
   bool keep_records_;
   std::uint64_t count_ = 0;
   std::uint64_t h1_ = 0x6a09e667f3bcc908ull;

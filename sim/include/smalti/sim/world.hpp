@@ -143,6 +143,8 @@ class World {
   std::map<std::string, bool, std::less<>> buggify_points_;
   Rng buggify_rng_;
   HostId current_host_ = kWorldHost;
+  std::uint32_t timer_kind_ = 0;   // pre-interned trace kinds of the hot path
+  std::uint32_t post_kind_ = 0;
 };
 
 }  // namespace smalti::sim

@@ -1,0 +1,119 @@
+#include <gtest/gtest.h>
+
+#include "smalti/scenarios/scenario.hpp"
+
+namespace smalti::scenarios {
+namespace {
+
+TEST(ScenarioParser, ParsesEveryStatement) {
+  auto s = parse_scenario(R"(
+    name every-statement   # a comment
+    nodes 6
+    duration 2m
+    latency 1ms 3ms tail 0.05 200ms
+    loss 0.1
+    idle-timeout 7s
+    connect-timeout 2s
+    workload ping every 250ms timeout 2s
+    at 1s partition 0,1 | 2-4
+    at 2s partition 5 -> 0
+    at 3s heal
+    at 4s flap 0 | 1 every 500ms until 9s
+    at 5s crash 2
+    at 6s restart 2
+    at 7s pause 3 for 2s
+    at 8s clog 4 for 1s
+    at 8s clog 0 1 for 1s
+    at 9s reset-links 1
+    at 10s clock-jump 1 -30s
+    at 11s drift 1 +150ppm
+    at 12s loss 0.2
+    at 13s latency 2ms 4ms
+    at 14s disk-errors 0,1 0.5
+    check ping-safety
+    check ping-liveness within 20s
+    check determinism
+  )");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(s->name, "every-statement");
+  EXPECT_EQ(s->nodes, 6u);
+  EXPECT_EQ(s->duration, 120s);
+  EXPECT_EQ(s->network.latency.median, 3ms);
+  EXPECT_DOUBLE_EQ(s->network.loss, 0.1);
+  EXPECT_EQ(s->network.idle_timeout, 7s);
+  EXPECT_EQ(s->ping_every, 250ms);
+  EXPECT_EQ(s->ping_timeout, 2s);
+  ASSERT_EQ(s->faults.size(), 15u);
+  EXPECT_EQ(s->faults[0].kind, FaultKind::kPartition);
+  EXPECT_EQ(s->faults[0].side_b, (std::vector<HostId>{2, 3, 4}));
+  EXPECT_EQ(s->faults[1].kind, FaultKind::kPartitionOneWay);
+  EXPECT_EQ(s->faults[3].kind, FaultKind::kFlap);
+  EXPECT_EQ(s->faults[3].until, 9s);
+  EXPECT_EQ(s->faults[8].kind, FaultKind::kClogPair);
+  EXPECT_EQ(s->faults[9].kind, FaultKind::kResetLinks);
+  EXPECT_EQ(s->faults[10].duration, -30s);
+  EXPECT_EQ(s->faults[11].ppm, 150);
+  ASSERT_EQ(s->checks.size(), 3u);
+  EXPECT_EQ(s->checks[1].within, 20s);
+  EXPECT_EQ(last_fault_end(*s), 14s);
+}
+
+TEST(ScenarioParser, FaultsAreOrderedByTimeStably) {
+  auto s = parse_scenario("nodes 2\nduration 10s\nat 5s crash 0\nat 1s crash 1\nat 5s restart 0\n");
+  ASSERT_TRUE(s.is_ok());
+  EXPECT_EQ(s->faults[0].at, 1s);
+  EXPECT_EQ(s->faults[1].kind, FaultKind::kCrash);
+  EXPECT_EQ(s->faults[2].kind, FaultKind::kRestart);
+}
+
+struct BadCase {
+  const char* text;
+  const char* expected_fragment;
+};
+
+TEST(ScenarioParser, RejectsBadInputWithTheLineAndReason) {
+  const BadCase cases[] = {
+      {"duration 1s\n", "no nodes"},
+      {"nodes 2\n", "positive duration"},
+      {"nodes 0\nduration 1s\n", "between 1 and"},
+      {"nodes 2\nduration 1s\nfrobnicate\n", "line 3: unknown statement"},
+      {"nodes 2\nduration 1s\nat 1s crash 7\n", "not one of the 2 nodes"},
+      {"nodes 2\nduration 1s\nat 2s crash 0\n", "after the end"},
+      {"nodes 2\nduration 1s\nat 1x crash 0\n", "expected a duration"},
+      {"nodes 2\nduration 1s\nloss 1.5\n", "probability"},
+      {"nodes 2\nduration 1s\nat 1s partition 0 1\n", "usage: partition"},
+      {"nodes 2\nduration 1s\nat 1s drift 0 +900000ppm\n", "within"},
+      {"nodes 2\nduration 1s\ncheck ping-safety\n", "need 'workload"},
+      {"nodes 2\nduration 10s\nworkload ping every 1s\nat 9s crash 0\ncheck ping-liveness within 5s\n",
+       "liveness window"},
+      {"at 1s crash 0\nnodes 2\nduration 1s\n", "'nodes' must come before"},
+      {"nodes 2\nduration 99999999999999999h\n", "too large"},
+      {"nodes 2\nduration 9999999999999999999h\n", "expected a number"},
+      {"nodes 2\nduration 1s\nlatency 5ms 1ms\n", "min <= median"},
+  };
+  for (const BadCase& c : cases) {
+    auto s = parse_scenario(c.text);
+    ASSERT_FALSE(s.is_ok()) << c.text;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.status().message().find(c.expected_fragment), std::string::npos)
+        << "input: " << c.text << "\nerror: " << s.status().message();
+  }
+}
+
+TEST(ScenarioParser, BoundsTheInput) {
+  std::string many = "nodes 2\nduration 1s\n";
+  for (std::size_t i = 0; i < kMaxLines; ++i) many += "# filler\n";
+  EXPECT_FALSE(parse_scenario(many).is_ok());
+  EXPECT_FALSE(parse_scenario("nodes 2\n" + std::string(kMaxLineLength + 1, 'x') + "\n").is_ok());
+}
+
+TEST(ScenarioParser, LoadsTheBundledDemo) {
+  auto s = load_scenario(std::string(SMALTI_SOURCE_DIR) + "/scenarios/files/demo.scn");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_GE(s->nodes, 3u);
+  EXPECT_FALSE(s->faults.empty());
+  EXPECT_FALSE(load_scenario("/nonexistent/file.scn").is_ok());
+}
+
+}  // namespace
+}  // namespace smalti::scenarios

@@ -5,9 +5,9 @@
 namespace smalti::sim {
 
 std::uint64_t EventQueue::push(Instant at, HostId host, std::uint32_t incarnation, EventKind kind,
-                               std::function<void()> fn) {
+                               std::function<void()> fn, Instant local_deadline) {
   const std::uint64_t seq = next_seq_++;
-  heap_.push(Event{at, seq, host, incarnation, kind, std::move(fn)});
+  heap_.push(Event{at, seq, host, incarnation, kind, std::move(fn), local_deadline});
   return seq;
 }
 

@@ -78,10 +78,13 @@ void SimNetwork::heal_all() {
 void SimNetwork::flap(const std::vector<HostId>& side_a, const std::vector<HostId>& side_b,
                       Duration period, Instant until) {
   SMALTI_ASSERT(period > Duration::zero());
-  // Each phase schedules the next; the chain ends healed at `until`.
-  auto phase = std::make_shared<std::function<void(bool)>>();
+  // Each phase schedules the next. Only the pending event owns the chain (the closure refers to
+  // itself weakly), so it is freed when the last phase ends, healed, at `until`.
+  using Phase = std::function<void(bool)>;
+  auto phase = std::make_shared<Phase>();
   auto current = std::make_shared<std::optional<PartitionId>>();
-  *phase = [this, side_a, side_b, period, until, phase, current](bool cut) {
+  *phase = [this, side_a, side_b, period, until, self = std::weak_ptr<Phase>(phase),
+            current](bool cut) {
     if (*current) {
       heal(**current);
       current->reset();
@@ -89,7 +92,8 @@ void SimNetwork::flap(const std::vector<HostId>& side_a, const std::vector<HostI
     if (world_.now() >= until) return;
     if (cut) *current = partition(side_a, side_b);
     const Instant next = std::min(world_.now() + period, until);
-    world_.schedule(next, kWorldHost, EventKind::kFault, [phase, cut] { (*phase)(!cut); });
+    world_.schedule(next, kWorldHost, EventKind::kFault,
+                    [next_phase = self.lock(), cut] { (*next_phase)(!cut); });
   };
   (*phase)(true);
 }
@@ -145,11 +149,13 @@ Instant SimNetwork::clog_release(HostId from, HostId to) const {
 Duration SimNetwork::one_way_delay() {
   Duration delay = config_.latency.sample(rng_);
   Duration rto = config_.retransmit_timeout;
-  // Each loss costs a retransmission timeout (doubling); bounded so a frame always arrives.
-  for (int attempt = 0; attempt < 8 && config_.loss > 0 && rng_.chance(config_.loss); ++attempt) {
+  // Each loss costs a retransmission timeout, doubling per consecutive loss of the same packet.
+  // Past the idle timeout QUIC gives up: the caller turns such a delay into a reset.
+  while (config_.loss > 0 && rng_.chance(config_.loss)) {
     delay += rto;
     rto *= 2;
     ++stats_.frames_delayed_by_loss;
+    if (delay > config_.idle_timeout) break;
   }
   return delay;
 }
@@ -173,12 +179,12 @@ std::optional<HostId> SimNetwork::parse_host(const PeerAddr& addr) const {
 void SimNetwork::fail_connect(HostId from, std::uint32_t incarnation, Instant at, Status status,
                               env::ConnectFn done) {
   ++stats_.connects_failed;
-  world_.schedule(at, kWorldHost, EventKind::kNetwork,
-                  [this, from, incarnation, status, done = std::move(done)] {
-                    if (world_.incarnation(from) != incarnation || !world_.is_alive(from)) return;
-                    world_.record(from, "net.connect_failed", static_cast<std::uint64_t>(status.code()), 0, 0);
-                    world_.run_on_host(from, [&] { done(status); });
-                  });
+  if (world_.incarnation(from) != incarnation || !world_.is_alive(from)) return;
+  // An event of the dialer itself: held while it is paused, dropped if it crashes.
+  world_.schedule(at, from, EventKind::kNetwork, [this, from, status, done = std::move(done)] {
+    world_.record(from, "net.connect_failed", static_cast<std::uint64_t>(status.code()), 0, 0);
+    done(status);
+  });
 }
 
 void SimNetwork::connect(HostId from, const PeerAddr& addr, const std::string& alpn,
@@ -192,7 +198,14 @@ void SimNetwork::connect(HostId from, const PeerAddr& addr, const std::string& a
   }
   PendingConnect pending{from, inc, *to, world_.incarnation(*to), addr.id, alpn,
                          one_way_delay() + one_way_delay()};
-  world_.schedule(world_.now() + pending.handshake_rtt, kWorldHost, EventKind::kNetwork,
+  // A clogged path holds the handshake until the clog ends.
+  const Instant start = std::max(world_.now(), clog_release(from, *to));
+  if (start + pending.handshake_rtt > world_.now() + config_.connect_timeout) {
+    fail_connect(from, inc, world_.now() + config_.connect_timeout,
+                 error(StatusCode::kTimeout, "handshake timed out"), std::move(done));
+    return;
+  }
+  world_.schedule(start + pending.handshake_rtt, kWorldHost, EventKind::kNetwork,
                   [this, pending = std::move(pending), done = std::move(done)]() mutable {
                     finish_connect(pending, std::move(done));
                   });
@@ -254,7 +267,13 @@ Status SimNetwork::send(LinkId id, int side, Bytes frame) {
   if (d.bytes + frame.size() > config_.max_in_flight_bytes) {
     return error(StatusCode::kLimitExceeded, "send window full");
   }
-  const Instant at = std::max(world_.now() + one_way_delay(), d.last_delivery);
+  const Duration delay = one_way_delay();
+  if (delay > config_.idle_timeout) {
+    // Every retransmission was lost for longer than the idle timeout: the connection dies then.
+    world_.schedule(world_.now() + config_.idle_timeout, kWorldHost, EventKind::kNetwork,
+                    [this, id] { reset_link(id, "idle timeout: packets lost"); });
+  }
+  const Instant at = std::max(world_.now() + delay, d.last_delivery);
   d.last_delivery = at;
   d.bytes += frame.size();
   InFlight item;
@@ -359,7 +378,10 @@ void SimNetwork::reset_link(LinkId id, const std::string& reason) {
       continue;
     }
     world_.record(host, "net.reset", id, 0, 0);
-    world_.run_on_host(host, [&] { end->closed(env::CloseInfo{env::close_code::kReset, reason, false}); });
+    // The link is closed at once; the handler hears of it in an event of its host, so a paused
+    // node learns of the reset when it resumes.
+    end->mark_closed(env::CloseInfo{env::close_code::kReset, reason, false});
+    world_.schedule(world_.now(), host, EventKind::kNetwork, [end] { end->notify_closed(); });
   }
 }
 
@@ -460,13 +482,21 @@ void SimLinkEnd::deliver(Bytes frame, std::size_t max_unclaimed) {
 }
 
 void SimLinkEnd::closed(const env::CloseInfo& info) {
+  mark_closed(info);
+  notify_closed();
+}
+
+void SimLinkEnd::mark_closed(const env::CloseInfo& info) {
   if (!open_) return;
   open_ = false;
-  if (handler_ != nullptr) {
-    handler_->on_closed(info);
-  } else {
-    pending_close_ = info;
-  }
+  pending_close_ = info;
+}
+
+void SimLinkEnd::notify_closed() {
+  if (!pending_close_ || handler_ == nullptr) return;  // set_handler() delivers it later
+  const env::CloseInfo info = *pending_close_;
+  pending_close_.reset();
+  handler_->on_closed(info);
 }
 
 }  // namespace smalti::sim

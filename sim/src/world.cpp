@@ -86,7 +86,7 @@ struct World::Host {
 
 env::TimerId World::HostExecutor::schedule_at(Instant local_at, env::Task fn) {
   const Instant global = std::max(world_.host(host_).clock->global_from_local(local_at), world_.now());
-  const std::uint64_t seq = world_.schedule(global, host_, EventKind::kTimer, std::move(fn));
+  const std::uint64_t seq = world_.schedule(global, host_, EventKind::kTimer, std::move(fn), local_at);
   live_timers_.insert(seq);
   return env::TimerId{seq};
 }
@@ -172,11 +172,13 @@ void World::start_host(Host& h) {
 }
 
 void World::stop_host(Host& h) {
+  // Forget the live timers first: cancellations made while the node's tasks are destroyed must
+  // not reach the queue (some of those timers sit in `deferred`, not in the queue).
+  h.executor->forget_all();
   network_->on_host_down(h.id);
   run_on_host(h.id, [&] { h.network.reset(); });
   h.listeners.clear();
   h.deferred.clear();
-  h.executor->forget_all();
 }
 
 Network* World::network(HostId id) {
@@ -202,10 +204,11 @@ SimClock& World::clock(HostId id) { return *host(id).clock; }
 
 SimFileSystem& World::disk(HostId id) { return *host(id).disk; }
 
-std::uint64_t World::schedule(Instant at, HostId host_id, EventKind kind, std::function<void()> fn) {
+std::uint64_t World::schedule(Instant at, HostId host_id, EventKind kind, std::function<void()> fn,
+                              Instant local_deadline) {
   SMALTI_ASSERT(at >= now_, "scheduled in the past");
   const std::uint32_t inc = host_id == kWorldHost ? 0 : host(host_id).incarnation;
-  return queue_.push(at, host_id, inc, kind, std::move(fn));
+  return queue_.push(at, host_id, inc, kind, std::move(fn), local_deadline);
 }
 
 void World::at(Instant when, std::function<void()> fn) {
@@ -228,8 +231,14 @@ bool World::step() {
     h.deferred.push_back(std::move(event));
     return true;
   }
-  ++events_processed_;
   const bool is_timer = event.kind == EventKind::kTimer;
+  if (is_timer && h.clock->monotonic() < event.local_deadline) {
+    // The node's clock slowed down after the timer was scheduled: not due yet on its clock.
+    event.at = std::max(now_, h.clock->global_from_local(event.local_deadline));
+    queue_.push_existing(std::move(event));
+    return true;
+  }
+  ++events_processed_;
   if (is_timer) h.executor->on_fired(event.seq);
   trace_.record_kind(now_, event.host, is_timer ? timer_kind_ : post_kind_, event.seq, 0, 0);
   run_on_host(event.host, event.fn);
@@ -293,8 +302,9 @@ void World::crash(HostId id) {
   Host& h = host(id);
   if (h.state == HostState::kCrashed) return;
   record_fault("crash", id, h.incarnation);
-  stop_host(h);
+  // Crashed before the network looks at it, so peers' links start their idle timers.
   h.state = HostState::kCrashed;
+  stop_host(h);
   ++h.incarnation;  // every event of the old incarnation is dropped from here on
   h.disk->crash();
 }

@@ -23,11 +23,15 @@ PingService::PingService(Node& node, Config config)
     : node_(node),
       machine_(config),
       changed_(node.executor()),
+      timer_(node.executor(),
+             [this] {
+               machine_.handle_timeout(node_.now());
+               run_effects();
+             }),
       alive_(std::make_shared<PingService*>(this)) {}
 
 PingService::~PingService() {
   *alive_ = nullptr;
-  if (timer_) node_.executor().cancel(*timer_);
   // Links outlive nothing of ours: detach handlers before closing.
   for (auto& [peer, out] : outbound_) {
     if (out.link) {
@@ -151,52 +155,35 @@ void PingService::on_connected(const PeerId& peer, Result<env::LinkPtr> link) {
 
 void PingService::run_effects() {
   bool completed_any = false;
-  while (auto effect = machine_.poll_effect()) {
-    if (auto* send = std::get_if<SendRequest>(&*effect)) {
-      node_.trace("ping.send", send->frame.size());
-      send_request(send->to, std::move(send->frame));
-    } else if (auto* reply = std::get_if<Reply>(&*effect)) {
-      auto it = inbound_.find(reply->link);
-      if (it != inbound_.end()) (void)it->second.link->send(std::move(reply->frame));
-    } else if (auto* done = std::get_if<Completed>(&*effect)) {
-      node_.trace("ping.done", done->id, done->rtt.is_ok() ? 1 : 0);
-      completed_any = true;
-      auto waiter = waiters_.find(done->id);
-      if (waiter != waiters_.end()) {
-        Callback cb = std::move(waiter->second);
-        waiters_.erase(waiter);
-        cb(std::move(done->rtt));
-      }
-    } else if (auto* bad = std::get_if<Violation>(&*effect)) {
-      auto it = inbound_.find(bad->link);
-      if (it != inbound_.end()) {
-        it->second.link->close(env::close_code::kProtocolViolation, bad->reason.message());
-      } else if (auto out = outbound_tokens_.find(bad->link); out != outbound_tokens_.end()) {
-        auto link = outbound_.find(out->second);
-        if (link != outbound_.end() && link->second.link) {
-          link->second.link->close(env::close_code::kProtocolViolation, bad->reason.message());
-        }
-      }
-    }
-  }
-  machine_.invariants();
-  arm_timer();
+  run_machine(machine_, timer_, [&](Effect effect) { execute(std::move(effect), completed_any); });
   if (completed_any) changed_.notify();
 }
 
-void PingService::arm_timer() {
-  const Instant deadline = machine_.next_deadline();
-  if (deadline == timer_at_) return;
-  if (timer_) node_.executor().cancel(*timer_);
-  timer_.reset();
-  timer_at_ = deadline;
-  if (deadline == Instant::max()) return;
-  timer_ = node_.executor().schedule_at(deadline, [this] {
-    timer_.reset();
-    timer_at_ = Instant::max();
-    machine_.handle_timeout(node_.now());
-    run_effects();
-  });
+void PingService::execute(Effect effect, bool& completed_any) {
+  if (auto* send = std::get_if<SendRequest>(&effect)) {
+    node_.trace("ping.send", send->frame.size());
+    send_request(send->to, std::move(send->frame));
+  } else if (auto* reply = std::get_if<Reply>(&effect)) {
+    auto it = inbound_.find(reply->link);
+    if (it != inbound_.end()) (void)it->second.link->send(std::move(reply->frame));
+  } else if (auto* done = std::get_if<Completed>(&effect)) {
+    node_.trace("ping.done", done->id, done->rtt.is_ok() ? 1 : 0);
+    completed_any = true;
+    auto waiter = waiters_.find(done->id);
+    if (waiter != waiters_.end()) {
+      Callback cb = std::move(waiter->second);
+      waiters_.erase(waiter);
+      cb(std::move(done->rtt));
+    }
+  } else if (auto* bad = std::get_if<Violation>(&effect)) {
+    env::Link* link = nullptr;
+    if (auto in = inbound_.find(bad->link); in != inbound_.end()) {
+      link = in->second.link.get();
+    } else if (auto out = outbound_tokens_.find(bad->link); out != outbound_tokens_.end()) {
+      if (auto peer = outbound_.find(out->second); peer != outbound_.end()) link = peer->second.link.get();
+    }
+    if (link != nullptr) link->close(env::close_code::kProtocolViolation, bad->reason.message());
+  }
 }
 
 Condition PingService::When::reachable(const PeerId& peer) const {

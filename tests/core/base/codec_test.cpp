@@ -70,7 +70,9 @@ Tree chain(int levels) {
 }  // namespace codec_test
 }  // namespace smalti
 
+// RapidCheck generators for the types it does not know.
 namespace rc {
+namespace ct = smalti::codec_test;
 
 template <typename T>
 struct Arbitrary<std::optional<T>> {
@@ -97,8 +99,7 @@ struct Arbitrary<std::monostate> {
 template <>
 struct Arbitrary<smalti::Digest> {
   static Gen<smalti::Digest> arbitrary() {
-    return gen::map(gen::arbitrary<std::array<std::uint8_t, 32>>(),
-                    [](const std::array<std::uint8_t, 32>& b) { return smalti::Digest(b); });
+    return gen::construct<smalti::Digest>(gen::arbitrary<std::array<std::uint8_t, 32>>());
   }
 };
 
@@ -110,48 +111,43 @@ struct Arbitrary<smalti::WallTime> {
 };
 
 template <>
-struct Arbitrary<smalti::codec_test::Color> {
-  static Gen<smalti::codec_test::Color> arbitrary() {
-    using smalti::codec_test::Color;
-    return gen::element(Color::kRed, Color::kGreen, Color::kBlue);
+struct Arbitrary<ct::Color> {
+  static Gen<ct::Color> arbitrary() {
+    return gen::element(ct::Color::kRed, ct::Color::kGreen, ct::Color::kBlue);
   }
 };
 
 template <>
-struct Arbitrary<smalti::codec_test::Empty> {
-  static Gen<smalti::codec_test::Empty> arbitrary() {
-    return gen::just(smalti::codec_test::Empty{});
+struct Arbitrary<ct::Empty> {
+  static Gen<ct::Empty> arbitrary() { return gen::just(ct::Empty{}); }
+};
+
+template <>
+struct Arbitrary<ct::Inner> {
+  static Gen<ct::Inner> arbitrary() {
+    return gen::build<ct::Inner>(gen::set(&ct::Inner::a), gen::set(&ct::Inner::b),
+                                 gen::set(&ct::Inner::c));
   }
 };
 
 template <>
-struct Arbitrary<smalti::codec_test::Inner> {
-  static Gen<smalti::codec_test::Inner> arbitrary() {
-    using smalti::codec_test::Inner;
-    return gen::build<Inner>(gen::set(&Inner::a), gen::set(&Inner::b), gen::set(&Inner::c));
+struct Arbitrary<ct::Outer> {
+  static Gen<ct::Outer> arbitrary() {
+    using O = ct::Outer;
+    return gen::build<O>(gen::set(&O::items), gen::set(&O::index), gen::set(&O::keys),
+                         gen::set(&O::choice), gen::set(&O::id), gen::set(&O::timeout),
+                         gen::set(&O::at), gen::set(&O::flag), gen::set(&O::triple),
+                         gen::set(&O::blob));
   }
 };
 
 template <>
-struct Arbitrary<smalti::codec_test::Outer> {
-  static Gen<smalti::codec_test::Outer> arbitrary() {
-    using smalti::codec_test::Outer;
-    return gen::build<Outer>(gen::set(&Outer::items), gen::set(&Outer::index),
-                             gen::set(&Outer::keys), gen::set(&Outer::choice),
-                             gen::set(&Outer::id), gen::set(&Outer::timeout), gen::set(&Outer::at),
-                             gen::set(&Outer::flag), gen::set(&Outer::triple),
-                             gen::set(&Outer::blob));
-  }
-};
-
-template <>
-struct Arbitrary<smalti::codec_test::Tree> {
-  static Gen<smalti::codec_test::Tree> arbitrary() {
-    return gen::map(gen::arbitrary<std::vector<std::uint8_t>>(),
-                    [](const std::vector<std::uint8_t>& shape) {
-                      std::size_t pos = 0;
-                      return smalti::codec_test::tree_from_shape(shape, pos, 0);
-                    });
+struct Arbitrary<ct::Tree> {
+  static Gen<ct::Tree> arbitrary() {
+    return gen::map(gen::arbitrary<std::vector<std::uint8_t>>(), [](const auto& shape) {
+      std::size_t pos = 0;
+      return ct::tree_from_shape(shape, pos, 0);
+    });
   }
 };
 
@@ -252,6 +248,22 @@ TEST(CodecTest, IntegerExtremesRoundTrip) {
   check_extremes<std::int64_t>();
   check_extremes<long long>();
   check_extremes<unsigned long long>();
+}
+
+TEST(CodecTest, FloatSpecialValuesKeepTheirBits) {
+  // Quiet and signalling NaNs with payloads, a negative NaN, -0.0, infinity, the smallest
+  // denormal.
+  for (std::uint64_t bits : {0x7ff8000000000001ull, 0x7ff0000000000001ull, 0xfff8dead0000beefull,
+                             0x8000000000000000ull, 0x7ff0000000000000ull, 0x1ull}) {
+    auto r = decode<double>(encode(std::bit_cast<double>(bits)));
+    ASSERT_TRUE(r.is_ok());
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(r.value()), bits);
+  }
+  for (std::uint32_t bits : {0x7fc00001u, 0x7f800001u, 0xffc0beefu, 0x80000000u, 0x1u}) {
+    auto r = decode<float>(encode(std::bit_cast<float>(bits)));
+    ASSERT_TRUE(r.is_ok());
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(r.value()), bits);
+  }
 }
 
 TEST(CodecTest, WireFormat) {
@@ -449,3 +461,31 @@ RC_GTEST_PROP(CodecArbitraryInput, MutatedEncodingsDecodeCanonicallyOrFail,
 
 }  // namespace
 }  // namespace smalti::codec_test
+
+namespace smalti {
+namespace {
+
+struct NoFields {
+  friend bool operator==(const NoFields&, const NoFields&) = default;
+};
+SMALTI_EMPTY_FIELDS(NoFields)
+
+// Regression: four bytes announcing 16 million zero-size elements took seconds and hundreds of
+// megabytes to decode.
+TEST(CodecLimits, ZeroSizeVectorElementsAreCapped) {
+  const Bytes huge = {0x80, 0x80, 0x80, 0x08};  // a count of 16,777,216 and nothing else
+  auto monostates = decode<std::vector<std::monostate>>(huge);
+  ASSERT_FALSE(monostates.is_ok());
+  EXPECT_EQ(monostates.status().code(), StatusCode::kLimitExceeded);
+  auto empties = decode<std::vector<std::array<NoFields, 64>>>(huge);
+  ASSERT_FALSE(empties.is_ok());
+  EXPECT_EQ(empties.status().code(), StatusCode::kLimitExceeded);
+  // Up to the cap they still round-trip.
+  const std::vector<NoFields> ok(kMaxZeroSizeElements);
+  auto back = decode<std::vector<NoFields>>(encode(ok));
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(back->size(), ok.size());
+}
+
+}  // namespace
+}  // namespace smalti

@@ -41,6 +41,9 @@
 
 namespace smalti {
 
+// Vector elements that encode to zero bytes accepted in one vector.
+inline constexpr std::uint64_t kMaxZeroSizeElements = 1024;
+
 struct DecodeLimits {
   // Largest string, byte string or container element count accepted.
   std::uint64_t max_length = 16u << 20;
@@ -350,8 +353,15 @@ struct Codec<std::vector<T>, std::enable_if_t<!std::is_same_v<T, std::uint8_t>>>
     v.clear();
     v.reserve(std::min<std::uint64_t>(n, d.remaining()));
     for (std::uint64_t i = 0; i < n; ++i) {
+      const std::size_t before = d.position();
       T x{};
       SMALTI_RETURN_IF_ERROR(decode_from(d, x));
+      // Elements that take no bytes (empty structs, monostate) are not bounded by the input:
+      // cap them so a few bytes cannot announce millions of them.
+      if (d.position() == before && i >= kMaxZeroSizeElements) {
+        return d.fail(StatusCode::kLimitExceeded, "more than " + std::to_string(kMaxZeroSizeElements) +
+                                                      " zero-size vector elements");
+      }
       v.push_back(std::move(x));
     }
     return Status::ok();
@@ -489,6 +499,8 @@ struct Codec<std::monostate> {
 
 // ---- structs --------------------------------------------------------------------------------
 
+// A function-pointer visitor, not a lambda: clang 14 mis-evaluates lambdas in requires-clauses
+// and would call every type a FieldStruct.
 template <typename T>
 concept FieldStruct = requires(T& v, void (*visitor)(int&)) { smalti_visit_fields(v, visitor); };
 

@@ -26,7 +26,8 @@ class FrameReader {
   explicit FrameReader(std::size_t max_frame_size = kDefaultMaxFrameSize)
       : max_frame_size_(max_frame_size) {}
 
-  // Buffers more stream bytes. The buffer never holds more than one frame plus one header.
+  // Buffers more stream bytes. A caller that drains next() after each feed() keeps the buffer
+  // below one frame plus one header plus the bytes fed.
   void feed(ByteView bytes);
   // The next whole frame, nothing when more bytes are needed, or an error for an oversized frame.
   Result<std::optional<Bytes>> next();

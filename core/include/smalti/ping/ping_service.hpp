@@ -21,6 +21,7 @@
 #include "smalti/ping/ping_machine.hpp"
 #include "smalti/runtime/await_callback.hpp"
 #include "smalti/runtime/condition.hpp"
+#include "smalti/runtime/effect_loop.hpp"
 #include "smalti/runtime/node.hpp"
 #include "smalti/runtime/signal.hpp"
 
@@ -82,7 +83,7 @@ class PingService {
   void send_request(const PeerId& to, Bytes frame);
   void on_connected(const PeerId& peer, Result<env::LinkPtr> link);
   void run_effects();
-  void arm_timer();
+  void execute(Effect effect, bool& completed_any);
 
   Node& node_;
   PingMachine machine_;
@@ -93,8 +94,7 @@ class PingService {
   std::map<LinkToken, Inbound> inbound_;
   std::map<LinkToken, PeerId> outbound_tokens_;
   LinkToken next_token_ = 1;
-  std::optional<env::TimerId> timer_;
-  Instant timer_at_ = Instant::max();
+  DeadlineTimer timer_;
   std::shared_ptr<PingService*> alive_;
 };
 

@@ -28,13 +28,14 @@ struct Event {
   std::uint32_t incarnation = 0;
   EventKind kind = EventKind::kWorld;
   std::function<void()> fn;
+  Instant local_deadline;  // timers: the node-clock instant they wait for
 };
 
 class EventQueue {
  public:
   // Returns the event's sequence number, which cancel() takes.
   std::uint64_t push(Instant at, HostId host, std::uint32_t incarnation, EventKind kind,
-                     std::function<void()> fn);
+                     std::function<void()> fn, Instant local_deadline = Instant());
   // Re-queues an event that was deferred (a paused host), keeping its identity.
   void push_existing(Event event);
   // Requires that `seq` is still queued (callers track which of their events are pending).

@@ -4,8 +4,9 @@
 // the way they do over QUIC:
 //   - latency: each frame draws a delay from a LatencyModel with a heavy (Pareto) tail; a frame
 //     never overtakes an earlier one on the same link;
-//   - loss: a lost packet is retransmitted, so loss costs time (retransmit timeouts, doubling),
-//     never data;
+//   - loss: a lost packet is retransmitted, so loss costs time (retransmit timeouts, doubling);
+//     when the retransmissions of one frame keep failing past the idle timeout, the link is
+//     reset then, as QUIC would give up;
 //   - partitions (symmetric, one-way, flapping) and paused or crashed hosts stall a link; a link
 //     stalled for longer than the idle timeout is reset on both sides (CloseInfo kReset);
 //     frames stalled for less are delivered once the path heals;
@@ -194,7 +195,9 @@ class SimLinkEnd final : public env::Link {
 
   // Called by the network.
   void deliver(Bytes frame, std::size_t max_unclaimed);
-  void closed(const env::CloseInfo& info);
+  void closed(const env::CloseInfo& info);  // mark_closed() then notify_closed()
+  void mark_closed(const env::CloseInfo& info);
+  void notify_closed();
   void detach() { open_ = false; handler_ = nullptr; }
 
  private:

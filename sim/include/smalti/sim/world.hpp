@@ -103,11 +103,15 @@ class World {
   Trace& trace() { return trace_; }
   const Trace& trace() const { return trace_; }
   std::uint64_t events_processed() const { return events_processed_; }
+  // Events waiting in the queue (not counting those held for paused nodes).
+  std::size_t pending_events() const { return queue_.size(); }
   // Faults injected so far, by kind, in first-injection order.
   const std::vector<FaultCount>& faults() const { return fault_counts_; }
 
   // ---- for the simulator's own components ---------------------------------------------------
-  std::uint64_t schedule(Instant at, HostId host, EventKind kind, std::function<void()> fn);
+  // `local_deadline`: for timers, the node-clock instant they wait for.
+  std::uint64_t schedule(Instant at, HostId host, EventKind kind, std::function<void()> fn,
+                         Instant local_deadline = Instant());
   void cancel(std::uint64_t seq) { queue_.cancel(seq); }
   bool is_alive(HostId host) const;    // not crashed
   bool is_running(HostId host) const;  // up and not paused

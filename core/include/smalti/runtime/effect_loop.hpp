@@ -1,0 +1,72 @@
+// The driver side of a protocol state machine (DESIGN.md section 3).
+//
+// A driver feeds a machine's handle_* inputs, then calls run_machine(): it pulls every effect
+// and hands it to the driver's executor of effects, runs the machine's invariants() and re-arms
+// one DeadlineTimer at the machine's next_deadline(), whose expiry the driver turns into
+// handle_timeout(). Executor thread only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <utility>
+
+#include "smalti/base/assert.hpp"
+#include "smalti/env/executor.hpp"
+
+namespace smalti {
+
+// One executor timer kept at a moving deadline. Destroying it cancels the timer.
+class DeadlineTimer {
+ public:
+  DeadlineTimer(env::Executor& executor, std::function<void()> on_due)
+      : executor_(executor), on_due_(std::move(on_due)) {}
+  DeadlineTimer(const DeadlineTimer&) = delete;
+  DeadlineTimer& operator=(const DeadlineTimer&) = delete;
+  ~DeadlineTimer() { disarm(); }
+
+  // Arms the timer at `deadline` (Instant::max() disarms). Re-arming at the same instant is free.
+  void arm(Instant deadline) {
+    if (deadline == armed_at_) return;
+    disarm();
+    if (deadline == Instant::max()) return;
+    armed_at_ = deadline;
+    timer_ = executor_.schedule_at(deadline, [this] {
+      timer_.reset();
+      armed_at_ = Instant::max();
+      on_due_();
+    });
+  }
+  void disarm() {
+    if (timer_) executor_.cancel(*timer_);
+    timer_.reset();
+    armed_at_ = Instant::max();
+  }
+  Instant armed_at() const { return armed_at_; }
+
+ private:
+  env::Executor& executor_;
+  std::function<void()> on_due_;
+  std::optional<env::TimerId> timer_;
+  Instant armed_at_ = Instant::max();
+};
+
+// Effects handled in one run_machine() call at most: a machine that keeps producing effects in
+// response to its own effects is a bug, and this bound turns the livelock into a crash.
+inline constexpr std::size_t kMaxEffectsPerRun = 1u << 20;
+
+// Pulls and executes every pending effect, checks invariants, re-arms the deadline timer.
+// Returns the number of effects executed.
+template <typename Machine, typename Execute>
+std::size_t run_machine(Machine& machine, DeadlineTimer& timer, Execute&& execute) {
+  std::size_t executed = 0;
+  while (auto effect = machine.poll_effect()) {
+    SMALTI_ASSERT(++executed <= kMaxEffectsPerRun, "a state machine produced effects without end");
+    execute(std::move(*effect));
+  }
+  machine.invariants();
+  timer.arm(machine.next_deadline());
+  return executed;
+}
+
+}  // namespace smalti

@@ -24,7 +24,7 @@ build-asan: deps
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 
 build-fuzz: deps
-	@CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMALTI_FUZZ=ON >/dev/null
+	@CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSMALTI_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_DIR) -j $(JOBS)
 
 # The main job: a simulated cluster with faults, printing what it checked.

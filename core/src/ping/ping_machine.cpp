@@ -34,7 +34,8 @@ void PingMachine::handle_frame(Instant now, const PeerId& from, LinkToken link, 
   auto message = decode_message(frame);
   if (!message.is_ok()) {
     ++stats_.malformed_frames;
-    effects_.push_back(Violation{link, message.status()});
+    // Past the bound the link stays open; its next frame reports the violation again.
+    if (effects_.size() < config_.max_pending_effects) effects_.push_back(Violation{link, message.status()});
     return;
   }
   if (const auto* request = std::get_if<Request>(&*message)) {

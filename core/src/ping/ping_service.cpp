@@ -176,14 +176,32 @@ void PingService::execute(Effect effect, bool& completed_any) {
       cb(std::move(done->rtt));
     }
   } else if (auto* bad = std::get_if<Violation>(&effect)) {
-    env::Link* link = nullptr;
-    if (auto in = inbound_.find(bad->link); in != inbound_.end()) {
-      link = in->second.link.get();
-    } else if (auto out = outbound_tokens_.find(bad->link); out != outbound_tokens_.end()) {
-      if (auto peer = outbound_.find(out->second); peer != outbound_.end()) link = peer->second.link.get();
-    }
-    if (link != nullptr) link->close(env::close_code::kProtocolViolation, bad->reason.message());
+    drop_link(bad->link, bad->reason);
   }
+}
+
+void PingService::drop_link(LinkToken token, const Status& reason) {
+  // A local close() is not reported back to our handler, so the bookkeeping goes here.
+  if (auto in = inbound_.find(token); in != inbound_.end()) {
+    in->second.link->set_handler(nullptr);
+    in->second.link->close(env::close_code::kProtocolViolation, reason.message());
+    retire(std::move(in->second.link), std::move(in->second.adapter));
+    inbound_.erase(in);
+    return;
+  }
+  auto out_token = outbound_tokens_.find(token);
+  if (out_token == outbound_tokens_.end()) return;
+  const PeerId peer = out_token->second;
+  outbound_tokens_.erase(out_token);
+  if (auto out = outbound_.find(peer); out != outbound_.end()) {
+    if (out->second.link) {
+      out->second.link->set_handler(nullptr);
+      out->second.link->close(env::close_code::kProtocolViolation, reason.message());
+    }
+    retire(std::move(out->second.link), std::move(out->second.adapter));
+    outbound_.erase(out);
+  }
+  machine_.handle_link_closed(node_.now(), peer);  // its effects are drained by the running loop
 }
 
 Condition PingService::When::reachable(const PeerId& peer) const {

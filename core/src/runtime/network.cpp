@@ -12,7 +12,7 @@ Result<std::unique_ptr<Network>> Network::create(const env::Environment& env, Ne
 
 Network::~Network() {
   // Tasks first: they use the services.
-  node_->shutdown();
+  node_->shutdown_now();
   ping_.reset();
   node_.reset();
 }

@@ -23,7 +23,7 @@ Node::Node(const env::Environment& env, NodeOptions options, SecretKey key)
       tasks_(*env.executor),
       alive_(std::make_shared<Node*>(this)) {}
 
-Node::~Node() { shutdown(); }
+Node::~Node() { shutdown_now(); }
 
 void Node::spawn(Task<void> task) {
   if (shut_down_) return;  // dropping the task destroys it: nothing runs after shutdown
@@ -35,8 +35,7 @@ Status Node::serve(const std::string& alpn, env::AcceptFn on_link) {
   if (handlers_.count(alpn) != 0) {
     return error(StatusCode::kAlreadyExists, "already serving " + alpn);
   }
-  handlers_.emplace(alpn, std::move(on_link));
-  return env_.transport->listen(alpn, [alive = std::weak_ptr<Node*>(alive_), alpn](env::LinkPtr link) {
+  Status listening = env_.transport->listen(alpn, [alive = std::weak_ptr<Node*>(alive_), alpn](env::LinkPtr link) {
     auto node = alive.lock();
     if (!node || *node == nullptr || (*node)->shut_down_) {
       link->close(env::close_code::kGracefulShutdown, "node is shutting down");
@@ -49,6 +48,8 @@ Status Node::serve(const std::string& alpn, env::AcceptFn on_link) {
     }
     it->second(std::move(link));
   });
+  if (listening.is_ok()) handlers_.emplace(alpn, std::move(on_link));
+  return listening;
 }
 
 void Node::connect(const PeerAddr& addr, const std::string& alpn, env::ConnectFn done) {
@@ -78,8 +79,13 @@ void Node::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   *alive_ = nullptr;
-  tasks_.cancel_all();
   handlers_.clear();
+  tasks_.cancel_all_later();
+}
+
+void Node::shutdown_now() {
+  shutdown();
+  tasks_.cancel_all();
 }
 
 }  // namespace smalti

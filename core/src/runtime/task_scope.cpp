@@ -11,14 +11,15 @@ TaskScope::~TaskScope() {
 }
 
 void TaskScope::spawn(Task<void> task) {
+  if (cancelling_) return;  // `task` is destroyed here, unstarted
   SMALTI_ASSERT(tasks_.size() < kMaxTasks, "too many tasks in one node");
   auto handle = task.release();
   SMALTI_ASSERT(handle, "spawned an empty task");
+  const std::uint64_t id = next_id_++;
   handle.promise().completion.on_detached_done = &TaskScope::on_task_done;
   handle.promise().completion.owner = this;
-  const std::uint64_t id = next_id_++;
+  handle.promise().completion.id = id;
   tasks_.emplace(id, handle);
-  ids_by_frame_.emplace(handle.address(), id);
   executor_.post([alive = std::weak_ptr<TaskScope*>(alive_), id] {
     auto scope_ptr = alive.lock();
     if (!scope_ptr || *scope_ptr == nullptr) return;
@@ -28,21 +29,31 @@ void TaskScope::spawn(Task<void> task) {
   });
 }
 
-void TaskScope::on_task_done(void* owner, std::coroutine_handle<> self) {
+void TaskScope::on_task_done(void* owner, std::uint64_t id, std::coroutine_handle<> self) {
   auto* scope = static_cast<TaskScope*>(owner);
-  auto it = scope->ids_by_frame_.find(self.address());
-  SMALTI_ASSERT(it != scope->ids_by_frame_.end());
-  scope->tasks_.erase(it->second);
-  scope->ids_by_frame_.erase(it);
+  const std::size_t erased = scope->tasks_.erase(id);
+  SMALTI_ASSERT(erased == 1, "a finished task was not in its scope");
   self.destroy();
 }
 
 void TaskScope::cancel_all() {
-  // Destroying a frame may run destructors that touch the scope; take the set first.
-  auto tasks = std::move(tasks_);
-  tasks_.clear();
-  ids_by_frame_.clear();
-  for (auto& [id, handle] : tasks) handle.destroy();
+  // Destroying a frame runs destructors that may touch the scope or spawn: spawns are refused
+  // while cancelling, and the loop drains whatever remains.
+  cancelling_ = true;
+  while (!tasks_.empty()) {
+    auto it = tasks_.begin();
+    auto handle = it->second;
+    tasks_.erase(it);
+    handle.destroy();
+  }
+  cancelling_ = false;
+}
+
+void TaskScope::cancel_all_later() {
+  executor_.post([alive = std::weak_ptr<TaskScope*>(alive_)] {
+    auto scope = alive.lock();
+    if (scope && *scope != nullptr) (*scope)->cancel_all();
+  });
 }
 
 }  // namespace smalti

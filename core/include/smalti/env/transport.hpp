@@ -2,8 +2,9 @@
 //
 // A Link is one bidirectional conversation with one remote peer for one protocol (ALPN). It
 // carries whole frames in order, reports the round-trip time the transport measured, and ends
-// exactly once with a CloseInfo (a local close, a remote close with its code and reason, or a
-// reset: idle timeout, unreachable peer). The simulator backs links with its simulated network;
+// exactly once: either its owner calls close() (the handler is not called back), or the
+// handler's on_closed() reports a remote close with its code and reason or a reset (idle
+// timeout, unreachable or restarted peer). The simulator backs links with its simulated network;
 // the real backend with one QUIC connection per (peer, ALPN) and one bidirectional stream.
 //
 // Threading: every call and every callback happens on the owning node's executor.
@@ -43,7 +44,8 @@ class LinkHandler {
  public:
   virtual ~LinkHandler() = default;
   virtual void on_frame(Bytes frame) = 0;
-  // Called once; the link is closed afterwards and send() fails.
+  // Called at most once, for a remote close or a reset (never for our own close()); the link is
+  // closed afterwards and send() fails.
   virtual void on_closed(const CloseInfo& info) = 0;
 };
 

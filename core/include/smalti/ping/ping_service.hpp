@@ -80,6 +80,8 @@ class PingService {
   void on_frame(LinkToken token, const PeerId& from, Bytes frame);
   void on_closed(LinkToken token, const PeerId& peer, bool outbound);
   void retire(env::LinkPtr link, std::unique_ptr<LinkAdapter> adapter);
+  // Closes a link for a protocol violation and forgets it.
+  void drop_link(LinkToken token, const Status& reason);
   void send_request(const PeerId& to, Bytes frame);
   void on_connected(const PeerId& peer, Result<env::LinkPtr> link);
   void run_effects();

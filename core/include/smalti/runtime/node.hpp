@@ -68,8 +68,11 @@ class Node {
   bool buggify(std::string_view point);
 
   bool is_shut_down() const { return shut_down_; }
-  // Cancels every task and stops serving. Idempotent.
+  // Stops serving and spawning at once and destroys every task in the next executor turn, so a
+  // task may shut down its own node. Idempotent.
   void shutdown();
+  // Stops like shutdown() and destroys every task now. Not from one of the node's own tasks.
+  void shutdown_now();
 
  private:
   Node(const env::Environment& env, NodeOptions options, SecretKey key);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -24,8 +25,12 @@ namespace detail {
 // What a finished coroutine does: resume its awaiter, or tell its owner (spawned tasks).
 struct TaskCompletion {
   std::coroutine_handle<> continuation;
-  void (*on_detached_done)(void* owner, std::coroutine_handle<> self) = nullptr;
+  // True once the awaiter has really suspended; false while the child runs inline inside the
+  // awaiter's await_suspend (then finishing just returns there, see Task::await_suspend).
+  bool awaiter_suspended = false;
+  void (*on_detached_done)(void* owner, std::uint64_t id, std::coroutine_handle<> self) = nullptr;
   void* owner = nullptr;
+  std::uint64_t id = 0;
 };
 
 struct FinalAwaiter {
@@ -33,12 +38,28 @@ struct FinalAwaiter {
   template <typename Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
     TaskCompletion& done = self.promise().completion;
-    if (done.continuation) return done.continuation;
-    if (done.on_detached_done != nullptr) done.on_detached_done(done.owner, self);
+    if (done.continuation) {
+      return done.awaiter_suspended ? done.continuation : std::noop_coroutine();
+    }
+    if (done.on_detached_done != nullptr) done.on_detached_done(done.owner, done.id, self);
     return std::noop_coroutine();
   }
   void await_resume() const noexcept {}
 };
+
+// Starts `child` inline. A child that finishes without suspending lets the awaiter continue at
+// once (no resumption, so loops of synchronous awaits never grow the stack, whatever the
+// optimisation level); one that suspends resumes the awaiter when it finishes.
+template <typename Promise>
+bool start_awaited(std::coroutine_handle<Promise> child, std::coroutine_handle<> awaiter) {
+  TaskCompletion& done = child.promise().completion;
+  done.continuation = awaiter;
+  done.awaiter_suspended = false;
+  child.resume();
+  if (child.done()) return false;
+  done.awaiter_suspended = true;
+  return true;
+}
 
 template <typename T>
 struct PromiseBase {
@@ -77,10 +98,7 @@ class [[nodiscard]] Task {
   ~Task() { reset(); }
 
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
-    handle_.promise().completion.continuation = awaiter;
-    return handle_;
-  }
+  bool await_suspend(std::coroutine_handle<> awaiter) { return detail::start_awaited(handle_, awaiter); }
   T await_resume() {
     SMALTI_ASSERT(handle_.promise().value.has_value(), "Task finished without a value");
     return std::move(*handle_.promise().value);
@@ -119,10 +137,7 @@ class [[nodiscard]] Task<void> {
   ~Task() { reset(); }
 
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
-    handle_.promise().completion.continuation = awaiter;
-    return handle_;
-  }
+  bool await_suspend(std::coroutine_handle<> awaiter) { return detail::start_awaited(handle_, awaiter); }
   void await_resume() const noexcept {}
 
   std::coroutine_handle<promise_type> release() { return std::exchange(handle_, {}); }

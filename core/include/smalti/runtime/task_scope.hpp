@@ -27,18 +27,23 @@ class TaskScope {
   TaskScope(const TaskScope&) = delete;
   TaskScope& operator=(const TaskScope&) = delete;
 
+  // Starts `task`; while the scope is cancelling, the task is destroyed instead.
   void spawn(Task<void> task);
+  // Destroys every unfinished task now. Must not be called from one of the scope's own tasks
+  // (it would free the running frame): use cancel_all_later() there.
   void cancel_all();
+  // Destroys every unfinished task in a later executor turn.
+  void cancel_all_later();
   std::size_t size() const { return tasks_.size(); }
 
  private:
-  static void on_task_done(void* owner, std::coroutine_handle<> self);
+  static void on_task_done(void* owner, std::uint64_t id, std::coroutine_handle<> self);
 
   env::Executor& executor_;
   // Keyed by spawn order, so cancellation destroys tasks in a deterministic order.
   std::map<std::uint64_t, std::coroutine_handle<>> tasks_;
-  std::map<void*, std::uint64_t> ids_by_frame_;
   std::uint64_t next_id_ = 1;
+  bool cancelling_ = false;
   // Lets posted start-ups detect that the scope (or the task) is gone.
   std::shared_ptr<TaskScope*> alive_;
 };

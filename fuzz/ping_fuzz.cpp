@@ -1,0 +1,283 @@
+// libFuzzer target for the ping protocol: ping::decode_message and PingMachine.
+//
+// The raw input is first decoded as one ping frame: a frame that decodes must re-encode to the
+// very same bytes (the codec is canonical), and anything else must be rejected with kMalformed
+// or kLimitExceeded. Then the input drives a PingMachine. Bytes 0..2 pick the Config; after
+// that each step is an opcode byte (low 3 bits: the input, next 2 bits: the peer, top bits:
+// whether to pull effects) and a time byte (how far `now` advances, never backwards), followed
+// for frame inputs by a length byte and that many frame bytes. Checked after every step:
+//   - invariants() holds, outstanding() stays within max_outstanding, next_deadline() is at
+//     most now + timeout while pings are in flight;
+//   - every effect is well formed: requests and replies decode, Completed names a ping that
+//     was started, to the same peer;
+//   - a small reference model agrees: the same pings in flight, the same next_deadline(), the
+//     same number of effects waiting, each ping finished with the same RTT or the same code
+//     (response from its peer, kUnavailable on link closed, kTimeout), the same dropped requests;
+//   - after a final timeout far in the future, every started ping completed exactly once.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <optional>
+
+#include "smalti/base/assert.hpp"
+#include "smalti/ping/ping_machine.hpp"
+#include "smalti/ping/ping_messages.hpp"
+
+namespace {
+
+using smalti::Bytes;
+using smalti::ByteView;
+using smalti::Duration;
+using smalti::Instant;
+using smalti::PeerId;
+using smalti::StatusCode;
+namespace ping = smalti::ping;
+
+class Input {
+ public:
+  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  bool empty() const { return pos_ >= size_; }
+  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+  ByteView take(std::size_t n) {
+    const std::size_t k = n < size_ - pos_ ? n : size_ - pos_;
+    ByteView out(data_ + pos_, k);
+    pos_ += k;
+    return out;
+  }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+void check_decode(ByteView raw) {
+  auto message = ping::decode_message(raw);
+  if (message.is_ok()) {
+    SMALTI_ASSERT(raw.size() <= ping::kMaxFrameSize, "accepted an oversized frame");
+    const Bytes again = smalti::encode(*message);
+    SMALTI_ASSERT(again.size() == raw.size() && std::equal(again.begin(), again.end(), raw.begin()),
+                  "a decoded frame does not re-encode to the same bytes");
+    return;
+  }
+  const StatusCode code = message.status().code();
+  SMALTI_ASSERT(code == StatusCode::kMalformed || code == StatusCode::kLimitExceeded,
+                "unexpected decode error code");
+  if (raw.size() > ping::kMaxFrameSize) SMALTI_ASSERT(code == StatusCode::kLimitExceeded);
+}
+
+class Driver {
+ public:
+  explicit Driver(ping::Config config) : config_(config), machine_(config) {}
+
+  void run(Input& in) {
+    while (!in.empty()) {
+      const std::uint8_t op = in.byte();
+      const std::uint8_t dt = in.byte();
+      // Mostly small steps, sometimes past the timeout.
+      now_ += dt < 200 ? Duration(dt * 1000) : Duration(std::chrono::milliseconds(dt - 199) * 100);
+      const PeerId& peer = peers_[(op >> 3) % 3];
+      switch (op & 7) {
+        case 0:
+          start(peer);
+          break;
+        case 1:
+          respond_to_started(in.byte());
+          break;
+        case 2:
+          feed(peer, smalti::encode(ping::Message{ping::Request{in.byte()}}));
+          break;
+        case 3:
+          feed(peer, in.take(in.byte() % (ping::kMaxFrameSize + 8)));
+          break;
+        case 4:
+          machine_.handle_link_closed(now_, peer);
+          model_fail_if([&](const Sent& s) { return s.peer == peer; }, StatusCode::kUnavailable);
+          break;
+        case 5:
+          timeout();
+          break;
+        case 6:
+          feed(peer, smalti::encode(ping::Message{ping::Response{in.byte()}}));
+          break;
+        default:  // jump to the next deadline, exactly
+          if (machine_.next_deadline() != Instant::max()) {
+            now_ = std::max(now_, machine_.next_deadline());
+          }
+          timeout();
+          break;
+      }
+      check_step();
+      if ((op >> 5) != 0) drain((op >> 5) * 2);
+    }
+    now_ += config_.timeout + std::chrono::hours(1);
+    timeout();
+    check_step();
+    drain(SIZE_MAX);
+    SMALTI_ASSERT(machine_.outstanding() == 0, "pings left in flight after the final timeout");
+    SMALTI_ASSERT(machine_.next_deadline() == Instant::max());
+    SMALTI_ASSERT(completions_.size() == started_.size(), "a started ping never completed");
+    for (const auto& [id, count] : completions_) {
+      SMALTI_ASSERT(count == 1, "a ping completed more than once");
+    }
+    const ping::Stats& s = machine_.stats();
+    SMALTI_ASSERT(s.started == started_.size());
+    SMALTI_ASSERT(s.succeeded + s.timed_out + s.failed == s.started);
+    SMALTI_ASSERT(s.dropped_requests == model_dropped_, "dropped requests differ from the model");
+    SMALTI_ASSERT(s.requests_answered == model_answered_);
+  }
+
+ private:
+  // The reference model: what is in flight, and how each finished ping must be reported.
+  struct Sent {
+    PeerId peer;
+    Instant at;
+  };
+
+  // Feeds one frame from `peer` to the machine and applies it to the model.
+  void feed(const PeerId& peer, ByteView frame) {
+    machine_.handle_frame(now_, peer, ++link_, frame);
+    auto message = ping::decode_message(frame);
+    if (!message.is_ok()) {
+      ++model_pending_;  // a Violation
+      return;
+    }
+    if (const auto* request = std::get_if<ping::Request>(&*message)) {
+      (void)request;
+      if (model_pending_ >= config_.max_pending_effects) {
+        ++model_dropped_;
+      } else {
+        ++model_answered_;
+        ++model_pending_;
+      }
+      return;
+    }
+    const std::uint64_t nonce = std::get<ping::Response>(*message).nonce;
+    auto it = model_in_flight_.find(nonce);
+    if (it == model_in_flight_.end() || it->second.peer != peer) return;
+    expected_.emplace(nonce, smalti::Result<Duration>(now_ - it->second.at));
+    model_in_flight_.erase(it);
+    ++model_pending_;
+  }
+
+  void timeout() {
+    machine_.handle_timeout(now_);
+    model_fail_if([&](const Sent& s) { return now_ - s.at >= config_.timeout; },
+                  StatusCode::kTimeout);
+  }
+
+  template <typename Pred>
+  void model_fail_if(Pred pred, StatusCode code) {
+    for (auto it = model_in_flight_.begin(); it != model_in_flight_.end();) {
+      if (pred(it->second)) {
+        expected_.emplace(it->first, smalti::Status(code, "model"));
+        ++model_pending_;
+        it = model_in_flight_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void start(const PeerId& peer) {
+    const std::size_t before = machine_.outstanding();
+    auto id = machine_.start(now_, peer);
+    if (!id.is_ok()) {
+      SMALTI_ASSERT(id.status().code() == StatusCode::kLimitExceeded);
+      SMALTI_ASSERT(before == config_.max_outstanding, "refused a ping below the limit");
+      return;
+    }
+    SMALTI_ASSERT(started_.count(*id) == 0, "a ping id was reused");
+    started_.emplace(*id, peer);
+    model_in_flight_.emplace(*id, Sent{peer, now_});
+    ++model_pending_;
+  }
+
+  void respond_to_started(std::uint8_t pick) {
+    if (started_.empty()) return;
+    auto it = started_.begin();
+    std::advance(it, static_cast<long>(pick % started_.size()));
+    feed(it->second, smalti::encode(ping::Message{ping::Response{it->first}}));
+  }
+
+  void check_step() {
+    machine_.invariants();
+    SMALTI_ASSERT(machine_.outstanding() <= config_.max_outstanding);
+    SMALTI_ASSERT(machine_.outstanding() == model_in_flight_.size(),
+                  "in flight differs from model");
+    if (model_in_flight_.empty()) {
+      SMALTI_ASSERT(machine_.next_deadline() == Instant::max());
+    } else {
+      Instant oldest = Instant::max();
+      for (const auto& [id, sent] : model_in_flight_) oldest = std::min(oldest, sent.at);
+      SMALTI_ASSERT(machine_.next_deadline() == oldest + config_.timeout, "wrong next_deadline");
+    }
+  }
+
+  void drain(std::size_t budget) {
+    while (budget-- > 0) {
+      auto effect = machine_.poll_effect();
+      if (!effect) {
+        SMALTI_ASSERT(model_pending_ == 0, "fewer effects than the model expects");
+        return;
+      }
+      SMALTI_ASSERT(model_pending_ > 0, "more effects than the model expects");
+      --model_pending_;
+      if (const auto* done = std::get_if<ping::Completed>(&*effect)) {
+        auto it = started_.find(done->id);
+        SMALTI_ASSERT(it != started_.end(), "completed a ping that was never started");
+        SMALTI_ASSERT(it->second == done->peer, "completed a ping with the wrong peer");
+        auto want = expected_.find(done->id);
+        SMALTI_ASSERT(want != expected_.end(), "completed a ping the model has in flight");
+        if (want->second.is_ok()) {
+          SMALTI_ASSERT(done->rtt.is_ok() && *done->rtt == *want->second, "wrong RTT");
+        } else {
+          SMALTI_ASSERT(!done->rtt.is_ok(), "succeeded where the model failed");
+          SMALTI_ASSERT(done->rtt.status().code() == want->second.status().code(), "wrong code");
+        }
+        ++completions_[done->id];
+      } else if (const auto* send = std::get_if<ping::SendRequest>(&*effect)) {
+        auto m = ping::decode_message(send->frame);
+        SMALTI_ASSERT(m.is_ok() && std::holds_alternative<ping::Request>(*m));
+      } else if (const auto* reply = std::get_if<ping::Reply>(&*effect)) {
+        auto m = ping::decode_message(reply->frame);
+        SMALTI_ASSERT(m.is_ok() && std::holds_alternative<ping::Response>(*m));
+        SMALTI_ASSERT(reply->link <= link_);
+      } else {
+        const auto& bad = std::get<ping::Violation>(*effect);
+        SMALTI_ASSERT(!bad.reason.is_ok() && bad.link <= link_);
+      }
+    }
+  }
+
+  ping::Config config_;
+  ping::PingMachine machine_;
+  const PeerId peers_[3] = {PeerId{smalti::Digest::from_u64(1)},
+                            PeerId{smalti::Digest::from_u64(2)},
+                            PeerId{smalti::Digest::from_u64(3)}};
+  Instant now_ = Instant::from_nanos(1'000'000'000);
+  ping::LinkToken link_ = 0;
+  std::map<ping::PingId, PeerId> started_;
+  std::map<ping::PingId, int> completions_;
+  std::map<ping::PingId, Sent> model_in_flight_;
+  std::map<ping::PingId, smalti::Result<Duration>> expected_;
+  std::size_t model_pending_ = 0;
+  std::uint64_t model_dropped_ = 0;
+  std::uint64_t model_answered_ = 0;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  check_decode(ByteView(data, size));
+  Input in(data, size);
+  ping::Config config;
+  config.timeout = std::chrono::milliseconds(1 + in.byte()) * 20;
+  config.max_outstanding = 1 + in.byte() % 8;
+  config.max_pending_effects = 1 + in.byte() % 16;
+  Driver driver(config);
+  driver.run(in);
+  return 0;
+}

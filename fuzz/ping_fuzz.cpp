@@ -141,7 +141,8 @@ class Driver {
     machine_.handle_frame(now_, peer, ++link_, frame);
     auto message = ping::decode_message(frame);
     if (!message.is_ok()) {
-      ++model_pending_;  // a Violation
+      // A Violation, unless the effect queue is full (the next bad frame reports it again).
+      if (model_pending_ < config_.max_pending_effects) ++model_pending_;
       return;
     }
     if (const auto* request = std::get_if<ping::Request>(&*message)) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "smalti/base/assert.hpp"
@@ -61,7 +62,6 @@ bool start_awaited(std::coroutine_handle<Promise> child, std::coroutine_handle<>
   return true;
 }
 
-template <typename T>
 struct PromiseBase {
   TaskCompletion completion;
   std::suspend_always initial_suspend() const noexcept { return {}; }
@@ -71,19 +71,15 @@ struct PromiseBase {
   }
 };
 
+template <typename T>
+struct TaskPromise;
+
 }  // namespace detail
 
 template <typename T>
 class [[nodiscard]] Task {
  public:
-  struct promise_type : detail::PromiseBase<T> {
-    std::optional<T> value;
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    template <typename U>
-    void return_value(U&& v) {
-      value.emplace(std::forward<U>(v));
-    }
-  };
+  using promise_type = detail::TaskPromise<T>;
 
   Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
   Task& operator=(Task&& other) noexcept {
@@ -100,55 +96,46 @@ class [[nodiscard]] Task {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> awaiter) { return detail::start_awaited(handle_, awaiter); }
   T await_resume() {
-    SMALTI_ASSERT(handle_.promise().value.has_value(), "Task finished without a value");
-    return std::move(*handle_.promise().value);
+    if constexpr (!std::is_void_v<T>) {
+      SMALTI_ASSERT(handle_.promise().value.has_value(), "Task finished without a value");
+      return std::move(*handle_.promise().value);
+    }
   }
 
   // For the runtime: gives up ownership of the frame.
   std::coroutine_handle<promise_type> release() { return std::exchange(handle_, {}); }
 
  private:
+  friend promise_type;
   explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
   void reset() {
     if (handle_) handle_.destroy();
     handle_ = {};
   }
   std::coroutine_handle<promise_type> handle_;
+};
+
+namespace detail {
+
+template <typename T>
+struct TaskPromise : PromiseBase {
+  std::optional<T> value;
+  Task<T> get_return_object() {
+    return Task<T>(std::coroutine_handle<TaskPromise>::from_promise(*this));
+  }
+  template <typename U>
+  void return_value(U&& v) {
+    value.emplace(std::forward<U>(v));
+  }
 };
 
 template <>
-class [[nodiscard]] Task<void> {
- public:
-  struct promise_type : detail::PromiseBase<void> {
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    void return_void() const noexcept {}
-  };
-
-  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-  Task& operator=(Task&& other) noexcept {
-    if (this != &other) {
-      reset();
-      handle_ = std::exchange(other.handle_, {});
-    }
-    return *this;
+struct TaskPromise<void> : PromiseBase {
+  Task<void> get_return_object() {
+    return Task<void>(std::coroutine_handle<TaskPromise>::from_promise(*this));
   }
-  Task(const Task&) = delete;
-  Task& operator=(const Task&) = delete;
-  ~Task() { reset(); }
-
-  bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> awaiter) { return detail::start_awaited(handle_, awaiter); }
-  void await_resume() const noexcept {}
-
-  std::coroutine_handle<promise_type> release() { return std::exchange(handle_, {}); }
-
- private:
-  explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
-  void reset() {
-    if (handle_) handle_.destroy();
-    handle_ = {};
-  }
-  std::coroutine_handle<promise_type> handle_;
+  void return_void() const noexcept {}
 };
 
+}  // namespace detail
 }  // namespace smalti

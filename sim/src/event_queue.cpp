@@ -4,42 +4,86 @@
 
 namespace smalti::sim {
 
-std::uint64_t EventQueue::push(Instant at, HostId host, std::uint32_t incarnation, EventKind kind,
-                               std::function<void()> fn, Instant local_deadline) {
+EventHandle EventQueue::push(Instant at, HostId host, std::uint32_t incarnation, EventKind kind,
+                             std::function<void()> fn, Instant local_deadline) {
   const std::uint64_t seq = next_seq_++;
-  heap_.push(Event{at, seq, host, incarnation, kind, std::move(fn), local_deadline});
-  return seq;
+  std::uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Slot& s = slots_[slot];
+  s.event = Event{at, seq, host, incarnation, kind, std::move(fn), local_deadline};
+  s.occupied = true;
+  s.cancelled = false;
+  push_key(slot);
+  return EventHandle{seq, slot};
 }
 
-void EventQueue::push_existing(Event event) { heap_.push(std::move(event)); }
+void EventQueue::push_key(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  s.in_heap = true;
+  heap_.push_back(Key{s.event.at.nanos(), s.event.seq, slot});
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
+}
 
-void EventQueue::cancel(std::uint64_t seq) {
-  if (seq == 0 || seq >= next_seq_) return;
-  cancelled_.insert(seq);
+void EventQueue::cancel(EventHandle handle) {
+  if (handle.slot >= slots_.size()) return;
+  Slot& s = slots_[handle.slot];
+  // A slot reused by a later event has another sequence number: the old event already ran.
+  if (!s.occupied || s.cancelled || s.event.seq != handle.seq) return;
+  s.cancelled = true;
+  s.event.fn = nullptr;  // release what the cancelled event captured now
+  if (s.in_heap) ++cancelled_count_;
+}
+
+void EventQueue::release(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  SMALTI_ASSERT(s.occupied && !s.in_heap);
+  s.occupied = false;
+  s.event.fn = nullptr;
+  free_slots_.push_back(slot);
+}
+
+void EventQueue::requeue(std::uint32_t slot, Instant at) {
+  Slot& s = slots_[slot];
+  SMALTI_ASSERT(s.occupied && !s.in_heap);
+  if (s.cancelled) {
+    release(slot);
+    return;
+  }
+  s.event.at = at;
+  push_key(slot);
 }
 
 void EventQueue::drop_cancelled_front() {
-  while (!heap_.empty()) {
-    auto it = cancelled_.find(heap_.top().seq);
-    if (it == cancelled_.end()) return;
-    cancelled_.erase(it);
-    heap_.pop();
+  while (cancelled_count_ > 0 && !heap_.empty() && slots_[heap_.front().slot].cancelled) {
+    const std::uint32_t slot = heap_.front().slot;
+    std::pop_heap(heap_.begin(), heap_.end(), Later{});
+    heap_.pop_back();
+    slots_[slot].in_heap = false;
+    --cancelled_count_;
+    release(slot);
   }
 }
 
-bool EventQueue::pop(Event& out) {
+bool EventQueue::take_next(std::uint32_t& slot) {
   drop_cancelled_front();
   if (heap_.empty()) return false;
-  // priority_queue::top() is const; the event is moved out just before it is popped.
-  out = std::move(const_cast<Event&>(heap_.top()));
-  heap_.pop();
+  slot = heap_.front().slot;
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
+  heap_.pop_back();
+  slots_[slot].in_heap = false;
   return true;
 }
 
 Instant EventQueue::next_time() {
   drop_cancelled_front();
   SMALTI_ASSERT(!heap_.empty());
-  return heap_.top().at;
+  return Instant::from_nanos(heap_.front().at);
 }
 
 }  // namespace smalti::sim

@@ -1,7 +1,6 @@
 #include "smalti/sim/world.hpp"
 
 #include <algorithm>
-#include <unordered_set>
 
 namespace smalti::sim {
 
@@ -15,16 +14,13 @@ class World::HostExecutor final : public env::Executor {
   }
   env::TimerId schedule_at(Instant local_at, env::Task fn) override;
   void cancel(env::TimerId id) override {
-    // Only timers still queued are cancelled; ids that ran or were cancelled are ignored.
-    if (live_timers_.erase(id.value) != 0) world_.cancel(id.value);
+    // The queue ignores timers that already ran or were cancelled.
+    world_.cancel(EventHandle{id.value, id.slot});
   }
-  void forget_all() { live_timers_.clear(); }
-  void on_fired(std::uint64_t seq) { live_timers_.erase(seq); }
 
  private:
   World& world_;
   HostId host_;
-  std::unordered_set<std::uint64_t> live_timers_;  // looked up only, never iterated
 };
 
 class World::HostTransport final : public env::Transport {
@@ -81,14 +77,13 @@ struct World::Host {
   std::unique_ptr<HostTracer> tracer;
   std::unique_ptr<Network> network;
   std::map<std::string, env::AcceptFn> listeners;
-  std::vector<Event> deferred;  // events held while paused, in order
+  std::vector<std::uint32_t> deferred;  // queue slots of events held while paused, in order
 };
 
 env::TimerId World::HostExecutor::schedule_at(Instant local_at, env::Task fn) {
   const Instant global = std::max(world_.host(host_).clock->global_from_local(local_at), world_.now());
-  const std::uint64_t seq = world_.schedule(global, host_, EventKind::kTimer, std::move(fn), local_at);
-  live_timers_.insert(seq);
-  return env::TimerId{seq};
+  const EventHandle handle = world_.schedule(global, host_, EventKind::kTimer, std::move(fn), local_at);
+  return env::TimerId{handle.seq, handle.slot};
 }
 
 Status World::HostTransport::listen(const std::string& alpn, env::AcceptFn on_link) {
@@ -172,12 +167,10 @@ void World::start_host(Host& h) {
 }
 
 void World::stop_host(Host& h) {
-  // Forget the live timers first: cancellations made while the node's tasks are destroyed must
-  // not reach the queue (some of those timers sit in `deferred`, not in the queue).
-  h.executor->forget_all();
   network_->on_host_down(h.id);
   run_on_host(h.id, [&] { h.network.reset(); });
   h.listeners.clear();
+  for (std::uint32_t slot : h.deferred) queue_.release(slot);
   h.deferred.clear();
 }
 
@@ -204,8 +197,8 @@ SimClock& World::clock(HostId id) { return *host(id).clock; }
 
 SimFileSystem& World::disk(HostId id) { return *host(id).disk; }
 
-std::uint64_t World::schedule(Instant at, HostId host_id, EventKind kind, std::function<void()> fn,
-                              Instant local_deadline) {
+EventHandle World::schedule(Instant at, HostId host_id, EventKind kind, std::function<void()> fn,
+                            Instant local_deadline) {
   SMALTI_ASSERT(at >= now_, "scheduled in the past");
   const std::uint32_t inc = host_id == kWorldHost ? 0 : host(host_id).incarnation;
   return queue_.push(at, host_id, inc, kind, std::move(fn), local_deadline);
@@ -216,32 +209,38 @@ void World::at(Instant when, std::function<void()> fn) {
 }
 
 bool World::step() {
-  Event event;
-  if (!queue_.pop(event)) return false;
+  std::uint32_t slot = 0;
+  if (!queue_.take_next(slot)) return false;
+  Event& event = queue_.event(slot);
   SMALTI_ASSERT(event.at >= now_);
   now_ = event.at;
   if (event.host == kWorldHost) {
     ++events_processed_;
-    event.fn();
+    auto fn = std::move(event.fn);
+    queue_.release(slot);
+    fn();
     return true;
   }
   Host& h = host(event.host);
-  if (h.state == HostState::kCrashed || event.incarnation != h.incarnation) return true;
+  if (h.state == HostState::kCrashed || event.incarnation != h.incarnation) {
+    queue_.release(slot);
+    return true;
+  }
   if (h.state == HostState::kPaused) {
-    h.deferred.push_back(std::move(event));
+    h.deferred.push_back(slot);  // still cancellable through its handle
     return true;
   }
   const bool is_timer = event.kind == EventKind::kTimer;
   if (is_timer && h.clock->monotonic() < event.local_deadline) {
     // The node's clock slowed down after the timer was scheduled: not due yet on its clock.
-    event.at = std::max(now_, h.clock->global_from_local(event.local_deadline));
-    queue_.push_existing(std::move(event));
+    queue_.requeue(slot, std::max(now_, h.clock->global_from_local(event.local_deadline)));
     return true;
   }
   ++events_processed_;
-  if (is_timer) h.executor->on_fired(event.seq);
   trace_.record_kind(now_, event.host, is_timer ? timer_kind_ : post_kind_, event.seq, 0, 0);
-  run_on_host(event.host, event.fn);
+  auto fn = std::move(event.fn);
+  queue_.release(slot);
+  run_on_host(h.id, fn);
   return true;
 }
 
@@ -331,10 +330,7 @@ void World::resume(HostId id) {
   record_fault("resume", id, 0);
   h.state = HostState::kUp;
   // Held events run now, before anything scheduled later, in their original order.
-  for (Event& e : h.deferred) {
-    e.at = now_;
-    queue_.push_existing(std::move(e));
-  }
+  for (std::uint32_t slot : h.deferred) queue_.requeue(slot, now_);
   h.deferred.clear();
   network_->on_reachability_changed();
 }

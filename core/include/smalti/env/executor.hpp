@@ -19,6 +19,8 @@ using Task = std::function<void()>;
 
 struct TimerId {
   std::uint64_t value = 0;
+  // Backend-specific locator (the simulator's queue slot), so cancel() needs no lookup table.
+  std::uint32_t slot = 0;
   friend bool operator==(TimerId, TimerId) = default;
 };
 

@@ -110,9 +110,9 @@ class World {
 
   // ---- for the simulator's own components ---------------------------------------------------
   // `local_deadline`: for timers, the node-clock instant they wait for.
-  std::uint64_t schedule(Instant at, HostId host, EventKind kind, std::function<void()> fn,
-                         Instant local_deadline = Instant());
-  void cancel(std::uint64_t seq) { queue_.cancel(seq); }
+  EventHandle schedule(Instant at, HostId host, EventKind kind, std::function<void()> fn,
+                       Instant local_deadline = Instant());
+  void cancel(EventHandle handle) { queue_.cancel(handle); }
   bool is_alive(HostId host) const;    // not crashed
   bool is_running(HostId host) const;  // up and not paused
   std::uint32_t incarnation(HostId host) const;

@@ -61,10 +61,7 @@ void apply_fault(sim::World& world, const FaultAction& f) {
       }
       break;
     case FaultKind::kClockDrift:
-      for (HostId h : f.side_a) {
-        world.clock(h).set_drift_ppm(f.ppm);
-        world.record_fault("clock.drift", h, static_cast<std::uint64_t>(f.ppm));
-      }
+      for (HostId h : f.side_a) world.set_drift(h, f.ppm);
       break;
     case FaultKind::kLoss:
       world.net().set_loss(f.probability);

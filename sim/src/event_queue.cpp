@@ -19,14 +19,15 @@ EventHandle EventQueue::push(Instant at, HostId host, std::uint32_t incarnation,
   s.event = Event{at, seq, host, incarnation, kind, std::move(fn), local_deadline};
   s.occupied = true;
   s.cancelled = false;
-  push_key(slot);
+  push_key(slot, seq);
   return EventHandle{seq, slot};
 }
 
-void EventQueue::push_key(std::uint32_t slot) {
+void EventQueue::push_key(std::uint32_t slot, std::uint64_t order) {
   Slot& s = slots_[slot];
   s.in_heap = true;
-  heap_.push_back(Key{s.event.at.nanos(), s.event.seq, slot});
+  s.order = order;
+  heap_.push_back(Key{s.event.at.nanos(), order, slot});
   std::push_heap(heap_.begin(), heap_.end(), Later{});
 }
 
@@ -37,7 +38,7 @@ void EventQueue::cancel(EventHandle handle) {
   if (!s.occupied || s.cancelled || s.event.seq != handle.seq) return;
   s.cancelled = true;
   s.event.fn = nullptr;  // release what the cancelled event captured now
-  if (s.in_heap) ++cancelled_count_;
+  if (s.in_heap) ++dead_keys_;
 }
 
 void EventQueue::release(std::uint32_t slot) {
@@ -56,22 +57,49 @@ void EventQueue::requeue(std::uint32_t slot, Instant at) {
     return;
   }
   s.event.at = at;
-  push_key(slot);
+  push_key(slot, next_seq_++);
 }
 
-void EventQueue::drop_cancelled_front() {
-  while (cancelled_count_ > 0 && !heap_.empty() && slots_[heap_.front().slot].cancelled) {
-    const std::uint32_t slot = heap_.front().slot;
+void EventQueue::reschedule(std::uint32_t slot, Instant at) {
+  Slot& s = slots_[slot];
+  SMALTI_ASSERT(s.occupied && s.in_heap && !s.cancelled);
+  ++dead_keys_;  // the old key
+  s.event.at = at;
+  push_key(slot, s.order);
+}
+
+std::vector<std::uint32_t> EventQueue::queued_slots(HostId host, EventKind kind) const {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> found;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Slot& s = slots_[slot];
+    if (s.occupied && s.in_heap && !s.cancelled && s.event.host == host && s.event.kind == kind) {
+      found.emplace_back(s.order, slot);
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::uint32_t> out;
+  out.reserve(found.size());
+  for (const auto& [order, slot] : found) out.push_back(slot);
+  return out;
+}
+
+void EventQueue::drop_dead_front() {
+  while (dead_keys_ > 0 && !heap_.empty() && !is_live(heap_.front())) {
+    const Key key = heap_.front();
     std::pop_heap(heap_.begin(), heap_.end(), Later{});
     heap_.pop_back();
-    slots_[slot].in_heap = false;
-    --cancelled_count_;
-    release(slot);
+    --dead_keys_;
+    Slot& s = slots_[key.slot];
+    // The slot's current key (not a stale one) of a cancelled event: free the slot.
+    if (s.in_heap && s.order == key.order) {
+      s.in_heap = false;
+      release(key.slot);
+    }
   }
 }
 
 bool EventQueue::take_next(std::uint32_t& slot) {
-  drop_cancelled_front();
+  drop_dead_front();
   if (heap_.empty()) return false;
   slot = heap_.front().slot;
   std::pop_heap(heap_.begin(), heap_.end(), Later{});
@@ -81,7 +109,7 @@ bool EventQueue::take_next(std::uint32_t& slot) {
 }
 
 Instant EventQueue::next_time() {
-  drop_cancelled_front();
+  drop_dead_front();
   SMALTI_ASSERT(!heap_.empty());
   return Instant::from_nanos(heap_.front().at);
 }

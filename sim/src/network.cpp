@@ -15,14 +15,21 @@ Duration LatencyModel::sample(Rng& rng) const {
     // Pareto with shape 1.5 above the median, capped: rare but very slow frames.
     const double u = std::max(rng.unit(), 1e-9);
     const double scaled = static_cast<double>(mid) * std::pow(u, -1.0 / 1.5);
-    return Duration(std::min<std::int64_t>(static_cast<std::int64_t>(scaled),
-                                           std::max(tail_max.count(), mid)));
+    const double cap = static_cast<double>(std::max(tail_max.count(), mid));
+    return Duration(static_cast<std::int64_t>(std::min(scaled, cap)));  // clamped before converting
   }
   return Duration(rng.between(lo, 2 * mid - lo));
 }
 
 SimNetwork::SimNetwork(World& world, Rng rng, NetworkConfig config)
-    : world_(world), rng_(rng), config_(config) {}
+    : world_(world), rng_(rng), config_(config) {
+  SMALTI_ASSERT(config_.idle_timeout > Duration::zero() && config_.connect_timeout > Duration::zero(),
+                "network timeouts must be positive");
+  SMALTI_ASSERT(config_.retransmit_timeout > Duration::zero(), "the retransmission timeout must be positive");
+  SMALTI_ASSERT(config_.loss >= 0 && config_.loss <= 1, "loss is a probability");
+  SMALTI_ASSERT(config_.latency.min >= Duration::zero() && config_.latency.median >= config_.latency.min,
+                "latency needs 0 <= min <= median");
+}
 
 SimNetwork::~SimNetwork() {
   for (auto& [id, link] : links_) {
@@ -36,14 +43,8 @@ SimNetwork::~SimNetwork() {
 
 PartitionId SimNetwork::partition_one_way(const std::vector<HostId>& from,
                                           const std::vector<HostId>& to) {
-  std::set<std::pair<HostId, HostId>> pairs;
-  for (HostId a : from) {
-    for (HostId b : to) {
-      if (a != b) pairs.emplace(a, b);
-    }
-  }
   const PartitionId id = next_partition_++;
-  partitions_.emplace(id, std::move(pairs));
+  partitions_.emplace(id, Partition{{from.begin(), from.end()}, {to.begin(), to.end()}});
   world_.record_fault("partition", id, from.size() * 1000 + to.size());
   on_reachability_changed();
   return id;
@@ -51,19 +52,23 @@ PartitionId SimNetwork::partition_one_way(const std::vector<HostId>& from,
 
 PartitionId SimNetwork::partition(const std::vector<HostId>& side_a,
                                   const std::vector<HostId>& side_b) {
-  std::vector<HostId> all_a = side_a;
-  const PartitionId id = partition_one_way(side_a, side_b);
-  for (HostId a : side_a) {
-    for (HostId b : side_b) {
-      if (a != b) partitions_[id].emplace(b, a);
-    }
-  }
+  const PartitionId id = next_partition_++;
+  // Both ways: two one-way halves, healed together.
+  partitions_.emplace(id, Partition{{side_a.begin(), side_a.end()}, {side_b.begin(), side_b.end()}});
+  const PartitionId back = next_partition_++;
+  partitions_.emplace(back, Partition{{side_b.begin(), side_b.end()}, {side_a.begin(), side_a.end()}});
+  pair_of_[id] = back;
+  world_.record_fault("partition", id, side_a.size() * 1000 + side_b.size());
   on_reachability_changed();
   return id;
 }
 
 void SimNetwork::heal(PartitionId id) {
   if (partitions_.erase(id) == 0) return;
+  if (auto back = pair_of_.find(id); back != pair_of_.end()) {
+    partitions_.erase(back->second);
+    pair_of_.erase(back);
+  }
   world_.record_fault("heal", id, 0);
   on_reachability_changed();
 }
@@ -71,13 +76,14 @@ void SimNetwork::heal(PartitionId id) {
 void SimNetwork::heal_all() {
   if (partitions_.empty()) return;
   partitions_.clear();
+  pair_of_.clear();
   world_.record_fault("heal", 0, 0);
   on_reachability_changed();
 }
 
 void SimNetwork::flap(const std::vector<HostId>& side_a, const std::vector<HostId>& side_b,
                       Duration period, Instant until) {
-  SMALTI_ASSERT(period > Duration::zero());
+  SMALTI_ASSERT(period >= kMinFlapPeriod, "flapping faster than kMinFlapPeriod");
   // Each phase schedules the next. Only the pending event owns the chain (the closure refers to
   // itself weakly), so it is freed when the last phase ends, healed, at `until`.
   using Phase = std::function<void(bool)>;
@@ -126,8 +132,9 @@ void SimNetwork::reset_links(HostId host, std::optional<HostId> other) {
 }
 
 bool SimNetwork::is_blocked(HostId from, HostId to) const {
-  for (const auto& [id, pairs] : partitions_) {
-    if (pairs.count({from, to}) != 0) return true;
+  if (from == to) return false;
+  for (const auto& [id, p] : partitions_) {
+    if (p.from.count(from) != 0 && p.to.count(to) != 0) return true;
   }
   return false;
 }
@@ -151,7 +158,8 @@ Duration SimNetwork::one_way_delay() {
   Duration rto = config_.retransmit_timeout;
   // Each loss costs a retransmission timeout, doubling per consecutive loss of the same packet.
   // Past the idle timeout QUIC gives up: the caller turns such a delay into a reset.
-  while (config_.loss > 0 && rng_.chance(config_.loss)) {
+  for (int attempt = 0; attempt < kMaxRetransmissions && config_.loss > 0 && rng_.chance(config_.loss);
+       ++attempt) {
     delay += rto;
     rto *= 2;
     ++stats_.frames_delayed_by_loss;
@@ -264,7 +272,7 @@ Status SimNetwork::send(LinkId id, int side, Bytes frame) {
   }
   LinkState& link = it->second;
   Direction& d = link.dir[side];
-  if (d.bytes + frame.size() > config_.max_in_flight_bytes) {
+  if (d.bytes + frame.size() + kFrameOverhead > config_.max_in_flight_bytes) {
     return error(StatusCode::kLimitExceeded, "send window full");
   }
   const Duration delay = one_way_delay();
@@ -275,7 +283,7 @@ Status SimNetwork::send(LinkId id, int side, Bytes frame) {
   }
   const Instant at = std::max(world_.now() + delay, d.last_delivery);
   d.last_delivery = at;
-  d.bytes += frame.size();
+  d.bytes += frame.size() + kFrameOverhead;
   InFlight item;
   item.frame = std::move(frame);
   item.deliver_at = at;
@@ -340,7 +348,7 @@ void SimNetwork::deliver_head(LinkId id, int side) {
   d.stalled = false;
   InFlight item = std::move(d.queue.front());
   d.queue.pop_front();
-  d.bytes -= item.frame.size();
+  d.bytes -= item.is_close ? 0 : item.frame.size() + kFrameOverhead;
   const bool was_stalled = item.stalled;
   std::shared_ptr<SimLinkEnd> receiver = link.end[1 - side].lock();
   if (item.is_close) {
@@ -359,9 +367,9 @@ void SimNetwork::deliver_head(LinkId id, int side) {
   stats_.bytes_delivered += item.frame.size();
   world_.record(to, "net.deliver", id, item.frame.size(), trace_hash_bytes(item.frame));
   if (!d.queue.empty()) schedule_direction(link, side);
-  if (receiver) {
-    world_.run_on_host(to, [&] { receiver->deliver(std::move(item.frame), config_.max_unclaimed_frames); });
-  }
+  bool held = true;
+  if (receiver) world_.run_on_host(to, [&] { held = receiver->deliver(std::move(item.frame), config_); });
+  if (!held) reset_link(id, "receive window exceeded before a handler was set");
 }
 
 void SimNetwork::reset_link(LinkId id, const std::string& reason) {
@@ -381,7 +389,10 @@ void SimNetwork::reset_link(LinkId id, const std::string& reason) {
     // The link is closed at once; the handler hears of it in an event of its host, so a paused
     // node learns of the reset when it resumes.
     end->mark_closed(env::CloseInfo{env::close_code::kReset, reason, false});
-    world_.schedule(world_.now(), host, EventKind::kNetwork, [end] { end->notify_closed(); });
+    world_.schedule(world_.now(), host, EventKind::kNetwork,
+                    [weak = std::weak_ptr<SimLinkEnd>(end)] {
+                      if (auto e = weak.lock()) e->notify_closed();
+                    });
   }
 }
 
@@ -449,6 +460,8 @@ SimLinkEnd::~SimLinkEnd() {
 void SimLinkEnd::set_handler(env::LinkHandler* handler) {
   handler_ = handler;
   if (handler_ == nullptr) return;
+  auto self = shared_from_this();  // a handler may drop the last reference while we deliver
+  unclaimed_bytes_ = 0;
   while (!unclaimed_.empty() && handler_ != nullptr) {
     Bytes frame = std::move(unclaimed_.front());
     unclaimed_.pop_front();
@@ -467,18 +480,25 @@ Status SimLinkEnd::send(Bytes frame) {
 }
 
 void SimLinkEnd::close(std::uint32_t code, std::string reason) {
+  pending_close_.reset();  // our own close: a reset not yet reported is never reported
   if (!open_) return;
   open_ = false;
   network_.close(id_, side_, code, std::move(reason));
 }
 
-void SimLinkEnd::deliver(Bytes frame, std::size_t max_unclaimed) {
-  if (!open_) return;
+bool SimLinkEnd::deliver(Bytes frame, const NetworkConfig& config) {
+  if (!open_) return true;
   if (handler_ != nullptr) {
     handler_->on_frame(std::move(frame));
-  } else if (unclaimed_.size() < max_unclaimed) {
-    unclaimed_.push_back(std::move(frame));
+    return true;
   }
+  if (unclaimed_.size() >= config.max_unclaimed_frames ||
+      unclaimed_bytes_ + frame.size() > config.max_unclaimed_bytes) {
+    return false;
+  }
+  unclaimed_bytes_ += frame.size();
+  unclaimed_.push_back(std::move(frame));
+  return true;
 }
 
 void SimLinkEnd::closed(const env::CloseInfo& info) {

@@ -103,6 +103,7 @@ World::World(WorldOptions options)
   network_ = std::make_unique<SimNetwork>(*this, rng_.derive("network"), options_.network);
   timer_kind_ = trace_.intern("ev.timer");
   post_kind_ = trace_.intern("ev.post");
+  net_kind_ = trace_.intern("ev.net");
 }
 
 World::~World() {
@@ -195,6 +196,17 @@ std::uint32_t World::incarnation(HostId id) const { return host(id).incarnation;
 
 SimClock& World::clock(HostId id) { return *host(id).clock; }
 
+void World::set_drift(HostId id, std::int64_t ppm) {
+  Host& h = host(id);
+  h.clock->set_drift_ppm(ppm);
+  record_fault("clock.drift", id, static_cast<std::uint64_t>(ppm));
+  // Pending timers wait for node-clock instants: move them to the new global instants.
+  for (std::uint32_t slot : queue_.queued_slots(id, EventKind::kTimer)) {
+    const Instant local = queue_.event(slot).local_deadline;
+    queue_.reschedule(slot, std::max(now_, h.clock->global_from_local(local)));
+  }
+}
+
 SimFileSystem& World::disk(HostId id) { return *host(id).disk; }
 
 EventHandle World::schedule(Instant at, HostId host_id, EventKind kind, std::function<void()> fn,
@@ -237,7 +249,9 @@ bool World::step() {
     return true;
   }
   ++events_processed_;
-  trace_.record_kind(now_, event.host, is_timer ? timer_kind_ : post_kind_, event.seq, 0, 0);
+  trace_.record_kind(now_, event.host,
+                     is_timer ? timer_kind_ : event.kind == EventKind::kNetwork ? net_kind_ : post_kind_,
+                     event.seq, 0, 0);
   auto fn = std::move(event.fn);
   queue_.release(slot);
   run_on_host(h.id, fn);
@@ -298,6 +312,7 @@ void World::record_fault(std::string_view kind, std::uint64_t a, std::uint64_t b
 }
 
 void World::crash(HostId id) {
+  SMALTI_ASSERT(current_host_ != id, "a node cannot crash itself from its own code");
   Host& h = host(id);
   if (h.state == HostState::kCrashed) return;
   record_fault("crash", id, h.incarnation);
@@ -329,7 +344,11 @@ void World::resume(HostId id) {
   if (h.state != HostState::kPaused) return;
   record_fault("resume", id, 0);
   h.state = HostState::kUp;
-  // Held events run now, before anything scheduled later, in their original order.
+  // Held events run now, after what is already queued for this instant, in their original
+  // (time, scheduling) order.
+  std::stable_sort(h.deferred.begin(), h.deferred.end(), [this](std::uint32_t a, std::uint32_t b) {
+    return queue_.event(a).at < queue_.event(b).at;
+  });
   for (std::uint32_t slot : h.deferred) queue_.requeue(slot, now_);
   h.deferred.clear();
   network_->on_reachability_changed();

@@ -49,43 +49,55 @@ class EventQueue {
   Event& event(std::uint32_t slot) { return slots_[slot].event; }
   bool is_cancelled(std::uint32_t slot) const { return slots_[slot].cancelled; }
   void release(std::uint32_t slot);
-  // Puts a taken event back at `at`, under the same handle (a cancelled one is released).
+  // Puts a taken event back at `at`, after everything already queued for `at`, under the same
+  // handle (a cancelled one is released instead).
   void requeue(std::uint32_t slot, Instant at);
+  // Moves a queued event to `at`, keeping its place among events of equal time.
+  void reschedule(std::uint32_t slot, Instant at);
+  // Slots of the queued (not held, not cancelled) events of `host` and `kind`, in run order.
+  std::vector<std::uint32_t> queued_slots(HostId host, EventKind kind) const;
   bool empty() {
-    drop_cancelled_front();
+    drop_dead_front();
     return heap_.empty();
   }
   // Time of the next event that has not been cancelled; requires !empty().
   Instant next_time();
-  std::size_t size() const { return heap_.size() - cancelled_count_; }
+  std::size_t size() const { return heap_.size() - dead_keys_; }
   std::uint64_t scheduled_total() const { return next_seq_ - 1; }
 
  private:
   // The heap orders small keys; the events themselves stay put in `slots_` (moving a
   // std::function through every heap level was the kernel's main cost).
+  // `order` breaks ties between equal times: the sequence number when pushed, a fresh number
+  // when re-queued. A key whose order is no longer its slot's is dead (lazily deleted).
   struct Key {
     std::int64_t at;
-    std::uint64_t seq;
+    std::uint64_t order;
     std::uint32_t slot;
   };
   struct Later {
     bool operator()(const Key& a, const Key& b) const {
-      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+      return a.at != b.at ? a.at > b.at : a.order > b.order;
     }
   };
   struct Slot {
     Event event;
+    std::uint64_t order = 0;
     bool occupied = false;
     bool cancelled = false;
     bool in_heap = false;
   };
-  void push_key(std::uint32_t slot);
-  void drop_cancelled_front();
+  bool is_live(const Key& key) const {
+    const Slot& s = slots_[key.slot];
+    return s.in_heap && !s.cancelled && s.order == key.order;
+  }
+  void push_key(std::uint32_t slot, std::uint64_t order);
+  void drop_dead_front();
 
   std::vector<Key> heap_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
-  std::size_t cancelled_count_ = 0;
+  std::size_t dead_keys_ = 0;  // keys in heap_ that no longer name a live event
   std::uint64_t next_seq_ = 1;
 };
 

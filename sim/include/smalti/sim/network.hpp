@@ -57,9 +57,18 @@ struct NetworkConfig {
   std::size_t max_frame_size = 16u << 20;
   // Bytes queued in one direction of a link; beyond it send() pushes back (kLimitExceeded).
   std::size_t max_in_flight_bytes = 64u << 20;
-  // Frames that arrive before a handler is set are held, up to this many.
+  // Frames that arrive before a handler is set are held, up to this many frames and bytes; past
+  // either bound the link is reset (never a silent gap in the stream).
   std::size_t max_unclaimed_frames = 1024;
+  std::size_t max_unclaimed_bytes = 16u << 20;
 };
+
+// Most retransmissions of one frame that the loss model draws (a bound on its loop).
+inline constexpr int kMaxRetransmissions = 32;
+// Bytes charged per queued frame on top of its payload, so empty frames are bounded too.
+inline constexpr std::size_t kFrameOverhead = 64;
+// The shortest flapping period accepted.
+inline constexpr Duration kMinFlapPeriod = 1ms;
 
 struct NetworkStats {
   std::uint64_t frames_sent = 0;
@@ -172,14 +181,20 @@ class SimNetwork {
   NetworkStats stats_;
   std::map<LinkId, LinkState> links_;
   LinkId next_link_ = 1;
-  std::map<PartitionId, std::set<std::pair<HostId, HostId>>> partitions_;
+  // A partition blocks traffic from every host of `from` to every host of `to`.
+  struct Partition {
+    std::set<HostId> from;
+    std::set<HostId> to;
+  };
+  std::map<PartitionId, Partition> partitions_;
+  std::map<PartitionId, PartitionId> pair_of_;  // a two-way partition's reverse half
   PartitionId next_partition_ = 1;
   std::map<HostId, Instant> host_clogs_;
   std::map<std::pair<HostId, HostId>, Instant> pair_clogs_;
 };
 
 // One side of a simulated link, handed to node code as an env::Link.
-class SimLinkEnd final : public env::Link {
+class SimLinkEnd final : public env::Link, public std::enable_shared_from_this<SimLinkEnd> {
  public:
   SimLinkEnd(SimNetwork& network, LinkId id, int side, PeerId remote, std::string alpn)
       : network_(network), id_(id), side_(side), remote_(remote), alpn_(std::move(alpn)) {}
@@ -194,7 +209,8 @@ class SimLinkEnd final : public env::Link {
   void close(std::uint32_t code, std::string reason) override;
 
   // Called by the network.
-  void deliver(Bytes frame, std::size_t max_unclaimed);
+  // False when the frame could not be held (no handler yet and the hold is full).
+  bool deliver(Bytes frame, const NetworkConfig& config);
   void closed(const env::CloseInfo& info);  // mark_closed() then notify_closed()
   void mark_closed(const env::CloseInfo& info);
   void notify_closed();
@@ -208,6 +224,7 @@ class SimLinkEnd final : public env::Link {
   std::string alpn_;
   env::LinkHandler* handler_ = nullptr;
   std::deque<Bytes> unclaimed_;
+  std::size_t unclaimed_bytes_ = 0;
   std::optional<env::CloseInfo> pending_close_;
   bool open_ = true;
 };

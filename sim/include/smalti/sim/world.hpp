@@ -98,6 +98,9 @@ class World {
   void pause(HostId host);
   void resume(HostId host);
   SimClock& clock(HostId host);
+  // Changes a node's clock rate and moves its pending timers with it (SimClock::set_drift_ppm
+  // alone leaves them where they were).
+  void set_drift(HostId host, std::int64_t ppm);
   SimFileSystem& disk(HostId host);
 
   Trace& trace() { return trace_; }
@@ -149,6 +152,7 @@ class World {
   HostId current_host_ = kWorldHost;
   std::uint32_t timer_kind_ = 0;   // pre-interned trace kinds of the hot path
   std::uint32_t post_kind_ = 0;
+  std::uint32_t net_kind_ = 0;
 };
 
 }  // namespace smalti::sim

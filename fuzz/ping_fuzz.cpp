@@ -156,6 +156,7 @@ class Driver {
       return;
     }
     const std::uint64_t nonce = std::get<ping::Response>(*message).nonce;
+    model_expire();  // overdue pings fail before a response is matched
     auto it = model_in_flight_.find(nonce);
     if (it == model_in_flight_.end() || it->second.peer != peer) return;
     expected_.emplace(nonce, smalti::Result<Duration>(now_ - it->second.at));
@@ -165,6 +166,10 @@ class Driver {
 
   void timeout() {
     machine_.handle_timeout(now_);
+    model_expire();
+  }
+
+  void model_expire() {
     model_fail_if([&](const Sent& s) { return now_ - s.at >= config_.timeout; },
                   StatusCode::kTimeout);
   }
@@ -183,7 +188,8 @@ class Driver {
   }
 
   void start(const PeerId& peer) {
-    const std::size_t before = machine_.outstanding();
+    model_expire();  // start() first fails overdue pings
+    const std::size_t before = model_in_flight_.size();
     auto id = machine_.start(now_, peer);
     if (!id.is_ok()) {
       SMALTI_ASSERT(id.status().code() == StatusCode::kLimitExceeded);

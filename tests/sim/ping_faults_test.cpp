@@ -182,3 +182,36 @@ TEST(PingWhen, ReachableCompletesOncePingSucceededAndWithinTimesOutOtherwise) {
 
 }  // namespace
 }  // namespace smalti::sim
+
+namespace smalti::sim {
+namespace {
+
+// Regression (review finding): after a pause longer than the idle timeout, the late report of
+// the old link's reset tore down the connection a new ping had just started, failing that ping
+// with kUnavailable and churning the link.
+TEST(PingFaults, PingsRightAfterAResumeDoNotFailOnTheOldLinksReset) {
+  World world({.seed = 21});
+  const HostId a = world.add_node({.name = "a"});
+  const HostId b = world.add_node({.name = "b"});
+  std::vector<Result<Duration>> results;
+  auto ping_now = [&] {
+    world.network(a)->ping().ping(world.addr(b), [&](Result<Duration> r) { results.push_back(r); });
+  };
+  ping_now();
+  world.run_for(1s);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_TRUE(results[0].is_ok());
+  world.pause(a);
+  world.run_for(world.net().config().idle_timeout + 2s);  // a's link is reset while it sleeps
+  world.resume(a);
+  ping_now();  // before a has heard of the reset
+  world.run_for(3s);
+  ping_now();
+  world.run_for(3s);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[1].is_ok()) << results[1].status().to_string();
+  EXPECT_TRUE(results[2].is_ok()) << results[2].status().to_string();
+}
+
+}  // namespace
+}  // namespace smalti::sim

@@ -19,6 +19,7 @@ void PingMachine::advance(Instant now) {
 
 Result<PingId> PingMachine::start(Instant now, const PeerId& peer) {
   advance(now);
+  expire(now);
   if (outstanding_.size() >= config_.max_outstanding) {
     return error(StatusCode::kLimitExceeded, "too many pings in flight");
   }
@@ -48,6 +49,8 @@ void PingMachine::handle_frame(Instant now, const PeerId& from, LinkToken link, 
     return;
   }
   const auto& response = std::get<Response>(*message);
+  // A late timer must not let an overdue ping succeed.
+  expire(now);
   auto it = outstanding_.find(response.nonce);
   if (it == outstanding_.end() || it->second.peer != from) {
     ++stats_.unexpected_responses;  // late (already timed out) or forged: ignore
@@ -69,6 +72,10 @@ void PingMachine::handle_link_closed(Instant now, const PeerId& peer) {
 
 void PingMachine::handle_timeout(Instant now) {
   advance(now);
+  expire(now);
+}
+
+void PingMachine::expire(Instant now) {
   while (!outstanding_.empty()) {
     auto it = outstanding_.begin();
     if (now - it->second.sent_at < config_.timeout) break;

@@ -56,8 +56,11 @@ void PingService::accept(env::LinkPtr link) {
   }
   const LinkToken token = next_token_++;
   auto adapter = std::make_unique<LinkAdapter>(*this, token, link->remote(), false);
-  link->set_handler(adapter.get());
+  env::LinkHandler* handler = adapter.get();
+  env::LinkPtr held = link;
+  // Bookkeeping first: setting the handler may deliver held frames or a held close at once.
   inbound_.emplace(token, Inbound{std::move(link), std::move(adapter)});
+  held->set_handler(handler);
 }
 
 void PingService::ping(const PeerAddr& peer, Callback done) {
@@ -91,11 +94,11 @@ void PingService::on_closed(LinkToken token, const PeerId& peer, bool outbound) 
   if (outbound) {
     outbound_tokens_.erase(token);
     auto it = outbound_.find(peer);
-    // Keep the adapter alive until we return: we are inside its on_closed.
-    if (it != outbound_.end()) {
-      retire(std::move(it->second.link), std::move(it->second.adapter));
-      outbound_.erase(it);
-    }
+    // Only the current link's closure counts: an older link's late one must not touch the
+    // connection that replaced it.
+    if (it == outbound_.end() || it->second.token != token) return;
+    retire(std::move(it->second.link), std::move(it->second.adapter));
+    outbound_.erase(it);
     machine_.handle_link_closed(node_.now(), peer);
     run_effects();
   } else {
@@ -112,6 +115,15 @@ void PingService::retire(env::LinkPtr link, std::unique_ptr<LinkAdapter> adapter
   node_.executor().post([link = std::move(link), adapter = std::shared_ptr<LinkAdapter>(std::move(adapter))] {});
 }
 
+void PingService::forget_link(Outbound& out) {
+  if (!out.link) return;
+  out.link->set_handler(nullptr);
+  outbound_tokens_.erase(out.token);
+  retire(std::move(out.link), std::move(out.adapter));
+  out.link = nullptr;
+  out.token = 0;
+}
+
 void PingService::send_request(const PeerId& to, Bytes frame) {
   auto [it, inserted] = outbound_.try_emplace(to);
   Outbound& out = it->second;
@@ -119,6 +131,7 @@ void PingService::send_request(const PeerId& to, Bytes frame) {
     (void)out.link->send(std::move(frame));  // a failed send ends in a timeout or link close
     return;
   }
+  forget_link(out);  // closed but not yet reported: its report will be ignored
   if (out.queued.size() < kMaxQueuedPerPeer) out.queued.push_back(std::move(frame));
   if (out.connecting) return;
   out.connecting = true;
@@ -133,7 +146,7 @@ void PingService::send_request(const PeerId& to, Bytes frame) {
 
 void PingService::on_connected(const PeerId& peer, Result<env::LinkPtr> link) {
   auto it = outbound_.find(peer);
-  if (it == outbound_.end()) return;
+  if (it == outbound_.end() || !it->second.connecting) return;  // dropped meanwhile
   if (!link.is_ok()) {
     outbound_.erase(it);
     machine_.handle_link_closed(node_.now(), peer);
@@ -143,13 +156,17 @@ void PingService::on_connected(const PeerId& peer, Result<env::LinkPtr> link) {
   Outbound& out = it->second;
   out.connecting = false;
   out.link = std::move(link).value();
-  const LinkToken token = next_token_++;
-  outbound_tokens_.emplace(token, peer);
-  out.adapter = std::make_unique<LinkAdapter>(*this, token, peer, true);
-  out.link->set_handler(out.adapter.get());
-  while (!out.queued.empty() && out.link->is_open()) {
-    (void)out.link->send(std::move(out.queued.front()));
-    out.queued.pop_front();
+  out.token = next_token_++;
+  outbound_tokens_.emplace(out.token, peer);
+  out.adapter = std::make_unique<LinkAdapter>(*this, out.token, peer, true);
+  env::LinkPtr held = out.link;
+  held->set_handler(out.adapter.get());
+  // Setting the handler may have closed and forgotten the link: look it up again.
+  it = outbound_.find(peer);
+  if (it == outbound_.end() || it->second.link != held) return;
+  while (!it->second.queued.empty() && held->is_open()) {
+    (void)held->send(std::move(it->second.queued.front()));
+    it->second.queued.pop_front();
   }
 }
 
@@ -171,9 +188,13 @@ void PingService::execute(Effect effect, bool& completed_any) {
     completed_any = true;
     auto waiter = waiters_.find(done->id);
     if (waiter != waiters_.end()) {
-      Callback cb = std::move(waiter->second);
+      // In a turn of its own, so user code never runs inside the effect loop.
+      node_.executor().post([alive = std::weak_ptr<PingService*>(alive_), cb = std::move(waiter->second),
+                             rtt = std::move(done->rtt)]() mutable {
+        auto service = alive.lock();
+        if (service && *service != nullptr) cb(std::move(rtt));
+      });
       waiters_.erase(waiter);
-      cb(std::move(done->rtt));
     }
   } else if (auto* bad = std::get_if<Violation>(&effect)) {
     drop_link(bad->link, bad->reason);
@@ -194,11 +215,8 @@ void PingService::drop_link(LinkToken token, const Status& reason) {
   const PeerId peer = out_token->second;
   outbound_tokens_.erase(out_token);
   if (auto out = outbound_.find(peer); out != outbound_.end()) {
-    if (out->second.link) {
-      out->second.link->set_handler(nullptr);
-      out->second.link->close(env::close_code::kProtocolViolation, reason.message());
-    }
-    retire(std::move(out->second.link), std::move(out->second.adapter));
+    if (out->second.link) out->second.link->close(env::close_code::kProtocolViolation, reason.message());
+    forget_link(out->second);
     outbound_.erase(out);
   }
   machine_.handle_link_closed(node_.now(), peer);  // its effects are drained by the running loop

@@ -54,7 +54,8 @@ Status Node::serve(const std::string& alpn, env::AcceptFn on_link) {
 
 void Node::connect(const PeerAddr& addr, const std::string& alpn, env::ConnectFn done) {
   if (shut_down_) {
-    done(error(StatusCode::kCancelled, "node is shut down"));
+    // Later, as the transport would: callers are never called back from inside connect().
+    executor().post([done = std::move(done)] { done(error(StatusCode::kCancelled, "node is shut down")); });
     return;
   }
   env_.transport->connect(addr, alpn, std::move(done));

@@ -38,6 +38,7 @@ class Model {
   void frame(Instant now, const PeerId& from, ByteView bytes) {
     auto message = decode_message(bytes);
     if (!message.is_ok() || !std::holds_alternative<Response>(*message)) return;
+    timeout(now);  // overdue pings fail before a response is matched
     auto it = in_flight_.find(std::get<Response>(*message).nonce);
     if (it == in_flight_.end() || it->second.peer != from) return;
     expected_.emplace(it->first, Result<Duration>(now - it->second.at));
@@ -146,7 +147,8 @@ RC_GTEST_PROP(PingMachineProperty, AgreesWithTheModelAndCompletesEveryPingOnce, 
     const PeerId& peer = kPeers[op.peer];
     switch (op.kind) {
       case 0: {
-        const std::size_t before = m.outstanding();
+        model.timeout(now);  // start() first fails overdue pings
+        const std::size_t before = model.in_flight();
         auto id = m.start(now, peer);
         if (id.is_ok()) {
           RC_ASSERT(started.count(*id) == 0u);

@@ -93,6 +93,9 @@ class PingMachine {
     Instant sent_at;
   };
   void advance(Instant now);
+  // Fails every ping older than the timeout (also on inputs other than handle_timeout, since a
+  // timer may fire late).
+  void expire(Instant now);
   void finish(PingId id, Result<Duration> result);
 
   Config config_;

@@ -7,6 +7,7 @@
 //   co_await node_ping.when().reachable(peer_id);          // a ping to it has succeeded
 //   node_ping.ping(peer_addr, [](Result<Duration> r) {});  // callback form
 //
+// Completion callbacks run in their own executor turn, never inside the service's own code.
 // Executor thread only. Destroying the service closes its links; pending callbacks never run.
 #pragma once
 
@@ -68,6 +69,7 @@ class PingService {
   struct Outbound {
     env::LinkPtr link;
     std::unique_ptr<LinkAdapter> adapter;
+    LinkToken token = 0;  // of `link`; closures of older links carry other tokens
     std::deque<Bytes> queued;  // frames waiting for the link to open
     bool connecting = false;
   };
@@ -80,6 +82,8 @@ class PingService {
   void on_frame(LinkToken token, const PeerId& from, Bytes frame);
   void on_closed(LinkToken token, const PeerId& peer, bool outbound);
   void retire(env::LinkPtr link, std::unique_ptr<LinkAdapter> adapter);
+  // Forgets the current link of `out` (closed or stale) so a new one can be opened.
+  void forget_link(Outbound& out);
   // Closes a link for a protocol violation and forgets it.
   void drop_link(LinkToken token, const Status& reason);
   void send_request(const PeerId& to, Bytes frame);

@@ -70,6 +70,12 @@ Result<Duration> parse_duration(std::string_view s) {
   return Duration(n * scale);
 }
 
+Result<Duration> parse_positive(std::string_view s) {
+  SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(s));
+  if (d <= Duration::zero()) return bad("'" + std::string(s) + "' must be a positive duration");
+  return d;
+}
+
 // "0,1,2" or "0-3" or "1,4-6"; every host must exist.
 Result<std::vector<HostId>> parse_hosts(std::string_view s, std::uint32_t nodes) {
   std::vector<HostId> out;
@@ -108,6 +114,9 @@ Result<sim::LatencyModel> parse_latency(const Tokens& t, std::size_t i) {
     SMALTI_ASSIGN_OR_RETURN(m.tail_max, parse_duration(t[i + 4]));
   }
   if (m.min < Duration::zero() || m.median < m.min) return bad("latency needs 0 <= min <= median");
+  if (m.median > std::chrono::hours(1) || m.tail_max > std::chrono::hours(1)) {
+    return bad("latency above one hour is not supported");
+  }
   return m;
 }
 
@@ -149,6 +158,7 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
     s_.name = std::string(t[1]);
   } else if (kw == "nodes") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 2, "nodes N"));
+    if (s_.nodes != 0) return bad("'nodes' is declared twice");
     SMALTI_ASSIGN_OR_RETURN(std::int64_t n, parse_int(t[1]));
     if (n < 1 || n > kMaxNodes) return bad("nodes must be between 1 and " + std::to_string(kMaxNodes));
     s_.nodes = static_cast<std::uint32_t>(n);
@@ -162,19 +172,18 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
     SMALTI_ASSIGN_OR_RETURN(s_.network.loss, parse_probability(t[1]));
   } else if (kw == "idle-timeout") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 2, "idle-timeout D"));
-    SMALTI_ASSIGN_OR_RETURN(s_.network.idle_timeout, parse_duration(t[1]));
+    SMALTI_ASSIGN_OR_RETURN(s_.network.idle_timeout, parse_positive(t[1]));
   } else if (kw == "connect-timeout") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 2, "connect-timeout D"));
-    SMALTI_ASSIGN_OR_RETURN(s_.network.connect_timeout, parse_duration(t[1]));
+    SMALTI_ASSIGN_OR_RETURN(s_.network.connect_timeout, parse_positive(t[1]));
   } else if (kw == "workload") {
     if (t.size() != 4 && t.size() != 6) return bad("usage: workload ping every D [timeout D]");
     if (t[1] != "ping" || t[2] != "every") return bad("usage: workload ping every D [timeout D]");
-    SMALTI_ASSIGN_OR_RETURN(s_.ping_every, parse_duration(t[3]));
+    SMALTI_ASSIGN_OR_RETURN(s_.ping_every, parse_positive(t[3]));
     if (t.size() == 6) {
       if (t[4] != "timeout") return bad("usage: workload ping every D [timeout D]");
-      SMALTI_ASSIGN_OR_RETURN(s_.ping_timeout, parse_duration(t[5]));
+      SMALTI_ASSIGN_OR_RETURN(s_.ping_timeout, parse_positive(t[5]));
     }
-    if (s_.ping_every <= Duration::zero()) return bad("the ping interval must be positive");
   } else {
     return bad("unknown statement '" + std::string(kw) + "'");
   }
@@ -214,7 +223,9 @@ Status Parser::fault_body(FaultAction& f, const Tokens& t) {
     SMALTI_ASSIGN_OR_RETURN(f.side_b, parse_hosts(t[5], n));
     SMALTI_ASSIGN_OR_RETURN(f.period, parse_duration(t[7]));
     SMALTI_ASSIGN_OR_RETURN(f.until, parse_duration(t[9]));
-    if (f.period <= Duration::zero() || f.until < f.at) return bad("flap needs a positive period and until >= at");
+    if (f.period < sim::kMinFlapPeriod || f.until < f.at) {
+      return bad("flap needs a period of at least 1ms and until >= at");
+    }
   } else if (kind == "crash" || kind == "restart" || kind == "reset-links") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 4, "crash|restart|reset-links HOSTS"));
     f.kind = kind == "crash" ? FaultKind::kCrash : kind == "restart" ? FaultKind::kRestart : FaultKind::kResetLinks;
@@ -223,13 +234,13 @@ Status Parser::fault_body(FaultAction& f, const Tokens& t) {
     if (t.size() != 6 || t[4] != "for") return bad("usage: pause|clog HOSTS for D");
     f.kind = kind == "pause" ? FaultKind::kPause : FaultKind::kClogHost;
     SMALTI_ASSIGN_OR_RETURN(f.side_a, parse_hosts(t[3], n));
-    SMALTI_ASSIGN_OR_RETURN(f.duration, parse_duration(t[5]));
+    SMALTI_ASSIGN_OR_RETURN(f.duration, parse_positive(t[5]));
   } else if (kind == "clog") {
     if (t.size() != 7 || t[5] != "for") return bad("usage: clog A B for D");
     f.kind = FaultKind::kClogPair;
     SMALTI_ASSIGN_OR_RETURN(f.side_a, parse_hosts(t[3], n));
     SMALTI_ASSIGN_OR_RETURN(f.side_b, parse_hosts(t[4], n));
-    SMALTI_ASSIGN_OR_RETURN(f.duration, parse_duration(t[6]));
+    SMALTI_ASSIGN_OR_RETURN(f.duration, parse_positive(t[6]));
   } else if (kind == "clock-jump") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 5, "clock-jump HOSTS +D"));
     f.kind = FaultKind::kClockJump;
@@ -332,9 +343,14 @@ Duration last_fault_end(const Scenario& scenario) {
 }
 
 std::string describe(const FaultAction& action) {
-  std::string s = action.text;
-  const std::size_t first = s.find_first_not_of(" \t");
-  return first == std::string::npos ? s : s.substr(first);
+  // The line without its leading "at TIME".
+  const Tokens t = split(action.text);
+  std::string out;
+  for (std::size_t i = 2; i < t.size(); ++i) {
+    if (!out.empty()) out += ' ';
+    out += t[i];
+  }
+  return out;
 }
 
 }  // namespace smalti::scenarios

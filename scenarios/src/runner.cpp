@@ -23,7 +23,13 @@ void say(const RunOptions& options, const std::string& line) {
   if (options.out != nullptr) *options.out << line << '\n';
 }
 
-void apply_fault(sim::World& world, const FaultAction& f) {
+// What fault actions of one run remember: the end of each host's latest pause (pauses may
+// overlap, and only the latest-ending one resumes the node).
+struct FaultState {
+  std::map<HostId, Instant> pause_end;
+};
+
+void apply_fault(sim::World& world, const FaultAction& f, const std::shared_ptr<FaultState>& state) {
   switch (f.kind) {
     case FaultKind::kPartition: world.net().partition(f.side_a, f.side_b); break;
     case FaultKind::kPartitionOneWay: world.net().partition_one_way(f.side_a, f.side_b); break;
@@ -40,7 +46,12 @@ void apply_fault(sim::World& world, const FaultAction& f) {
     case FaultKind::kPause:
       for (HostId h : f.side_a) {
         world.pause(h);
-        world.at(world.now() + f.duration, [&world, h] { world.resume(h); });
+        Instant& end = state->pause_end[h];
+        end = std::max(end, world.now() + f.duration);
+        const Instant until = end;
+        world.at(until, [&world, state, h, until] {
+          if (state->pause_end[h] == until) world.resume(h);
+        });
       }
       break;
     case FaultKind::kClogHost:
@@ -105,6 +116,7 @@ void print_header(const Scenario& s, const RunOptions& o) {
 std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t seed, bool record,
                                        bool perturb, PingRecorder& recorder,
                                        const RunOptions* log) {
+  auto state = std::make_shared<FaultState>();
   auto world = std::make_unique<sim::World>(
       sim::WorldOptions{.seed = seed, .network = scenario.network, .record_trace = record});
   sim::World& w = *world;
@@ -118,9 +130,9 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
     w.add_node(std::move(spec));
   }
   for (const FaultAction& f : scenario.faults) {
-    w.at(Instant() + f.at, [&w, &f, log] {
+    w.at(Instant() + f.at, [&w, &f, log, state] {
       if (log != nullptr) say(*log, "[" + seconds(w.now().since_origin()) + "] fault: " + describe(f));
-      apply_fault(w, f);
+      apply_fault(w, f, state);
     });
   }
   // The self-check's test hook: halfway through, a perturbed run records one extra event, the
@@ -197,9 +209,12 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
                                               report.wall_seconds
                                         : 0.0);
   say(options, buf);
+  std::size_t passed = 0;
   for (const CheckResult& c : report.checks) {
     say(options, "check " + c.name + ": " + (c.passed ? "PASS" : "FAIL") + " (" + c.detail + ")");
+    passed += c.passed ? 1 : 0;
   }
+  say(options, "checks passed: " + std::to_string(passed) + "/" + std::to_string(report.checks.size()));
   say(options, std::string("verdict: ") +
                    (report.verdict == Verdict::kPass ? "pass"
                     : report.verdict == Verdict::kLivenessFailure ? "liveness failure"

@@ -70,25 +70,34 @@ CheckResult PingRecorder::check_safety(sim::World& world) const {
   CheckResult r{"ping-safety", true, false, ""};
   Duration min_latency = scenario_.network.latency.min;
   Duration paused{0};
+  std::int64_t slowest_ppm = 0;  // the slowest clock stretches timeouts and shrinks RTTs
   for (const FaultAction& f : scenario_.faults) {
     if (f.kind == FaultKind::kLatency) min_latency = std::min(min_latency, f.latency.min);
     if (f.kind == FaultKind::kPause) paused += f.duration;
+    if (f.kind == FaultKind::kClockDrift) slowest_ppm = std::min(slowest_ppm, f.ppm);
   }
-  // A ping must resolve within its timeout; allow for timer drift and pauses.
-  const Duration slack = 1s + scenario_.ping_timeout / 2 + paused;
-  std::uint64_t too_fast = 0, too_slow = 0, unresolved = 0;
+  const double rate = 1.0 + static_cast<double>(slowest_ppm) / 1e6;
+  // RTTs are measured on the pinger's clock: a slow clock reads a shorter time.
+  const auto min_rtt = Duration(static_cast<std::int64_t>(static_cast<double>((2 * min_latency).count()) * rate));
+  // A ping resolves within its timeout on the pinger's clock, plus pauses and a turn or two.
+  const Duration deadline = Duration(static_cast<std::int64_t>(
+                                static_cast<double>(scenario_.ping_timeout.count()) / rate)) +
+                            paused + 10ms;
+  std::uint64_t too_fast = 0, too_slow = 0, late = 0, unresolved = 0;
   std::string first;
   for (const Ping& p : pings_) {
     std::string problem;
-    if (p.succeeded && p.rtt < 2 * min_latency) {
+    if (p.succeeded && p.rtt < min_rtt) {
       ++too_fast;
       problem = "RTT " + format_duration(p.rtt) + " is below the physical minimum";
     } else if (p.succeeded && p.rtt > scenario_.ping_timeout) {
       ++too_slow;
       problem = "RTT " + format_duration(p.rtt) + " exceeds the timeout yet succeeded";
+    } else if (p.completions > 0 && p.completed - p.started > deadline) {
+      ++late;
+      problem = "resolved after " + format_duration(p.completed - p.started);
     } else if (p.completions == 0 && world.state(p.from) == sim::HostState::kUp &&
-               world.incarnation(p.from) == p.incarnation &&
-               world.now() - p.started > scenario_.ping_timeout + slack) {
+               world.incarnation(p.from) == p.incarnation && world.now() - p.started > deadline) {
       ++unresolved;
       problem = "never resolved";
     }
@@ -97,11 +106,11 @@ CheckResult PingRecorder::check_safety(sim::World& world) const {
               format_duration(p.started.since_origin()) + ": " + problem;
     }
   }
-  r.passed = too_fast == 0 && too_slow == 0 && unresolved == 0 && extra_completions_ == 0;
+  r.passed = too_fast + too_slow + late + unresolved + extra_completions_ == 0;
   r.detail = std::to_string(pings_.size()) + " pings; " + std::to_string(extra_completions_) +
              " double completions, " + std::to_string(too_fast) + " impossibly fast, " +
-             std::to_string(too_slow) + " past timeout, " + std::to_string(unresolved) +
-             " unresolved";
+             std::to_string(too_slow) + " past timeout, " + std::to_string(late) +
+             " resolved late, " + std::to_string(unresolved) + " unresolved";
   if (!first.empty()) r.detail += "; first: " + first;
   return r;
 }

@@ -63,9 +63,9 @@ void EventQueue::requeue(std::uint32_t slot, Instant at) {
 void EventQueue::reschedule(std::uint32_t slot, Instant at) {
   Slot& s = slots_[slot];
   SMALTI_ASSERT(s.occupied && s.in_heap && !s.cancelled);
-  ++dead_keys_;  // the old key
+  ++dead_keys_;  // the old key: its order no longer matches the slot's
   s.event.at = at;
-  push_key(slot, s.order);
+  push_key(slot, next_seq_++);
 }
 
 std::vector<std::uint32_t> EventQueue::queued_slots(HostId host, EventKind kind) const {

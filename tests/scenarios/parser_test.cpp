@@ -117,3 +117,29 @@ TEST(ScenarioParser, LoadsTheBundledDemo) {
 
 }  // namespace
 }  // namespace smalti::scenarios
+
+namespace smalti::scenarios {
+namespace {
+
+// Regressions (review findings): inputs the parser accepted that crashed the simulator.
+TEST(ScenarioParser, RejectsWhatWouldCrashTheSimulator) {
+  const BadCase cases[] = {
+      {"nodes 5\nduration 9s\nat 1s crash 4\nnodes 2\n", "declared twice"},
+      {"nodes 2\nduration 9s\nat 1s clog 0 for -1s\n", "positive duration"},
+      {"nodes 2\nduration 9s\nat 1s pause 0 for 0s\n", "positive duration"},
+      {"nodes 2\nduration 9s\nidle-timeout -1s\n", "positive duration"},
+      {"nodes 2\nduration 9s\nconnect-timeout 0s\n", "positive duration"},
+      {"nodes 2\nduration 9s\nworkload ping every 1s timeout -5s\n", "positive duration"},
+      {"nodes 2\nduration 9s\nat 1s flap 0 | 1 every 1ns until 2s\n", "at least 1ms"},
+      {"nodes 2\nduration 9s\nlatency 1ms 3h tail 0.1 5h\n", "above one hour"},
+  };
+  for (const BadCase& c : cases) {
+    auto s = parse_scenario(c.text);
+    ASSERT_FALSE(s.is_ok()) << c.text;
+    EXPECT_NE(s.status().message().find(c.expected_fragment), std::string::npos)
+        << "input: " << c.text << "\nerror: " << s.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace smalti::scenarios

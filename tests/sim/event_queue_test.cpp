@@ -80,3 +80,31 @@ TEST(EventQueue, HeldEventStaysCancellableAndRequeuesUnderTheSameHandle) {
 
 }  // namespace
 }  // namespace smalti::sim
+
+namespace smalti::sim {
+namespace {
+
+// Regression: a rescheduled event's old key stayed live, so it also ran at its old time (and
+// the world saw an event in its past).
+TEST(EventQueue, RescheduledEventRunsOnceAtItsNewTime) {
+  EventQueue q;
+  std::vector<int> ran;
+  push_at(q, 5ms, &ran, 1);
+  const EventHandle moved = push_at(q, 10ms, &ran, 2);
+  q.reschedule(moved.slot, Instant() + 1ms);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.next_time(), Instant() + 1ms);
+  std::vector<Instant> times;
+  std::uint32_t slot = 0;
+  while (q.take_next(slot)) {
+    times.push_back(q.event(slot).at);
+    auto fn = std::move(q.event(slot).fn);
+    q.release(slot);
+    fn();
+  }
+  EXPECT_EQ(ran, (std::vector<int>{2, 1}));
+  EXPECT_EQ(times, (std::vector<Instant>{Instant() + 1ms, Instant() + 5ms}));
+}
+
+}  // namespace
+}  // namespace smalti::sim

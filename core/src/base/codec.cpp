@@ -57,6 +57,14 @@ Status Decoder::get_length(std::uint64_t& n, std::size_t min_element_size, const
   return Status::ok();
 }
 
+Status Decoder::take_zero_size_element() {
+  if (++zero_size_elements_ > kMaxZeroSizeElements) {
+    return fail(StatusCode::kLimitExceeded,
+                "more than " + std::to_string(kMaxZeroSizeElements) + " zero-size elements");
+  }
+  return Status::ok();
+}
+
 Status Decoder::enter() {
   if (depth_ >= limits_.max_depth) {
     return fail(StatusCode::kLimitExceeded,

@@ -480,6 +480,11 @@ TEST(CodecLimits, ZeroSizeVectorElementsAreCapped) {
   auto empties = decode<std::vector<std::array<NoFields, 64>>>(huge);
   ASSERT_FALSE(empties.is_ok());
   EXPECT_EQ(empties.status().code(), StatusCode::kLimitExceeded);
+  // The budget is per decode, not per vector: nesting does not multiply it.
+  std::vector<std::vector<NoFields>> nested(4, std::vector<NoFields>(kMaxZeroSizeElements / 2));
+  auto too_many = decode<std::vector<std::vector<NoFields>>>(encode(nested));
+  ASSERT_FALSE(too_many.is_ok());
+  EXPECT_EQ(too_many.status().code(), StatusCode::kLimitExceeded);
   // Up to the cap they still round-trip.
   const std::vector<NoFields> ok(kMaxZeroSizeElements);
   auto back = decode<std::vector<NoFields>>(encode(ok));

@@ -76,8 +76,9 @@ struct Scenario {
 Result<Scenario> parse_scenario(std::string_view text);
 Result<Scenario> load_scenario(const std::string& path);
 
-// When the last fault's effect ends: the time of the last heal, restart, resume, clog end or
-// flap end (a partition or crash never undone ends at the scenario's end).
+// When the last fault's effect ends: the latest of every fault's time, or its end for pauses,
+// clogs and flaps. A partition or crash that is never undone therefore leaves the cluster
+// split after this point, and a liveness check over it fails, as it should.
 Duration last_fault_end(const Scenario& scenario);
 
 std::string describe(const FaultAction& action);

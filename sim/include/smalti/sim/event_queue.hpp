@@ -52,7 +52,8 @@ class EventQueue {
   // Puts a taken event back at `at`, after everything already queued for `at`, under the same
   // handle (a cancelled one is released instead).
   void requeue(std::uint32_t slot, Instant at);
-  // Moves a queued event to `at`, keeping its place among events of equal time.
+  // Moves a queued event to `at`, after everything already queued for `at` (rescheduling
+  // several events in their run order keeps that order among them).
   void reschedule(std::uint32_t slot, Instant at);
   // Slots of the queued (not held, not cancelled) events of `host` and `kind`, in run order.
   std::vector<std::uint32_t> queued_slots(HostId host, EventKind kind) const;

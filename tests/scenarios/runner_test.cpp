@@ -245,3 +245,17 @@ TEST(ScenarioRunner, OverlappingPausesResumeAtTheLaterEnd) {
 
 }  // namespace
 }  // namespace smalti::scenarios
+
+namespace smalti::scenarios {
+namespace {
+
+TEST(SmaltiSimCli, CheckDeterminismComparesTwoProcesses) {
+  const std::string demo = std::string(SMALTI_SOURCE_DIR) + "/scenarios/files/demo.scn";
+  const auto [code, out] = run_cli("check-determinism " + demo + " --seed 4");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out.rfind("seed=4\n", 0), 0u) << out;
+  EXPECT_NE(out.find("deterministic: two processes produced the same"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace smalti::scenarios

@@ -10,7 +10,9 @@ SWARM_SEEDS ?= 2000
 
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint bench fuzz swarm clean
+.PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint format format-check bench fuzz swarm clean
+
+SOURCES = $(shell find core sim scenarios tests fuzz bench -name '*.hpp' -o -name '*.cpp')
 
 deps:
 	@bash scripts/deps.sh
@@ -43,8 +45,16 @@ fuzz-smoke: build-fuzz
 lint:
 	@bash scripts/lint_determinism.sh core
 
-# Everything CI runs: lint, unit and simulation tests, the same under ASan+UBSan, a fuzz smoke run.
-test: lint test-unit test-asan fuzz-smoke
+# The code follows .clang-format; `make format` applies it.
+format-check: deps
+	@clang-format --dry-run -Werror $(SOURCES) && echo "format: all sources follow .clang-format"
+
+format: deps
+	@clang-format -i $(SOURCES)
+
+# Everything CI runs: lint, format, unit and simulation tests, the same under ASan+UBSan, a fuzz
+# smoke run.
+test: lint format-check test-unit test-asan fuzz-smoke
 	@echo "make test: all checks passed"
 
 bench: build

@@ -8,7 +8,8 @@
 namespace {
 
 void BM_DemoScenario(benchmark::State& state) {
-  auto scenario = smalti::scenarios::load_scenario(std::string(SMALTI_SOURCE_DIR) + "/scenarios/files/demo.scn");
+  auto scenario = smalti::scenarios::load_scenario(std::string(SMALTI_SOURCE_DIR) +
+                                                   "/scenarios/files/demo.scn");
   if (!scenario.is_ok()) {
     state.SkipWithError(scenario.status().to_string().c_str());
     return;
@@ -27,8 +28,10 @@ void BM_DemoScenario(benchmark::State& state) {
     virtual_seconds += static_cast<double>(report.virtual_time.count()) / 1e9;
     events += report.events;
   }
-  state.counters["virtual_seconds_per_wall_second"] = benchmark::Counter(virtual_seconds, benchmark::Counter::kIsRate);
-  state.counters["events_per_second"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
+  state.counters["virtual_seconds_per_wall_second"] =
+      benchmark::Counter(virtual_seconds, benchmark::Counter::kIsRate);
+  state.counters["events_per_second"] =
+      benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DemoScenario)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 

@@ -12,9 +12,8 @@ namespace {
 using namespace smalti;
 
 void rearm(env::Executor& executor, env::Clock& clock, Duration period) {
-  executor.schedule_at(clock.monotonic() + period, [&executor, &clock, period] {
-    rearm(executor, clock, period);
-  });
+  executor.schedule_at(clock.monotonic() + period,
+                       [&executor, &clock, period] { rearm(executor, clock, period); });
 }
 
 void BM_SimKernelEvents(benchmark::State& state) {
@@ -34,7 +33,8 @@ void BM_SimKernelEvents(benchmark::State& state) {
     for (int i = 0; i < 100'000; ++i) world.step();
     events += world.events_processed() - before;
   }
-  state.counters["events_per_second"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
+  state.counters["events_per_second"] =
+      benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SimKernelEvents)->Arg(1)->Arg(16)->Arg(256)->Unit(benchmark::kMillisecond);
 

@@ -71,9 +71,9 @@ void check(ByteView input, DecodeLimits limits) {
     return;
   }
   const Bytes again = encode(decoded.value());
-  SMALTI_ASSERT(again.size() == input.size() &&
-                    std::equal(again.begin(), again.end(), input.begin()),
-                "re-encoding a decoded value did not reproduce the input");
+  SMALTI_ASSERT(
+      again.size() == input.size() && std::equal(again.begin(), again.end(), input.begin()),
+      "re-encoding a decoded value did not reproduce the input");
 }
 
 }  // namespace smalti::fuzz
@@ -84,18 +84,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t selector = data[0];
   const smalti::ByteView input(data + 1, size - 1);
   // Bit 7 selects tight limits so that the limit paths are exercised with short inputs.
-  const smalti::DecodeLimits limits =
-      (selector & 0x80) != 0 ? smalti::DecodeLimits{.max_length = 16, .max_depth = 6}
-                             : smalti::DecodeLimits{};
+  const smalti::DecodeLimits limits = (selector & 0x80) != 0
+                                          ? smalti::DecodeLimits{.max_length = 16, .max_depth = 6}
+                                          : smalti::DecodeLimits{};
   switch (selector & 0x07) {
-    case 0: check<Record>(input, limits); break;
-    case 1: check<Node>(input, limits); break;
-    case 2: check<Mixed>(input, limits); break;
-    case 3: check<Nested>(input, limits); break;
-    case 4: check<Pairs>(input, limits); break;
-    case 5: check<std::vector<Record>>(input, limits); break;
-    case 6: check<std::optional<std::variant<Leaf, Node, std::string>>>(input, limits); break;
-    default: check<Leaf>(input, limits); break;
+    case 0:
+      check<Record>(input, limits);
+      break;
+    case 1:
+      check<Node>(input, limits);
+      break;
+    case 2:
+      check<Mixed>(input, limits);
+      break;
+    case 3:
+      check<Nested>(input, limits);
+      break;
+    case 4:
+      check<Pairs>(input, limits);
+      break;
+    case 5:
+      check<std::vector<Record>>(input, limits);
+      break;
+    case 6:
+      check<std::optional<std::variant<Leaf, Node, std::string>>>(input, limits);
+      break;
+    default:
+      check<Leaf>(input, limits);
+      break;
   }
   return 0;
 }

@@ -31,7 +31,8 @@ int run_in_child(const std::function<int()>& body, bool quiet) {
   }
   if (WIFSIGNALED(status)) {
     if (!quiet) {
-      std::printf("crash: the run died with signal %d (%s)\n", WTERMSIG(status), strsignal(WTERMSIG(status)));
+      std::printf("crash: the run died with signal %d (%s)\n", WTERMSIG(status),
+                  strsignal(WTERMSIG(status)));
     }
     return kCrashExitCode;
   }

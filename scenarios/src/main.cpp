@@ -7,6 +7,8 @@
 // Exit codes: 0 pass, 127 crash, 128 liveness failure, 129 safety failure, 2 usage or bad file.
 // Each run happens in a child process, so a crash (an assertion, a sanitizer report, a signal)
 // is reported as such instead of taking the runner down.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,8 +18,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "smalti/scenarios/isolation.hpp"
 #include "smalti/scenarios/runner.hpp"
@@ -71,13 +71,15 @@ bool parse_args(int argc, char** argv, Args& args) {
 }
 
 int command_run(const Scenario& scenario, const Args& args) {
-  return smalti::scenarios::run_in_child([&] {
-    smalti::scenarios::RunOptions options;
-    options.seed = args.seed;
-    options.out = &std::cout;
-    options.trace_path = args.trace;
-    return static_cast<int>(smalti::scenarios::run_scenario(scenario, options).verdict);
-  }, false);
+  return smalti::scenarios::run_in_child(
+      [&] {
+        smalti::scenarios::RunOptions options;
+        options.seed = args.seed;
+        options.out = &std::cout;
+        options.trace_path = args.trace;
+        return static_cast<int>(smalti::scenarios::run_scenario(scenario, options).verdict);
+      },
+      false);
 }
 
 // Runs the scenario in two separate processes, each writing its trace, and compares the traces
@@ -94,13 +96,15 @@ int command_check_determinism(const Scenario& scenario, const Args& args) {
     }
     close(fd);
     paths[run] = path;
-    const int code = smalti::scenarios::run_in_child([&] {
-      smalti::scenarios::RunOptions options;
-      options.seed = args.seed;
-      options.trace_path = paths[run];
-      smalti::scenarios::run_scenario(scenario, options);
-      return 0;
-    }, false);
+    const int code = smalti::scenarios::run_in_child(
+        [&] {
+          smalti::scenarios::RunOptions options;
+          options.seed = args.seed;
+          options.trace_path = paths[run];
+          smalti::scenarios::run_scenario(scenario, options);
+          return 0;
+        },
+        false);
     if (code != 0) return code;
   }
   std::ifstream a(paths[0]), b(paths[1]);
@@ -112,9 +116,11 @@ int command_check_determinism(const Scenario& scenario, const Args& args) {
     const bool more_b = static_cast<bool>(std::getline(b, line_b));
     if (!more_a && !more_b) break;
     if (more_a != more_b || line_a != line_b) {
-      std::printf("NOT deterministic: the two processes differ at trace record %llu\n  process 1: %s\n"
-                  "  process 2: %s\n", static_cast<unsigned long long>(index),
-                  more_a ? line_a.c_str() : "(trace ended)", more_b ? line_b.c_str() : "(trace ended)");
+      std::printf(
+          "NOT deterministic: the two processes differ at trace record %llu\n  process 1: %s\n"
+          "  process 2: %s\n",
+          static_cast<unsigned long long>(index), more_a ? line_a.c_str() : "(trace ended)",
+          more_b ? line_b.c_str() : "(trace ended)");
       verdict = 129;
       break;
     }
@@ -136,11 +142,13 @@ int command_swarm(const Scenario& scenario, const Args& args) {
               static_cast<unsigned long long>(args.from),
               static_cast<unsigned long long>(args.from + args.seeds - 1));
   for (std::uint64_t seed = args.from; seed < args.from + args.seeds; ++seed) {
-    const int code = smalti::scenarios::run_in_child([&] {
-      smalti::scenarios::RunOptions options;
-      options.seed = seed;
-      return static_cast<int>(smalti::scenarios::run_scenario(scenario, options).verdict);
-    }, true);
+    const int code = smalti::scenarios::run_in_child(
+        [&] {
+          smalti::scenarios::RunOptions options;
+          options.seed = seed;
+          return static_cast<int>(smalti::scenarios::run_scenario(scenario, options).verdict);
+        },
+        true);
     ++done;
     if (code != 0) {
       failures[code].push_back(seed);
@@ -149,19 +157,24 @@ int command_swarm(const Scenario& scenario, const Args& args) {
                   static_cast<unsigned long long>(seed));
     }
     if (done % 100 == 0 || done == args.seeds) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::printf("progress: %llu/%llu seeds, %zu failing, %.1fs\n", static_cast<unsigned long long>(done),
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("progress: %llu/%llu seeds, %zu failing, %.1fs\n",
+                  static_cast<unsigned long long>(done),
                   static_cast<unsigned long long>(args.seeds), failures.size(), elapsed);
       std::fflush(stdout);
     }
   }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::uint64_t failed = 0;
   for (const auto& [code, seeds] : failures) failed += seeds.size();
-  std::printf("swarm summary: seeds=%llu passed=%llu failed=%llu (crash=%zu liveness=%zu safety=%zu) time=%.1fs\n",
-              static_cast<unsigned long long>(done), static_cast<unsigned long long>(done - failed),
-              static_cast<unsigned long long>(failed), failures[127].size(), failures[128].size(),
-              failures[129].size(), elapsed);
+  std::printf(
+      "swarm summary: seeds=%llu passed=%llu failed=%llu (crash=%zu liveness=%zu safety=%zu) "
+      "time=%.1fs\n",
+      static_cast<unsigned long long>(done), static_cast<unsigned long long>(done - failed),
+      static_cast<unsigned long long>(failed), failures[127].size(), failures[128].size(),
+      failures[129].size(), elapsed);
   return failed == 0 ? 0 : 1;
 }
 

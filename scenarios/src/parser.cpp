@@ -24,7 +24,9 @@ Tokens split(std::string_view line) {
   return out;
 }
 
-Status bad(const std::string& what) { return error(StatusCode::kInvalidArgument, what); }
+Status bad(const std::string& what) {
+  return error(StatusCode::kInvalidArgument, what);
+}
 
 Result<std::int64_t> parse_int(std::string_view s) {
   if (s.empty() || s.size() > 18) return bad("expected a number, got '" + std::string(s) + "'");
@@ -58,13 +60,20 @@ Result<Duration> parse_duration(std::string_view s) {
   const std::string_view unit = s.substr(unit_at);
   SMALTI_ASSIGN_OR_RETURN(std::int64_t n, parse_int(s.substr(0, unit_at)));
   std::int64_t scale = 0;
-  if (unit == "ns") scale = 1;
-  else if (unit == "us") scale = 1'000;
-  else if (unit == "ms") scale = 1'000'000;
-  else if (unit == "s") scale = 1'000'000'000;
-  else if (unit == "m") scale = 60'000'000'000;
-  else if (unit == "h") scale = 3'600'000'000'000;
-  else return bad("expected a duration like 500ms or 10s, got '" + std::string(s) + "'");
+  if (unit == "ns")
+    scale = 1;
+  else if (unit == "us")
+    scale = 1'000;
+  else if (unit == "ms")
+    scale = 1'000'000;
+  else if (unit == "s")
+    scale = 1'000'000'000;
+  else if (unit == "m")
+    scale = 60'000'000'000;
+  else if (unit == "h")
+    scale = 3'600'000'000'000;
+  else
+    return bad("expected a duration like 500ms or 10s, got '" + std::string(s) + "'");
   const std::int64_t limit = kMaxDuration.count() / scale;
   if (n > limit || n < -limit) return bad("duration '" + std::string(s) + "' is too large");
   return Duration(n * scale);
@@ -160,7 +169,8 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 2, "nodes N"));
     if (s_.nodes != 0) return bad("'nodes' is declared twice");
     SMALTI_ASSIGN_OR_RETURN(std::int64_t n, parse_int(t[1]));
-    if (n < 1 || n > kMaxNodes) return bad("nodes must be between 1 and " + std::to_string(kMaxNodes));
+    if (n < 1 || n > kMaxNodes)
+      return bad("nodes must be between 1 and " + std::to_string(kMaxNodes));
     s_.nodes = static_cast<std::uint32_t>(n);
   } else if (kw == "duration") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 2, "duration D"));
@@ -207,7 +217,8 @@ Status Parser::fault_body(FaultAction& f, const Tokens& t) {
   const std::string_view kind = t[2];
   const std::uint32_t n = s_.nodes;
   if (kind == "partition") {
-    if (t.size() != 6 || (t[4] != "|" && t[4] != "->")) return bad("usage: partition A | B  or  partition A -> B");
+    if (t.size() != 6 || (t[4] != "|" && t[4] != "->"))
+      return bad("usage: partition A | B  or  partition A -> B");
     f.kind = t[4] == "|" ? FaultKind::kPartition : FaultKind::kPartitionOneWay;
     SMALTI_ASSIGN_OR_RETURN(f.side_a, parse_hosts(t[3], n));
     SMALTI_ASSIGN_OR_RETURN(f.side_b, parse_hosts(t[5], n));
@@ -228,7 +239,9 @@ Status Parser::fault_body(FaultAction& f, const Tokens& t) {
     }
   } else if (kind == "crash" || kind == "restart" || kind == "reset-links") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 4, "crash|restart|reset-links HOSTS"));
-    f.kind = kind == "crash" ? FaultKind::kCrash : kind == "restart" ? FaultKind::kRestart : FaultKind::kResetLinks;
+    f.kind = kind == "crash"     ? FaultKind::kCrash
+             : kind == "restart" ? FaultKind::kRestart
+                                 : FaultKind::kResetLinks;
     SMALTI_ASSIGN_OR_RETURN(f.side_a, parse_hosts(t[3], n));
   } else if (kind == "pause" || (kind == "clog" && t.size() == 6)) {
     if (t.size() != 6 || t[4] != "for") return bad("usage: pause|clog HOSTS for D");
@@ -251,7 +264,8 @@ Status Parser::fault_body(FaultAction& f, const Tokens& t) {
     f.kind = FaultKind::kClockDrift;
     SMALTI_ASSIGN_OR_RETURN(f.side_a, parse_hosts(t[3], n));
     std::string_view v = t[4];
-    if (v.size() < 4 || v.substr(v.size() - 3) != "ppm") return bad("drift is written like +200ppm");
+    if (v.size() < 4 || v.substr(v.size() - 3) != "ppm")
+      return bad("drift is written like +200ppm");
     SMALTI_ASSIGN_OR_RETURN(f.ppm, parse_int(v.substr(0, v.size() - 3)));
     if (f.ppm <= -500'000 || f.ppm >= 500'000) return bad("drift must be within +/-500000ppm");
   } else if (kind == "loss") {
@@ -281,7 +295,8 @@ Result<Scenario> Parser::parse(std::string_view text) {
     std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
     if (++line_no > kMaxLines) return bad("more than " + std::to_string(kMaxLines) + " lines");
-    if (line.size() > kMaxLineLength) return bad("line " + std::to_string(line_no) + " is too long");
+    if (line.size() > kMaxLineLength)
+      return bad("line " + std::to_string(line_no) + " is too long");
     if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
       line.remove_suffix(1);
@@ -303,7 +318,8 @@ Result<Scenario> Parser::parse(std::string_view text) {
       return bad("ping checks need 'workload ping every D'");
     }
     if (c.kind == CheckKind::kPingLiveness && last_fault_end(s_) + c.within > s_.duration) {
-      return bad("the liveness window ends after the scenario: make it longer or the bound shorter");
+      return bad(
+          "the liveness window ends after the scenario: make it longer or the bound shorter");
     }
   }
   return std::move(s_);
@@ -311,7 +327,9 @@ Result<Scenario> Parser::parse(std::string_view text) {
 
 }  // namespace
 
-Result<Scenario> parse_scenario(std::string_view text) { return Parser().parse(text); }
+Result<Scenario> parse_scenario(std::string_view text) {
+  return Parser().parse(text);
+}
 
 Result<Scenario> load_scenario(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -333,9 +351,14 @@ Duration last_fault_end(const Scenario& scenario) {
     switch (f.kind) {
       case FaultKind::kPause:
       case FaultKind::kClogHost:
-      case FaultKind::kClogPair: e = f.at + f.duration; break;
-      case FaultKind::kFlap: e = f.until; break;
-      default: break;
+      case FaultKind::kClogPair:
+        e = f.at + f.duration;
+        break;
+      case FaultKind::kFlap:
+        e = f.until;
+        break;
+      default:
+        break;
     }
     end = std::max(end, e);
   }

@@ -29,11 +29,18 @@ struct FaultState {
   std::map<HostId, Instant> pause_end;
 };
 
-void apply_fault(sim::World& world, const FaultAction& f, const std::shared_ptr<FaultState>& state) {
+void apply_fault(sim::World& world, const FaultAction& f,
+                 const std::shared_ptr<FaultState>& state) {
   switch (f.kind) {
-    case FaultKind::kPartition: world.net().partition(f.side_a, f.side_b); break;
-    case FaultKind::kPartitionOneWay: world.net().partition_one_way(f.side_a, f.side_b); break;
-    case FaultKind::kHeal: world.net().heal_all(); break;
+    case FaultKind::kPartition:
+      world.net().partition(f.side_a, f.side_b);
+      break;
+    case FaultKind::kPartitionOneWay:
+      world.net().partition_one_way(f.side_a, f.side_b);
+      break;
+    case FaultKind::kHeal:
+      world.net().heal_all();
+      break;
     case FaultKind::kFlap:
       world.net().flap(f.side_a, f.side_b, f.period, Instant() + f.until);
       break;
@@ -101,13 +108,15 @@ void print_header(const Scenario& s, const RunOptions& o) {
                 "loss=%.3f idle_timeout=%s ping_every=%s",
                 s.name.c_str(), s.nodes, seconds(s.duration).c_str(),
                 format_duration(s.network.latency.min).c_str(),
-                format_duration(s.network.latency.median).c_str(), s.network.latency.tail_probability,
+                format_duration(s.network.latency.median).c_str(),
+                s.network.latency.tail_probability,
                 format_duration(s.network.latency.tail_max).c_str(), s.network.loss,
                 seconds(s.network.idle_timeout).c_str(), format_duration(s.ping_every).c_str());
   say(o, buf);
   Rng master(o.seed);
-  std::snprintf(buf, sizeof buf, "derived seeds: network=%016" PRIx64 " node0=%016" PRIx64
-                " disk0=%016" PRIx64, master.derive_seed("network"), master.derive_seed("node", 0),
+  std::snprintf(buf, sizeof buf,
+                "derived seeds: network=%016" PRIx64 " node0=%016" PRIx64 " disk0=%016" PRIx64,
+                master.derive_seed("network"), master.derive_seed("node", 0),
                 master.derive_seed("disk", 0));
   say(o, buf);
 }
@@ -131,7 +140,8 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
   }
   for (const FaultAction& f : scenario.faults) {
     w.at(Instant() + f.at, [&w, &f, log, state] {
-      if (log != nullptr) say(*log, "[" + seconds(w.now().since_origin()) + "] fault: " + describe(f));
+      if (log != nullptr)
+        say(*log, "[" + seconds(w.now().since_origin()) + "] fault: " + describe(f));
       apply_fault(w, f, state);
     });
   }
@@ -168,7 +178,8 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   for (const Check& c : scenario.checks) {
     if (c.kind != CheckKind::kDeterminism) continue;
     const DeterminismReport d = check_determinism(scenario, options.seed);
-    CheckResult r{"determinism", d.identical && d.first_hash == world.trace().hash_hex(), false, ""};
+    CheckResult r{"determinism", d.identical && d.first_hash == world.trace().hash_hex(), false,
+                  ""};
     r.detail = r.passed ? "two more runs of seed " + std::to_string(options.seed) +
                               " gave the same " + std::to_string(d.records) + " trace records"
                         : "runs differ at event " + std::to_string(d.first_difference.value_or(0)) +
@@ -177,8 +188,10 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   }
   for (const CheckResult& c : report.checks) {
     if (c.passed) continue;
-    if (!c.is_liveness) report.verdict = Verdict::kSafetyFailure;
-    else if (report.verdict == Verdict::kPass) report.verdict = Verdict::kLivenessFailure;
+    if (!c.is_liveness)
+      report.verdict = Verdict::kSafetyFailure;
+    else if (report.verdict == Verdict::kPass)
+      report.verdict = Verdict::kLivenessFailure;
   }
   if (!options.trace_path.empty()) {
     std::ofstream out(options.trace_path);
@@ -187,15 +200,15 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   report.trace_hash = world.trace().hash_hex();
 
   std::string faults = "faults injected:";
-  for (const sim::FaultCount& f : world.faults()) faults += " " + f.kind + "=" + std::to_string(f.count);
+  for (const sim::FaultCount& f : world.faults())
+    faults += " " + f.kind + "=" + std::to_string(f.count);
   if (world.faults().empty()) faults += " none";
   say(options, faults);
   const auto& net = world.net().stats();
   say(options, "network: frames delivered=" + std::to_string(net.frames_delivered) +
                    " delayed by loss=" + std::to_string(net.frames_delayed_by_loss) +
-                   " stalled=" + std::to_string(net.frames_stalled) +
-                   " links opened=" + std::to_string(net.links_opened) +
-                   " reset=" + std::to_string(net.links_reset));
+                   " stalled=" + std::to_string(net.frames_stalled) + " links opened=" +
+                   std::to_string(net.links_opened) + " reset=" + std::to_string(net.links_reset));
   say(options, "pings: started=" + std::to_string(report.pings_started) +
                    " succeeded=" + std::to_string(report.pings_succeeded) +
                    " failed or timed out=" + std::to_string(report.pings_failed));
@@ -205,20 +218,21 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
                 " virtual time=%s wall time=%.3fs speed-up=%.0fx",
                 report.events, report.trace_records, seconds(report.virtual_time).c_str(),
                 report.wall_seconds,
-                report.wall_seconds > 0 ? static_cast<double>(report.virtual_time.count()) / 1e9 /
-                                              report.wall_seconds
-                                        : 0.0);
+                report.wall_seconds > 0
+                    ? static_cast<double>(report.virtual_time.count()) / 1e9 / report.wall_seconds
+                    : 0.0);
   say(options, buf);
   std::size_t passed = 0;
   for (const CheckResult& c : report.checks) {
     say(options, "check " + c.name + ": " + (c.passed ? "PASS" : "FAIL") + " (" + c.detail + ")");
     passed += c.passed ? 1 : 0;
   }
-  say(options, "checks passed: " + std::to_string(passed) + "/" + std::to_string(report.checks.size()));
-  say(options, std::string("verdict: ") +
-                   (report.verdict == Verdict::kPass ? "pass"
-                    : report.verdict == Verdict::kLivenessFailure ? "liveness failure"
-                                                                  : "safety failure"));
+  say(options,
+      "checks passed: " + std::to_string(passed) + "/" + std::to_string(report.checks.size()));
+  say(options, std::string("verdict: ") + (report.verdict == Verdict::kPass ? "pass"
+                                           : report.verdict == Verdict::kLivenessFailure
+                                               ? "liveness failure"
+                                               : "safety failure"));
   say(options, "trace_hash=" + report.trace_hash);
   return report;
 }
@@ -230,7 +244,8 @@ DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed
   std::vector<std::string> hashes;
   for (int run = 0; run < 2; ++run) {
     PingRecorder recorder(scenario);
-    auto world_ptr = make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder, nullptr);
+    auto world_ptr =
+        make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder, nullptr);
     sim::World& world = *world_ptr;
     world.run_until(Instant() + scenario.duration);
     hashes.push_back(world.trace().hash_hex());

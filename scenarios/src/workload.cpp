@@ -78,7 +78,8 @@ CheckResult PingRecorder::check_safety(sim::World& world) const {
   }
   const double rate = 1.0 + static_cast<double>(slowest_ppm) / 1e6;
   // RTTs are measured on the pinger's clock: a slow clock reads a shorter time.
-  const auto min_rtt = Duration(static_cast<std::int64_t>(static_cast<double>((2 * min_latency).count()) * rate));
+  const auto min_rtt =
+      Duration(static_cast<std::int64_t>(static_cast<double>((2 * min_latency).count()) * rate));
   // A ping resolves within its timeout on the pinger's clock, plus pauses and a turn or two.
   const Duration deadline = Duration(static_cast<std::int64_t>(
                                 static_cast<double>(scenario_.ping_timeout.count()) / rate)) +
@@ -122,13 +123,15 @@ CheckResult PingRecorder::check_liveness(sim::World& world, Duration within) con
   const std::size_t n = world.host_count();
   std::vector<bool> reached(n * n, false);
   for (const Ping& p : pings_) {
-    if (p.succeeded && p.completed >= from && p.completed <= until) reached[p.from * n + p.to] = true;
+    if (p.succeeded && p.completed >= from && p.completed <= until)
+      reached[p.from * n + p.to] = true;
   }
   std::uint64_t pairs = 0, missing = 0;
   std::string examples;
   for (HostId a = 0; a < n; ++a) {
     for (HostId b = 0; b < n; ++b) {
-      if (a == b || world.state(a) != sim::HostState::kUp || world.state(b) != sim::HostState::kUp) continue;
+      if (a == b || world.state(a) != sim::HostState::kUp || world.state(b) != sim::HostState::kUp)
+        continue;
       ++pairs;
       if (reached[a * n + b]) continue;
       if (++missing <= 5) examples += " n" + std::to_string(a) + "->n" + std::to_string(b);

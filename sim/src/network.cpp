@@ -23,12 +23,15 @@ Duration LatencyModel::sample(Rng& rng) const {
 
 SimNetwork::SimNetwork(World& world, Rng rng, NetworkConfig config)
     : world_(world), rng_(rng), config_(config) {
-  SMALTI_ASSERT(config_.idle_timeout > Duration::zero() && config_.connect_timeout > Duration::zero(),
-                "network timeouts must be positive");
-  SMALTI_ASSERT(config_.retransmit_timeout > Duration::zero(), "the retransmission timeout must be positive");
+  SMALTI_ASSERT(
+      config_.idle_timeout > Duration::zero() && config_.connect_timeout > Duration::zero(),
+      "network timeouts must be positive");
+  SMALTI_ASSERT(config_.retransmit_timeout > Duration::zero(),
+                "the retransmission timeout must be positive");
   SMALTI_ASSERT(config_.loss >= 0 && config_.loss <= 1, "loss is a probability");
-  SMALTI_ASSERT(config_.latency.min >= Duration::zero() && config_.latency.median >= config_.latency.min,
-                "latency needs 0 <= min <= median");
+  SMALTI_ASSERT(
+      config_.latency.min >= Duration::zero() && config_.latency.median >= config_.latency.min,
+      "latency needs 0 <= min <= median");
 }
 
 SimNetwork::~SimNetwork() {
@@ -54,9 +57,11 @@ PartitionId SimNetwork::partition(const std::vector<HostId>& side_a,
                                   const std::vector<HostId>& side_b) {
   const PartitionId id = next_partition_++;
   // Both ways: two one-way halves, healed together.
-  partitions_.emplace(id, Partition{{side_a.begin(), side_a.end()}, {side_b.begin(), side_b.end()}});
+  partitions_.emplace(id,
+                      Partition{{side_a.begin(), side_a.end()}, {side_b.begin(), side_b.end()}});
   const PartitionId back = next_partition_++;
-  partitions_.emplace(back, Partition{{side_b.begin(), side_b.end()}, {side_a.begin(), side_a.end()}});
+  partitions_.emplace(back,
+                      Partition{{side_b.begin(), side_b.end()}, {side_a.begin(), side_a.end()}});
   pair_of_[id] = back;
   world_.record_fault("partition", id, side_a.size() * 1000 + side_b.size());
   on_reachability_changed();
@@ -123,8 +128,7 @@ void SimNetwork::reset_links(HostId host, std::optional<HostId> other) {
   std::vector<LinkId> victims;
   for (const auto& [id, link] : links_) {
     const bool touches = link.host[0] == host || link.host[1] == host;
-    const bool with_other =
-        !other || link.host[0] == *other || link.host[1] == *other;
+    const bool with_other = !other || link.host[0] == *other || link.host[1] == *other;
     if (touches && with_other) victims.push_back(id);
   }
   world_.record_fault("reset_links", host, victims.size());
@@ -145,8 +149,10 @@ bool SimNetwork::path_open(HostId from, HostId to) const {
 
 Instant SimNetwork::clog_release(HostId from, HostId to) const {
   Instant release;
-  if (auto it = host_clogs_.find(from); it != host_clogs_.end()) release = std::max(release, it->second);
-  if (auto it = host_clogs_.find(to); it != host_clogs_.end()) release = std::max(release, it->second);
+  if (auto it = host_clogs_.find(from); it != host_clogs_.end())
+    release = std::max(release, it->second);
+  if (auto it = host_clogs_.find(to); it != host_clogs_.end())
+    release = std::max(release, it->second);
   if (auto it = pair_clogs_.find(std::minmax(from, to)); it != pair_clogs_.end()) {
     release = std::max(release, it->second);
   }
@@ -158,8 +164,8 @@ Duration SimNetwork::one_way_delay() {
   Duration rto = config_.retransmit_timeout;
   // Each loss costs a retransmission timeout, doubling per consecutive loss of the same packet.
   // Past the idle timeout QUIC gives up: the caller turns such a delay into a reset.
-  for (int attempt = 0; attempt < kMaxRetransmissions && config_.loss > 0 && rng_.chance(config_.loss);
-       ++attempt) {
+  for (int attempt = 0;
+       attempt < kMaxRetransmissions && config_.loss > 0 && rng_.chance(config_.loss); ++attempt) {
     delay += rto;
     rto *= 2;
     ++stats_.frames_delayed_by_loss;
@@ -204,8 +210,8 @@ void SimNetwork::connect(HostId from, const PeerAddr& addr, const std::string& a
                  error(StatusCode::kTimeout, "handshake timed out"), std::move(done));
     return;
   }
-  PendingConnect pending{from, inc, *to, world_.incarnation(*to), addr.id, alpn,
-                         one_way_delay() + one_way_delay()};
+  PendingConnect pending{
+      from, inc, *to, world_.incarnation(*to), addr.id, alpn, one_way_delay() + one_way_delay()};
   // A clogged path holds the handshake until the clog ends.
   const Instant start = std::max(world_.now(), clog_release(from, *to));
   if (start + pending.handshake_rtt > world_.now() + config_.connect_timeout) {
@@ -368,7 +374,8 @@ void SimNetwork::deliver_head(LinkId id, int side) {
   world_.record(to, "net.deliver", id, item.frame.size(), trace_hash_bytes(item.frame));
   if (!d.queue.empty()) schedule_direction(link, side);
   bool held = true;
-  if (receiver) world_.run_on_host(to, [&] { held = receiver->deliver(std::move(item.frame), config_); });
+  if (receiver)
+    world_.run_on_host(to, [&] { held = receiver->deliver(std::move(item.frame), config_); });
   if (!held) reset_link(id, "receive window exceeded before a handler was set");
 }
 
@@ -404,7 +411,8 @@ void SimNetwork::check_idle(LinkId id, Instant blocked_since) {
 
 void SimNetwork::on_reachability_changed() {
   for (auto& [id, link] : links_) {
-    const bool blocked = !path_open(link.host[0], link.host[1]) || !path_open(link.host[1], link.host[0]);
+    const bool blocked =
+        !path_open(link.host[0], link.host[1]) || !path_open(link.host[1], link.host[0]);
     if (blocked && !link.blocked_since) {
       link.blocked_since = world_.now();
       world_.schedule(world_.now() + config_.idle_timeout, kWorldHost, EventKind::kNetwork,

@@ -300,11 +300,17 @@ void SimFileSystem::set_faults(const DiskFaults& faults) {
   state_->faults = faults;
 }
 
-const DiskFaults& SimFileSystem::faults() const { return state_->faults; }
+const DiskFaults& SimFileSystem::faults() const {
+  return state_->faults;
+}
 
-const SimFileSystem::Stats& SimFileSystem::stats() const { return state_->stats; }
+const SimFileSystem::Stats& SimFileSystem::stats() const {
+  return state_->stats;
+}
 
-std::uint64_t SimFileSystem::used_bytes() const { return state_->used_bytes; }
+std::uint64_t SimFileSystem::used_bytes() const {
+  return state_->used_bytes;
+}
 
 std::optional<Bytes> SimFileSystem::durable_content(const std::string& path) const {
   const auto it = state_->files.find(path);

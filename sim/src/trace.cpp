@@ -27,7 +27,8 @@ std::uint64_t trace_hash_bytes(ByteView bytes) {
     h = mix(h ^ word);
   }
   std::uint64_t tail = 0;
-  for (std::size_t k = 0; i < bytes.size(); ++i, ++k) tail |= static_cast<std::uint64_t>(bytes[i]) << (8 * k);
+  for (std::size_t k = 0; i < bytes.size(); ++i, ++k)
+    tail |= static_cast<std::uint64_t>(bytes[i]) << (8 * k);
   return mix(h ^ tail);
 }
 
@@ -61,8 +62,8 @@ std::string Trace::hash_hex() const {
 
 std::string Trace::describe(const TraceRecord& r) const {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "t=%s host=%" PRIu32 " kind=%s a=%" PRIu64 " b=%" PRIu64
-                " detail=%016" PRIx64,
+  std::snprintf(buf, sizeof buf,
+                "t=%s host=%" PRIu32 " kind=%s a=%" PRIu64 " b=%" PRIu64 " detail=%016" PRIx64,
                 format_duration(Duration(r.time_ns)).c_str(), r.host, kind_names_[r.kind].c_str(),
                 r.a, r.b, r.detail);
   return buf;
@@ -85,8 +86,8 @@ std::optional<std::size_t> Trace::first_difference(const Trace& a, const Trace& 
   const std::size_t n = std::min(ra.size(), rb.size());
   for (std::size_t i = 0; i < n; ++i) {
     const bool same = ra[i].time_ns == rb[i].time_ns && ra[i].host == rb[i].host &&
-                      a.kind_names_[ra[i].kind] == b.kind_names_[rb[i].kind] && ra[i].a == rb[i].a &&
-                      ra[i].b == rb[i].b && ra[i].detail == rb[i].detail;
+                      a.kind_names_[ra[i].kind] == b.kind_names_[rb[i].kind] &&
+                      ra[i].a == rb[i].a && ra[i].b == rb[i].b && ra[i].detail == rb[i].detail;
     if (!same) return i;
   }
   if (ra.size() != rb.size()) return n;

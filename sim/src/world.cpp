@@ -81,14 +81,17 @@ struct World::Host {
 };
 
 env::TimerId World::HostExecutor::schedule_at(Instant local_at, env::Task fn) {
-  const Instant global = std::max(world_.host(host_).clock->global_from_local(local_at), world_.now());
-  const EventHandle handle = world_.schedule(global, host_, EventKind::kTimer, std::move(fn), local_at);
+  const Instant global =
+      std::max(world_.host(host_).clock->global_from_local(local_at), world_.now());
+  const EventHandle handle =
+      world_.schedule(global, host_, EventKind::kTimer, std::move(fn), local_at);
   return env::TimerId{handle.seq, handle.slot};
 }
 
 Status World::HostTransport::listen(const std::string& alpn, env::AcceptFn on_link) {
   auto& listeners = world_.host(host_).listeners;
-  if (listeners.count(alpn) != 0) return error(StatusCode::kAlreadyExists, "already listening on " + alpn);
+  if (listeners.count(alpn) != 0)
+    return error(StatusCode::kAlreadyExists, "already listening on " + alpn);
   listeners.emplace(alpn, std::move(on_link));
   return Status::ok();
 }
@@ -147,7 +150,8 @@ HostId World::add_node(NodeSpec spec) {
 
 void World::start_host(Host& h) {
   h.state = HostState::kUp;
-  h.entropy = std::make_unique<HostEntropy>(rng_.derive("node", h.id * 1'000'003ull + h.incarnation));
+  h.entropy =
+      std::make_unique<HostEntropy>(rng_.derive("node", h.id * 1'000'003ull + h.incarnation));
   env::Environment env;
   env.clock = h.clock.get();
   env.executor = h.executor.get();
@@ -180,21 +184,37 @@ Network* World::network(HostId id) {
   return h.state == HostState::kCrashed ? nullptr : h.network.get();
 }
 
-PeerId World::peer_id(HostId id) const { return host(id).peer_id; }
+PeerId World::peer_id(HostId id) const {
+  return host(id).peer_id;
+}
 
-PeerAddr World::addr(HostId id) const { return PeerAddr{host(id).peer_id, {"sim:" + std::to_string(id)}}; }
+PeerAddr World::addr(HostId id) const {
+  return PeerAddr{host(id).peer_id, {"sim:" + std::to_string(id)}};
+}
 
-const std::string& World::name(HostId id) const { return host(id).spec.name; }
+const std::string& World::name(HostId id) const {
+  return host(id).spec.name;
+}
 
-HostState World::state(HostId id) const { return host(id).state; }
+HostState World::state(HostId id) const {
+  return host(id).state;
+}
 
-bool World::is_alive(HostId id) const { return host(id).state != HostState::kCrashed; }
+bool World::is_alive(HostId id) const {
+  return host(id).state != HostState::kCrashed;
+}
 
-bool World::is_running(HostId id) const { return host(id).state == HostState::kUp; }
+bool World::is_running(HostId id) const {
+  return host(id).state == HostState::kUp;
+}
 
-std::uint32_t World::incarnation(HostId id) const { return host(id).incarnation; }
+std::uint32_t World::incarnation(HostId id) const {
+  return host(id).incarnation;
+}
 
-SimClock& World::clock(HostId id) { return *host(id).clock; }
+SimClock& World::clock(HostId id) {
+  return *host(id).clock;
+}
 
 void World::set_drift(HostId id, std::int64_t ppm) {
   Host& h = host(id);
@@ -207,7 +227,9 @@ void World::set_drift(HostId id, std::int64_t ppm) {
   }
 }
 
-SimFileSystem& World::disk(HostId id) { return *host(id).disk; }
+SimFileSystem& World::disk(HostId id) {
+  return *host(id).disk;
+}
 
 EventHandle World::schedule(Instant at, HostId host_id, EventKind kind, std::function<void()> fn,
                             Instant local_deadline) {
@@ -250,7 +272,9 @@ bool World::step() {
   }
   ++events_processed_;
   trace_.record_kind(now_, event.host,
-                     is_timer ? timer_kind_ : event.kind == EventKind::kNetwork ? net_kind_ : post_kind_,
+                     is_timer                            ? timer_kind_
+                     : event.kind == EventKind::kNetwork ? net_kind_
+                                                         : post_kind_,
                      event.seq, 0, 0);
   auto fn = std::move(event.fn);
   queue_.release(slot);
@@ -296,7 +320,8 @@ void World::accept_link(HostId id, const std::string& alpn, env::LinkPtr link) {
   on_link(std::move(link));
 }
 
-void World::record(HostId id, std::string_view kind, std::uint64_t a, std::uint64_t b, std::uint64_t detail) {
+void World::record(HostId id, std::string_view kind, std::uint64_t a, std::uint64_t b,
+                   std::uint64_t detail) {
   trace_.record(now_, id, kind, a, b, detail);
 }
 
@@ -360,7 +385,9 @@ bool World::buggify(HostId id, std::string_view point) {
   if (it == buggify_points_.end()) {
     // Whether a point is enabled depends only on the seed and its name, not on when it is met.
     Rng decide = rng_.derive(std::string("buggify:").append(point));
-    it = buggify_points_.emplace(std::string(point), decide.chance(options_.buggify_enable_probability)).first;
+    it = buggify_points_
+             .emplace(std::string(point), decide.chance(options_.buggify_enable_probability))
+             .first;
   }
   if (!it->second || !buggify_rng_.chance(options_.buggify_fire_probability)) return false;
   record(id, "buggify", trace_hash_bytes(as_bytes(point)), 0, 0);

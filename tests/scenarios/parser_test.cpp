@@ -84,7 +84,8 @@ TEST(ScenarioParser, RejectsBadInputWithTheLineAndReason) {
       {"nodes 2\nduration 1s\nat 1s partition 0 1\n", "usage: partition"},
       {"nodes 2\nduration 1s\nat 1s drift 0 +900000ppm\n", "within"},
       {"nodes 2\nduration 1s\ncheck ping-safety\n", "need 'workload"},
-      {"nodes 2\nduration 10s\nworkload ping every 1s\nat 9s crash 0\ncheck ping-liveness within 5s\n",
+      {"nodes 2\nduration 10s\nworkload ping every 1s\nat 9s crash 0\ncheck ping-liveness within "
+       "5s\n",
        "liveness window"},
       {"at 1s crash 0\nnodes 2\nduration 1s\n", "'nodes' must come before"},
       {"nodes 2\nduration 99999999999999999h\n", "too large"},

@@ -1,4 +1,8 @@
+#include "smalti/scenarios/runner.hpp"
+
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -8,11 +12,7 @@
 #include <sstream>
 #include <string>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "smalti/scenarios/isolation.hpp"
-#include "smalti/scenarios/runner.hpp"
 
 namespace smalti::scenarios {
 namespace {
@@ -52,7 +52,8 @@ TEST(ScenarioRunner, PassesAndReportsWhatItChecked) {
   const std::string text = out.str();
   EXPECT_EQ(text.rfind("seed=5\n", 0), 0u) << "the seed must be printed first";
   EXPECT_NE(text.find("\ntrace_hash=" + report.trace_hash + "\n"), std::string::npos);
-  EXPECT_EQ(text.substr(text.size() - report.trace_hash.size() - 12), "trace_hash=" + report.trace_hash + "\n");
+  EXPECT_EQ(text.substr(text.size() - report.trace_hash.size() - 12),
+            "trace_hash=" + report.trace_hash + "\n");
   EXPECT_NE(text.find("[9.000s] fault: crash 3"), std::string::npos);
   EXPECT_NE(text.find("check ping-liveness within 8.000s: PASS"), std::string::npos);
 }
@@ -81,7 +82,8 @@ TEST(ScenarioRunner, PartitionThatNeverHealsIsALivenessFailure) {
   const RunReport report = run_scenario(*s, options);
   EXPECT_EQ(report.verdict, Verdict::kLivenessFailure);
   ASSERT_EQ(report.checks.size(), 1u);
-  EXPECT_NE(report.checks[0].detail.find("missing: n0->n1"), std::string::npos) << report.checks[0].detail;
+  EXPECT_NE(report.checks[0].detail.find("missing: n0->n1"), std::string::npos)
+      << report.checks[0].detail;
 }
 
 TEST(ScenarioRunner, DeterminismSelfCheckPassesAndNamesAnInjectedDivergence) {
@@ -95,7 +97,8 @@ TEST(ScenarioRunner, DeterminismSelfCheckPassesAndNamesAnInjectedDivergence) {
   EXPECT_FALSE(perturbed.identical);
   EXPECT_NE(perturbed.first_hash, perturbed.second_hash);
   ASSERT_TRUE(perturbed.first_difference.has_value());
-  EXPECT_NE(perturbed.second_event.find("kind=perturbation"), std::string::npos) << perturbed.second_event;
+  EXPECT_NE(perturbed.second_event.find("kind=perturbation"), std::string::npos)
+      << perturbed.second_event;
   EXPECT_NE(perturbed.second_event.find("t=15.000s"), std::string::npos) << perturbed.second_event;
 }
 
@@ -209,8 +212,8 @@ TEST(ScenarioRunner, DriftingClocksDoNotFailPingSafety) {
     RunOptions options;
     options.seed = seed;
     const RunReport report = run_scenario(*s, options);
-    EXPECT_EQ(report.verdict, Verdict::kPass) << "seed " << seed << ": " << report.checks[0].detail
-                                              << " / " << report.checks[1].detail;
+    EXPECT_EQ(report.verdict, Verdict::kPass)
+        << "seed " << seed << ": " << report.checks[0].detail << " / " << report.checks[1].detail;
   }
 }
 

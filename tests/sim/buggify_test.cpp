@@ -15,7 +15,9 @@ std::size_t count_kind(const Trace& trace, std::string_view kind) {
   return n;
 }
 
-std::string point_name(int i) { return "test.point." + std::to_string(i); }
+std::string point_name(int i) {
+  return "test.point." + std::to_string(i);
+}
 
 // Asks `rounds` times for each of `points` named points on one node; returns the decisions.
 std::vector<bool> decisions(WorldOptions o, int points, int rounds, bool reverse = false) {
@@ -63,13 +65,17 @@ TEST(Buggify, FiresAndIsTracedWithCertainProbabilities) {
 }
 
 TEST(Buggify, ZeroEnableProbabilityNeverFires) {
-  WorldOptions o{.seed = 103, .buggify = true, .buggify_enable_probability = 0.0,
+  WorldOptions o{.seed = 103,
+                 .buggify = true,
+                 .buggify_enable_probability = 0.0,
                  .buggify_fire_probability = 1.0};
   for (bool fired : decisions(o, 20, 5)) EXPECT_FALSE(fired);
 }
 
 TEST(Buggify, DecisionsAreDeterministicForASeedAndDifferAcrossSeeds) {
-  WorldOptions o{.seed = 104, .buggify = true, .buggify_enable_probability = 0.5,
+  WorldOptions o{.seed = 104,
+                 .buggify = true,
+                 .buggify_enable_probability = 0.5,
                  .buggify_fire_probability = 0.5};
   const auto first = decisions(o, 32, 20);
   const auto second = decisions(o, 32, 20);
@@ -84,7 +90,9 @@ TEST(Buggify, DecisionsAreDeterministicForASeedAndDifferAcrossSeeds) {
 
 // Whether a point is enabled depends only on the seed and its name, not on when it is met.
 TEST(Buggify, EnabledSetDependsOnSeedAndNameNotOnOrder) {
-  WorldOptions o{.seed = 106, .buggify = true, .buggify_enable_probability = 0.5,
+  WorldOptions o{.seed = 106,
+                 .buggify = true,
+                 .buggify_enable_probability = 0.5,
                  .buggify_fire_probability = 1.0};
   const int n = 64;
   const auto forward = decisions(o, n, 1);
@@ -107,7 +115,9 @@ TEST(Buggify, EnabledSetDependsOnSeedAndNameNotOnOrder) {
 // A buggify point reached from node code changes the trace hash only when it fires.
 TEST(Buggify, FiringChangesTheTraceHash) {
   auto hash = [](bool enabled) {
-    World world({.seed = 107, .buggify = enabled, .buggify_enable_probability = 1.0,
+    World world({.seed = 107,
+                 .buggify = enabled,
+                 .buggify_enable_probability = 1.0,
                  .buggify_fire_probability = 1.0});
     const HostId h = world.add_node({.name = "h"});
     (void)world.network(h)->node().buggify("some.point");

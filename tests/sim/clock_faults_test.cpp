@@ -90,8 +90,8 @@ RC_GTEST_PROP(ClockDrift, MonotonicNeverDecreasesAcrossDriftChanges, ()) {
     const Instant now = clock.monotonic();
     RC_ASSERT(now >= last);
     // The segment advanced at 1 + ppm / 1e6, truncated to whole nanoseconds.
-    const auto expected = static_cast<std::int64_t>(
-        static_cast<Wide>(ns) * (1'000'000 + ppm) / 1'000'000);
+    const auto expected =
+        static_cast<std::int64_t>(static_cast<Wide>(ns) * (1'000'000 + ppm) / 1'000'000);
     RC_ASSERT(std::llabs((now - last).count() - expected) <= 1);
     last = now;
   }
@@ -137,12 +137,12 @@ TEST(ClockSkew, JumpDoesNotMoveTimersOfTheNode) {
   EXPECT_EQ(l, Instant() + 5s);
 }
 
-// Regression test for a fixed bug (sim/src/world.cpp, World::HostExecutor::schedule_at, with SimClock::set_drift_ppm): a
-// timer's global instant is computed once, when it is scheduled. If the node's drift drops
-// afterwards, the timer still fires at the old global instant, when the node's monotonic clock
-// has not reached the requested deadline yet: SleepUntil (and every protocol timeout) returns
-// early, against env::Executor's contract ("runs it once the node's monotonic clock reaches
-// at"). Conversely, a drift increase makes timers fire late by the node's own clock.
+// Regression test for a fixed bug (sim/src/world.cpp, World::HostExecutor::schedule_at, with
+// SimClock::set_drift_ppm): a timer's global instant is computed once, when it is scheduled. If the
+// node's drift drops afterwards, the timer still fires at the old global instant, when the node's
+// monotonic clock has not reached the requested deadline yet: SleepUntil (and every protocol
+// timeout) returns early, against env::Executor's contract ("runs it once the node's monotonic
+// clock reaches at"). Conversely, a drift increase makes timers fire late by the node's own clock.
 TEST(ClockDrift, TimerNeverFiresBeforeItsLocalDeadlineWhenDriftDrops) {
   World world({.seed = 96});
   const HostId h = world.add_node({.name = "h"});

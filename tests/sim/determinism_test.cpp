@@ -23,7 +23,9 @@ struct PingCounts {
 // Hidden global state, the kind of nondeterminism the simulator cannot see: the injection hook
 // returns true only the second time it is reached in the process.
 int g_injection_calls = 0;
-bool second_call_only() { return ++g_injection_calls == 2; }
+bool second_call_only() {
+  return ++g_injection_calls == 2;
+}
 
 struct Injection {
   bool (*hook)() = nullptr;
@@ -66,8 +68,8 @@ ScenarioRun run_scenario(std::uint64_t seed, bool record, Injection injection = 
     const Injection mine = i == 0 ? injection : Injection{};
     World* w = &world;
     world.add_node({.name = "n" + std::to_string(i), .setup = [w, i, counts, mine](Network& net) {
-      net.spawn(ping_everyone(net, w, i, counts, mine));
-    }});
+                      net.spawn(ping_everyone(net, w, i, counts, mine));
+                    }});
   }
   SimNetwork& net = world.net();
   world.at(Instant() + 2s, [&] { net.partition({0, 1}, {2, 3, 4}); });
@@ -103,8 +105,8 @@ TEST(Determinism, SameSeedGivesTheSameTraceThroughFaults) {
   EXPECT_GT(first.pings.failed, 0u);
   std::set<std::string> kinds;
   for (const FaultCount& f : first.faults) kinds.insert(f.kind);
-  for (const char* k : {"partition", "heal", "crash", "restart", "clog.host", "pause", "resume",
-                        "reset_links"}) {
+  for (const char* k :
+       {"partition", "heal", "crash", "restart", "clog.host", "pause", "resume", "reset_links"}) {
     EXPECT_EQ(kinds.count(k), 1u) << k;
   }
 
@@ -139,8 +141,7 @@ TEST(Determinism, DifferentSeedsGiveDifferentTraces) {
 TEST(Determinism, FirstDifferenceNamesTheRecordWhereHiddenStateDiverged) {
   g_injection_calls = 0;
   Instant injected_at = Instant::max();
-  const Injection injection{.hook = &second_call_only, .at_round = 30,
-                            .injected_at = &injected_at};
+  const Injection injection{.hook = &second_call_only, .at_round = 30, .injected_at = &injected_at};
   const ScenarioRun clean = run_scenario(9, true, injection);
   EXPECT_EQ(injected_at, Instant::max());  // the first run did not inject
   const ScenarioRun dirty = run_scenario(9, true, injection);

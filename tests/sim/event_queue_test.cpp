@@ -1,9 +1,9 @@
 // EventQueue: ordering, cancellation through handles, and held (deferred) events.
+#include "smalti/sim/event_queue.hpp"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "smalti/sim/event_queue.hpp"
 
 namespace smalti::sim {
 namespace {

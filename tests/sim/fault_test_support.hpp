@@ -124,8 +124,7 @@ inline void start_connect(World& world, HostId from, const PeerAddr& to, const s
 
 // Connects and runs the world until the connect completes (at most `limit`).
 inline Result<env::LinkPtr> connect_now(World& world, HostId from, const PeerAddr& to,
-                                        const std::string& alpn = kSinkAlpn,
-                                        Duration limit = 30s) {
+                                        const std::string& alpn = kSinkAlpn, Duration limit = 30s) {
   auto out = std::make_shared<std::optional<Result<env::LinkPtr>>>();
   start_connect(world, from, to, alpn, out);
   if (!world.run_until([&] { return out->has_value(); }, limit)) {

@@ -86,8 +86,8 @@ TEST(NetworkLatency, DelaysStayWithinTheModelsBounds) {
 TEST(NetworkLatency, HeavyTailShowsWhenTailProbabilityIsHigh) {
   auto run = [](double tail_probability) {
     WorldOptions o{.seed = 12};
-    o.network.latency = {.min = 200us, .median = 1ms, .tail_probability = tail_probability,
-                         .tail_max = 100ms};
+    o.network.latency = {
+        .min = 200us, .median = 1ms, .tail_probability = tail_probability, .tail_max = 100ms};
     Pair p = make_linked_pair(o);
     // 150ms apart: more than tail_max, so no frame waits behind a slow one.
     return send_spaced(p, 0, 300, 150ms);
@@ -118,11 +118,13 @@ RC_GTEST_PROP(NetworkLatency, LinkIsFifoWithoutLossOrDuplicationUnderRandomLaten
   const auto count = *rc::gen::inRange<std::uint64_t>(1, 200);
   // Gaps between sends in microseconds; many zeros make bursts.
   const auto gaps = *rc::gen::container<std::vector<std::int64_t>>(
-      static_cast<std::size_t>(count), rc::gen::weightedOneOf<std::int64_t>(
-                                           {{3, rc::gen::just<std::int64_t>(0)},
-                                            {2, rc::gen::inRange<std::int64_t>(0, 5'000)}}));
+      static_cast<std::size_t>(count),
+      rc::gen::weightedOneOf<std::int64_t>(
+          {{3, rc::gen::just<std::int64_t>(0)}, {2, rc::gen::inRange<std::int64_t>(0, 5'000)}}));
   WorldOptions o{.seed = seed};
-  o.network.latency = {.min = 50us, .median = Duration(median_us * 1000), .tail_probability = tail,
+  o.network.latency = {.min = 50us,
+                       .median = Duration(median_us * 1000),
+                       .tail_probability = tail,
                        .tail_max = 200ms};
   // Connect without loss: under heavy loss a handshake may rightly time out, which is not what
   // this property is about.
@@ -135,10 +137,12 @@ RC_GTEST_PROP(NetworkLatency, LinkIsFifoWithoutLossOrDuplicationUnderRandomLaten
     (void)back.link->send(numbered(1'000'000 + i));
     p.world->run_for(Duration(gaps[i] * 1000));
   }
-  p.world->run_until([&] {
-    return (back.rec->numbers.size() >= count && p.link.rec->numbers.size() >= count) ||
-           back.rec->closed.has_value();
-  }, 120s);
+  p.world->run_until(
+      [&] {
+        return (back.rec->numbers.size() >= count && p.link.rec->numbers.size() >= count) ||
+               back.rec->closed.has_value();
+      },
+      120s);
   p.world->run_for(1s);  // a duplicate would show up late
   const bool reset = back.rec->closed.has_value() || p.link.rec->closed.has_value();
   RC_CLASSIFY(reset, "link reset by loss");
@@ -218,12 +222,12 @@ TEST(NetworkLoss, TotalLossResetsTheLinkAfterTheIdleTimeoutAndHealsWhenSwitchedO
   EXPECT_EQ(p.sink->last().rec->numbers, std::vector<std::uint64_t>{1});
 }
 
-// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::connect): the handshake takes two one-way delays, loss
-// retransmissions included, and nothing compares that with connect_timeout. Under total loss
-// each delay is over 12s, so the connect succeeds after about 25s instead of failing with
-// kTimeout at connect_timeout (5s), as network.hpp promises ("it fails with kTimeout when the
-// target cannot be reached within the connect timeout"). Fix: if handshake_rtt exceeds
-// connect_timeout, fail_connect(kTimeout) at now + connect_timeout.
+// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::connect): the handshake takes
+// two one-way delays, loss retransmissions included, and nothing compares that with
+// connect_timeout. Under total loss each delay is over 12s, so the connect succeeds after about 25s
+// instead of failing with kTimeout at connect_timeout (5s), as network.hpp promises ("it fails with
+// kTimeout when the target cannot be reached within the connect timeout"). Fix: if handshake_rtt
+// exceeds connect_timeout, fail_connect(kTimeout) at now + connect_timeout.
 TEST(NetworkLoss, ConnectUnderTotalLossTimesOut) {
   WorldOptions o{.seed = 24};
   o.network.latency = {.min = 1ms, .median = 1ms, .tail_probability = 0, .tail_max = 1ms};
@@ -234,8 +238,8 @@ TEST(NetworkLoss, ConnectUnderTotalLossTimesOut) {
   world.net().set_loss(1.0);
   const Instant started = world.now();
   auto r = support::connect_now(world, a, world.addr(b), support::kSinkAlpn, 60s);
-  EXPECT_EQ(r.status().code(), StatusCode::kTimeout) << "connected after "
-                                                      << (world.now() - started).count() << "ns";
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout)
+      << "connected after " << (world.now() - started).count() << "ns";
   EXPECT_EQ(world.now(), started + world.net().config().connect_timeout);
 }
 
@@ -255,8 +259,8 @@ TEST(NetworkLatency, LinkRttFollowsLatencyAndIgnoresFramesThatWaitedForAHeal) {
   EXPECT_EQ(p.sink->last().rec->numbers.size(), 15u);
   EXPECT_EQ(p.link.link->rtt(), 20ms);
   // A slower path shows up in the estimate.
-  p.world->net().set_latency({.min = 40ms, .median = 40ms, .tail_probability = 0,
-                              .tail_max = 40ms});
+  p.world->net().set_latency(
+      {.min = 40ms, .median = 40ms, .tail_probability = 0, .tail_max = 40ms});
   send_spaced(p, 15, 40, 200ms);
   EXPECT_GT(p.link.link->rtt(), 75ms);
   EXPECT_LE(p.link.link->rtt(), 80ms);

@@ -166,10 +166,9 @@ TEST(Partition, OneWayPartitionBlocksOneDirectionAndHeals) {
   EXPECT_TRUE(t.ba().rec->numbers.empty());
   EXPECT_EQ(t.ab.rec->numbers, iota(100, 120));
   // A connect needs both directions.
-  EXPECT_EQ(connect_now(*t.world, t.b, t.world->addr(t.a), "/smalti/discovery/ping/1")
-                .status()
-                .code(),
-            StatusCode::kTimeout);
+  EXPECT_EQ(
+      connect_now(*t.world, t.b, t.world->addr(t.a), "/smalti/discovery/ping/1").status().code(),
+      StatusCode::kTimeout);
 
   t.net().heal(p);
   EXPECT_FALSE(t.net().is_blocked(t.a, t.b));
@@ -223,11 +222,12 @@ TEST(Partition, FlappingSlowerThanIdleTimeoutResetsLinks) {
   EXPECT_EQ(t.ab.rec->closed->code, env::close_code::kReset);
 }
 
-// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::flap, lines 82-93 at 128bc33): the phase closure is
-// stored in `*phase` and captures `phase`, a shared_ptr to itself, so the closure, its copies of
-// both sides and `current` are never freed: every flap() call leaks them. Found by LeakSanitizer.
-// Fix: capture a weak_ptr to the phase inside the closure (the scheduled events hold the strong
-// references), or keep flap schedules in a member of SimNetwork. Checkable only under LSan.
+// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::flap, lines 82-93 at 128bc33):
+// the phase closure is stored in `*phase` and captures `phase`, a shared_ptr to itself, so the
+// closure, its copies of both sides and `current` are never freed: every flap() call leaks them.
+// Found by LeakSanitizer. Fix: capture a weak_ptr to the phase inside the closure (the scheduled
+// events hold the strong references), or keep flap schedules in a member of SimNetwork. Checkable
+// only under LSan.
 TEST(Partition, FlapFreesItsScheduleWhenItEnds) {
 #if SMALTI_TEST_HAS_LSAN
   {
@@ -287,11 +287,12 @@ TEST(Clog, ClogPairHoldsOnlyThatPairAndExtendsToTheLaterEnd) {
   EXPECT_EQ(t.net().stats().links_reset, 0u);
 }
 
-// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::connect and finish_connect): a connect checks only
-// path_open(), which ignores clogs, so a handshake with a clogged host completes in one round
-// trip while every frame on the resulting link is held until the clog ends. network.hpp says a
-// clog "holds every frame to or from `host`"; the handshake's packets should be held as well
-// (completing at the clog's end, or failing with kTimeout if it outlasts the connect timeout).
+// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::connect and finish_connect): a
+// connect checks only path_open(), which ignores clogs, so a handshake with a clogged host
+// completes in one round trip while every frame on the resulting link is held until the clog ends.
+// network.hpp says a clog "holds every frame to or from `host`"; the handshake's packets should be
+// held as well (completing at the clog's end, or failing with kTimeout if it outlasts the connect
+// timeout).
 TEST(Clog, ConnectToACloggedHostCompletesOnlyWhenTheClogEnds) {
   Trio t(43);
   const Instant until = t.world->now() + 3s;

@@ -39,9 +39,8 @@ struct Fixture {
     sink = std::make_shared<Sink>(*world);
     a = world->add_node({.name = "a"});
     auto counter = ticks;
-    b = world->add_node(sink_node("b", sink, [counter](Network& net) {
-      net.spawn(tick(net, counter, 100ms));
-    }));
+    b = world->add_node(
+        sink_node("b", sink, [counter](Network& net) { net.spawn(tick(net, counter, 100ms)); }));
     ab = dial(*world, a, b);
   }
   Held& ba() { return sink->accepted.front(); }
@@ -84,11 +83,12 @@ TEST(NodeCrash, FramesToACrashedNodeAreNotDelivered) {
   EXPECT_TRUE(f.ba().rec->numbers.empty());  // never to the new incarnation either
 }
 
-// Regression test for a fixed bug (sim/src/world.cpp, World::crash): stop_host() calls SimNetwork::on_host_down() while the
-// host's state is still kUp, so on_reachability_changed() still sees the path as open and never
-// starts the idle timer; the state becomes kCrashed only afterwards. A peer's link to a crashed
-// node that never restarts therefore stays open (stalled) forever instead of being reset after
-// the idle timeout, as network.hpp documents ("remotes idle out").
+// Regression test for a fixed bug (sim/src/world.cpp, World::crash): stop_host() calls
+// SimNetwork::on_host_down() while the host's state is still kUp, so on_reachability_changed()
+// still sees the path as open and never starts the idle timer; the state becomes kCrashed only
+// afterwards. A peer's link to a crashed node that never restarts therefore stays open (stalled)
+// forever instead of being reset after the idle timeout, as network.hpp documents ("remotes idle
+// out").
 TEST(NodeCrash, PeerLinkResetsAfterIdleTimeoutWhenTheNodeStaysDown) {
   Fixture f(73);
   const Instant crashed_at = f.world->now();
@@ -120,7 +120,9 @@ TEST(NodeRestart, RestartResetsThePeersStaleLinkAtOnceAndAcceptsNewLinks) {
   EXPECT_EQ(f.sink->last().rec->numbers, std::vector<std::uint64_t>{7});
 }
 
-Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes text(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 Bytes read_file(env::FileSystem& fs, const std::string& path) {
   auto file = fs.open(path, env::OpenMode::kOpenExisting);
@@ -172,16 +174,16 @@ TEST(NodeRestart, SetupSeesTheStateEarlierIncarnationsSynced) {
   World world({.seed = 77});
   auto boots = std::make_shared<std::vector<std::uint64_t>>();
   const HostId h = world.add_node({.name = "booter", .setup = [boots](Network& net) {
-    env::FileSystem& fs = *net.node().env().file_system;
-    auto file = fs.open("boots", env::OpenMode::kCreateIfMissing);
-    ASSERT_TRUE(file.is_ok());
-    Bytes raw(8, 0);
-    (void)(*file)->read(0, raw);
-    const std::uint64_t n = support::number_of(raw) + 1;
-    ASSERT_TRUE((*file)->write(0, numbered(n)).is_ok());
-    ASSERT_TRUE((*file)->sync().is_ok());
-    boots->push_back(n);
-  }});
+                                     env::FileSystem& fs = *net.node().env().file_system;
+                                     auto file = fs.open("boots", env::OpenMode::kCreateIfMissing);
+                                     ASSERT_TRUE(file.is_ok());
+                                     Bytes raw(8, 0);
+                                     (void)(*file)->read(0, raw);
+                                     const std::uint64_t n = support::number_of(raw) + 1;
+                                     ASSERT_TRUE((*file)->write(0, numbered(n)).is_ok());
+                                     ASSERT_TRUE((*file)->sync().is_ok());
+                                     boots->push_back(n);
+                                   }});
   for (int i = 0; i < 3; ++i) {
     world.run_for(1s);
     world.crash(h);
@@ -233,26 +235,27 @@ TEST(NodePause, PauseLongerThanIdleTimeoutResetsLinks) {
   EXPECT_TRUE(again.link && again.link->is_open());
 }
 
-// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::reset_link): the reset is handed to each live end with
-// World::run_on_host(), which calls the node's LinkHandler::on_closed inline, even when that
-// host is paused. A paused node thus runs code while "no events run" (world.hpp): here b's
-// handler sees the idle-timeout reset at pause + idle_timeout, long before it is resumed.
+// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::reset_link): the reset is
+// handed to each live end with World::run_on_host(), which calls the node's LinkHandler::on_closed
+// inline, even when that host is paused. A paused node thus runs code while "no events run"
+// (world.hpp): here b's handler sees the idle-timeout reset at pause + idle_timeout, long before it
+// is resumed.
 TEST(NodePause, PausedNodeHearsOfTheResetOnlyAfterResume) {
   Fixture f(83);
   f.world->pause(f.b);
   f.world->run_for(f.idle() + 5s);
   const Instant resumed_at = f.world->now();
-  EXPECT_FALSE(f.ba().rec->closed.has_value()) << "on_closed ran on the paused node at "
-                                               << f.ba().rec->closed_at.nanos() << "ns";
+  EXPECT_FALSE(f.ba().rec->closed.has_value())
+      << "on_closed ran on the paused node at " << f.ba().rec->closed_at.nanos() << "ns";
   f.world->resume(f.b);
   f.world->run_for(10ms);
   ASSERT_TRUE(f.ba().rec->closed.has_value());
   EXPECT_GE(f.ba().rec->closed_at, resumed_at);
 }
 
-// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::fail_connect): the failure is a world event that calls
-// the node's ConnectFn through run_on_host() even if the dialer is paused by then, so the
-// callback runs on a paused node (here at about connect + connect_timeout, mid-pause).
+// Regression test for a fixed bug (sim/src/network.cpp, SimNetwork::fail_connect): the failure is a
+// world event that calls the node's ConnectFn through run_on_host() even if the dialer is paused by
+// then, so the callback runs on a paused node (here at about connect + connect_timeout, mid-pause).
 TEST(NodePause, ConnectCallbackOfAPausedDialerWaitsForResume) {
   Fixture f(84);
   auto out = std::make_shared<std::optional<Result<env::LinkPtr>>>();

@@ -25,8 +25,8 @@ Task<void> wait_condition(Condition cond, Duration limit, const World* world, Wa
 
 WorldOptions fixed_latency(std::uint64_t seed, Duration one_way) {
   WorldOptions o{.seed = seed};
-  o.network.latency = {.min = one_way, .median = one_way, .tail_probability = 0,
-                       .tail_max = one_way};
+  o.network.latency = {
+      .min = one_way, .median = one_way, .tail_probability = 0, .tail_max = one_way};
   return o;
 }
 
@@ -171,8 +171,8 @@ TEST(PingWhen, ReachableCompletesOncePingSucceededAndWithinTimesOutOtherwise) {
   ASSERT_TRUE(idle.met.has_value());
   EXPECT_TRUE(*idle.met);
   Waited fast, slow;
-  net.spawn(wait_condition(net.ping().when().rtt_below(world.peer_id(b), 100ms), 1s, &world,
-                           &fast));
+  net.spawn(
+      wait_condition(net.ping().when().rtt_below(world.peer_id(b), 100ms), 1s, &world, &fast));
   net.spawn(wait_condition(net.ping().when().rtt_below(world.peer_id(b), 1ms), 1s, &world, &slow));
   world.run_for(2s);
   ASSERT_TRUE(fast.met.has_value() && slow.met.has_value());

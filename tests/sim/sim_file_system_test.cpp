@@ -46,7 +46,9 @@ Bytes content_of(Fs& fs, const std::string& path) {
   return f ? read_all(*f) : Bytes{};
 }
 
-StatusCode code(const Status& s) { return s.code(); }
+StatusCode code(const Status& s) {
+  return s.code();
+}
 
 DiskFaults crash_faults(double torn, double keep) {
   DiskFaults d;

@@ -20,7 +20,8 @@ struct NetworkOptions {
 
 class Network {
  public:
-  static Result<std::unique_ptr<Network>> create(const env::Environment& env, NetworkOptions options);
+  static Result<std::unique_ptr<Network>> create(const env::Environment& env,
+                                                 NetworkOptions options);
   ~Network();
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;

@@ -20,7 +20,9 @@ constexpr std::uint32_t kChunkEnd = 1u << 1;
 constexpr std::uint32_t kParent = 1u << 2;
 constexpr std::uint32_t kRoot = 1u << 3;
 
-constexpr std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+constexpr std::uint32_t rotr(std::uint32_t x, int n) {
+  return (x >> n) | (x << (32 - n));
+}
 
 inline void g(Words16& s, int a, int b, int c, int d, std::uint32_t mx, std::uint32_t my) {
   s[a] = s[a] + s[b] + mx;
@@ -46,11 +48,22 @@ inline void round_fn(Words16& s, const Words16& m) {
 
 Words16 compress(const Words8& cv, const Words16& block_words, std::uint64_t counter,
                  std::uint32_t block_len, std::uint32_t flags) {
-  Words16 state = {cv[0],  cv[1],  cv[2],  cv[3],
-                   cv[4],  cv[5],  cv[6],  cv[7],
-                   kIv[0], kIv[1], kIv[2], kIv[3],
-                   static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32),
-                   block_len, flags};
+  Words16 state = {cv[0],
+                   cv[1],
+                   cv[2],
+                   cv[3],
+                   cv[4],
+                   cv[5],
+                   cv[6],
+                   cv[7],
+                   kIv[0],
+                   kIv[1],
+                   kIv[2],
+                   kIv[3],
+                   static_cast<std::uint32_t>(counter),
+                   static_cast<std::uint32_t>(counter >> 32),
+                   block_len,
+                   flags};
   Words16 m = block_words;
   for (int r = 0; r < 7; ++r) {
     round_fn(state, m);
@@ -84,7 +97,9 @@ Words8 first_eight(const Words16& w) {
 
 }  // namespace
 
-Blake3::Blake3() { chunk_.cv = kIv; }
+Blake3::Blake3() {
+  chunk_.cv = kIv;
+}
 
 Blake3::Output Blake3::chunk_output(const ChunkState& chunk) {
   const std::uint32_t start = chunk.blocks_compressed == 0 ? kChunkStart : 0;
@@ -100,8 +115,8 @@ Blake3::Output Blake3::parent_output(const Words8& left, const Words8& right) {
 }
 
 Words8 Blake3::chaining_value(const Output& output) {
-  return first_eight(compress(output.input_cv, output.block_words, output.counter,
-                              output.block_len, output.flags));
+  return first_eight(compress(output.input_cv, output.block_words, output.counter, output.block_len,
+                              output.flags));
 }
 
 void Blake3::chunk_update(ChunkState& chunk, ByteView input) {

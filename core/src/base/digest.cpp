@@ -7,9 +7,13 @@
 
 namespace smalti {
 
-Digest Digest::hash(ByteView data) { return Digest(Blake3::hash(data)); }
+Digest Digest::hash(ByteView data) {
+  return Digest(Blake3::hash(data));
+}
 
-Digest Digest::from_string(std::string_view s) { return from_bytes_or_hash(as_bytes(s)); }
+Digest Digest::from_string(std::string_view s) {
+  return from_bytes_or_hash(as_bytes(s));
+}
 
 Digest Digest::from_bytes_or_hash(ByteView data) {
   if (data.size() == 2 * kSize) {
@@ -32,13 +36,18 @@ Digest Digest::from_parts(std::initializer_list<ByteView> parts) {
 
 Digest Digest::from_u64(std::uint64_t value) {
   std::array<std::uint8_t, kSize> bytes{};
-  for (std::size_t i = 0; i < 8; ++i) bytes[kSize - 8 + i] = static_cast<std::uint8_t>(value >> (8 * i));
+  for (std::size_t i = 0; i < 8; ++i)
+    bytes[kSize - 8 + i] = static_cast<std::uint8_t>(value >> (8 * i));
   return Digest(bytes);
 }
 
-Digest Digest::derive(ByteView info) const { return from_parts({view(), info}); }
+Digest Digest::derive(ByteView info) const {
+  return from_parts({view(), info});
+}
 
-Digest Digest::hashed() const { return hash(view()); }
+Digest Digest::hashed() const {
+  return hash(view());
+}
 
 bool Digest::is_zero() const {
   for (std::uint8_t b : bytes_) {
@@ -47,9 +56,13 @@ bool Digest::is_zero() const {
   return true;
 }
 
-std::string Digest::to_hex() const { return smalti::to_hex(view()); }
+std::string Digest::to_hex() const {
+  return smalti::to_hex(view());
+}
 
-std::string Digest::short_hex() const { return smalti::to_hex(view().first(5)); }
+std::string Digest::short_hex() const {
+  return smalti::to_hex(view().first(5));
+}
 
 std::uint64_t Digest::prefix64() const {
   std::uint64_t v = 0;

@@ -32,8 +32,9 @@ Result<std::optional<Bytes>> FrameReader::next() {
   const std::size_t available = buffer_.size() - consumed_;
   if (available < kFrameHeaderSize) return std::optional<Bytes>();
   const std::uint8_t* p = buffer_.data() + consumed_;
-  const std::size_t n = static_cast<std::size_t>(p[0]) << 24 | static_cast<std::size_t>(p[1]) << 16 |
-                        static_cast<std::size_t>(p[2]) << 8 | static_cast<std::size_t>(p[3]);
+  const std::size_t n = static_cast<std::size_t>(p[0]) << 24 |
+                        static_cast<std::size_t>(p[1]) << 16 | static_cast<std::size_t>(p[2]) << 8 |
+                        static_cast<std::size_t>(p[3]);
   if (n > max_frame_size_) {
     failed_ = error(StatusCode::kLimitExceeded, "incoming frame of " + std::to_string(n) +
                                                     " bytes exceeds the limit of " +

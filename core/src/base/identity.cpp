@@ -25,9 +25,9 @@ Signature SecretKey::sign(ByteView message) const {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   SMALTI_ASSERT(ctx != nullptr);
   std::size_t sig_len = sig.size();
-  const bool ok =
-      EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, static_cast<EVP_PKEY*>(pkey_.get())) == 1 &&
-      EVP_DigestSign(ctx, sig.data(), &sig_len, message.data(), message.size()) == 1;
+  const bool ok = EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr,
+                                     static_cast<EVP_PKEY*>(pkey_.get())) == 1 &&
+                  EVP_DigestSign(ctx, sig.data(), &sig_len, message.data(), message.size()) == 1;
   EVP_MD_CTX_free(ctx);
   SMALTI_ASSERT(ok && sig_len == sig.size(), "Ed25519 signing failed");
   return sig;
@@ -38,8 +38,7 @@ bool verify_signature(const PeerId& signer, ByteView message, const Signature& s
                                                Digest::kSize);
   if (pkey == nullptr) return false;  // not a valid curve point
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr &&
-            EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pkey) == 1 &&
+  bool ok = ctx != nullptr && EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pkey) == 1 &&
             EVP_DigestVerify(ctx, signature.data(), signature.size(), message.data(),
                              message.size()) == 1;
   EVP_MD_CTX_free(ctx);

@@ -13,7 +13,9 @@ std::uint64_t splitmix64(std::uint64_t& x) {
   return z ^ (z >> 31);
 }
 
-constexpr std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+constexpr std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 }  // namespace
 
@@ -50,7 +52,9 @@ std::int64_t Rng::between(std::int64_t lo, std::int64_t hi) {
   return static_cast<std::int64_t>(static_cast<std::uint64_t>(lo) + below(span + 1));
 }
 
-double Rng::unit() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Rng::unit() {
+  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
 std::uint64_t Rng::derive_seed(std::string_view label, std::uint64_t index) const {
   Blake3 hasher;
@@ -61,7 +65,8 @@ std::uint64_t Rng::derive_seed(std::string_view label, std::uint64_t index) cons
   hasher.update(as_bytes(label));
   const auto h = hasher.finalize();
   std::uint64_t out = 0;
-  for (int i = 0; i < 8; ++i) out |= static_cast<std::uint64_t>(h[static_cast<std::size_t>(i)]) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    out |= static_cast<std::uint64_t>(h[static_cast<std::size_t>(i)]) << (8 * i);
   return out;
 }
 

@@ -36,7 +36,8 @@ void PingMachine::handle_frame(Instant now, const PeerId& from, LinkToken link, 
   if (!message.is_ok()) {
     ++stats_.malformed_frames;
     // Past the bound the link stays open; its next frame reports the violation again.
-    if (effects_.size() < config_.max_pending_effects) effects_.push_back(Violation{link, message.status()});
+    if (effects_.size() < config_.max_pending_effects)
+      effects_.push_back(Violation{link, message.status()});
     return;
   }
   if (const auto* request = std::get_if<Request>(&*message)) {
@@ -79,8 +80,8 @@ void PingMachine::expire(Instant now) {
   while (!outstanding_.empty()) {
     auto it = outstanding_.begin();
     if (now - it->second.sent_at < config_.timeout) break;
-    finish(it->first, error(StatusCode::kTimeout, "no response within " +
-                                                      format_duration(config_.timeout)));
+    finish(it->first,
+           error(StatusCode::kTimeout, "no response within " + format_duration(config_.timeout)));
   }
 }
 

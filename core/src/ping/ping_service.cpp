@@ -112,7 +112,8 @@ void PingService::on_closed(LinkToken token, const PeerId& peer, bool outbound) 
 
 void PingService::retire(env::LinkPtr link, std::unique_ptr<LinkAdapter> adapter) {
   // We are inside the link's on_closed: free both once it has returned.
-  node_.executor().post([link = std::move(link), adapter = std::shared_ptr<LinkAdapter>(std::move(adapter))] {});
+  node_.executor().post(
+      [link = std::move(link), adapter = std::shared_ptr<LinkAdapter>(std::move(adapter))] {});
 }
 
 void PingService::forget_link(Outbound& out) {
@@ -189,8 +190,8 @@ void PingService::execute(Effect effect, bool& completed_any) {
     auto waiter = waiters_.find(done->id);
     if (waiter != waiters_.end()) {
       // In a turn of its own, so user code never runs inside the effect loop.
-      node_.executor().post([alive = std::weak_ptr<PingService*>(alive_), cb = std::move(waiter->second),
-                             rtt = std::move(done->rtt)]() mutable {
+      node_.executor().post([alive = std::weak_ptr<PingService*>(alive_),
+                             cb = std::move(waiter->second), rtt = std::move(done->rtt)]() mutable {
         auto service = alive.lock();
         if (service && *service != nullptr) cb(std::move(rtt));
       });
@@ -215,7 +216,8 @@ void PingService::drop_link(LinkToken token, const Status& reason) {
   const PeerId peer = out_token->second;
   outbound_tokens_.erase(out_token);
   if (auto out = outbound_.find(peer); out != outbound_.end()) {
-    if (out->second.link) out->second.link->close(env::close_code::kProtocolViolation, reason.message());
+    if (out->second.link)
+      out->second.link->close(env::close_code::kProtocolViolation, reason.message());
     forget_link(out->second);
     outbound_.erase(out);
   }
@@ -224,7 +226,8 @@ void PingService::drop_link(LinkToken token, const Status& reason) {
 
 Condition PingService::When::reachable(const PeerId& peer) const {
   PingService* s = &service_;
-  return Condition(s->changed_, s->node_.clock(), [s, peer] { return s->machine_.rtt(peer).has_value(); });
+  return Condition(s->changed_, s->node_.clock(),
+                   [s, peer] { return s->machine_.rtt(peer).has_value(); });
 }
 
 Condition PingService::When::rtt_below(const PeerId& peer, Duration bound) const {

@@ -2,7 +2,8 @@
 
 namespace smalti {
 
-Result<std::unique_ptr<Network>> Network::create(const env::Environment& env, NetworkOptions options) {
+Result<std::unique_ptr<Network>> Network::create(const env::Environment& env,
+                                                 NetworkOptions options) {
   std::unique_ptr<Network> net(new Network());
   SMALTI_ASSIGN_OR_RETURN(net->node_, Node::create(env, std::move(options.node)));
   net->ping_ = std::make_unique<ping::PingService>(*net->node_, options.ping);

@@ -23,7 +23,9 @@ Node::Node(const env::Environment& env, NodeOptions options, SecretKey key)
       tasks_(*env.executor),
       alive_(std::make_shared<Node*>(this)) {}
 
-Node::~Node() { shutdown_now(); }
+Node::~Node() {
+  shutdown_now();
+}
 
 void Node::spawn(Task<void> task) {
   if (shut_down_) return;  // dropping the task destroys it: nothing runs after shutdown
@@ -35,19 +37,20 @@ Status Node::serve(const std::string& alpn, env::AcceptFn on_link) {
   if (handlers_.count(alpn) != 0) {
     return error(StatusCode::kAlreadyExists, "already serving " + alpn);
   }
-  Status listening = env_.transport->listen(alpn, [alive = std::weak_ptr<Node*>(alive_), alpn](env::LinkPtr link) {
-    auto node = alive.lock();
-    if (!node || *node == nullptr || (*node)->shut_down_) {
-      link->close(env::close_code::kGracefulShutdown, "node is shutting down");
-      return;
-    }
-    auto it = (*node)->handlers_.find(alpn);
-    if (it == (*node)->handlers_.end()) {
-      link->close(env::close_code::kInvalidAlpn, "no handler for " + alpn);
-      return;
-    }
-    it->second(std::move(link));
-  });
+  Status listening =
+      env_.transport->listen(alpn, [alive = std::weak_ptr<Node*>(alive_), alpn](env::LinkPtr link) {
+        auto node = alive.lock();
+        if (!node || *node == nullptr || (*node)->shut_down_) {
+          link->close(env::close_code::kGracefulShutdown, "node is shutting down");
+          return;
+        }
+        auto it = (*node)->handlers_.find(alpn);
+        if (it == (*node)->handlers_.end()) {
+          link->close(env::close_code::kInvalidAlpn, "no handler for " + alpn);
+          return;
+        }
+        it->second(std::move(link));
+      });
   if (listening.is_ok()) handlers_.emplace(alpn, std::move(on_link));
   return listening;
 }
@@ -55,7 +58,8 @@ Status Node::serve(const std::string& alpn, env::AcceptFn on_link) {
 void Node::connect(const PeerAddr& addr, const std::string& alpn, env::ConnectFn done) {
   if (shut_down_) {
     // Later, as the transport would: callers are never called back from inside connect().
-    executor().post([done = std::move(done)] { done(error(StatusCode::kCancelled, "node is shut down")); });
+    executor().post(
+        [done = std::move(done)] { done(error(StatusCode::kCancelled, "node is shut down")); });
     return;
   }
   env_.transport->connect(addr, alpn, std::move(done));

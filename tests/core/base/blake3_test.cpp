@@ -3,6 +3,7 @@
 #include "smalti/base/blake3.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,8 +14,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "smalti/base/digest.hpp"
 #include "smalti/base/hex.hpp"
@@ -138,8 +137,8 @@ std::string xof_hex(const Blake3& hasher, std::size_t len) {
 }
 
 TEST(Blake3Test, OfficialVectorsCoverEveryRequiredLength) {
-  const std::vector<std::size_t> required = {0,    1,    1023, 1024, 1025, 2048,  2049,  3072,
-                                             3073, 4096, 4097, 5120, 5121, 6144,  6145,  7168,
+  const std::vector<std::size_t> required = {0,    1,    1023, 1024,  1025,  2048,  2049, 3072,
+                                             3073, 4096, 4097, 5120,  5121,  6144,  6145, 7168,
                                              7169, 8192, 8193, 16384, 31744, 102400};
   ASSERT_EQ(std::size(kVectors), required.size());
   for (std::size_t i = 0; i < required.size(); ++i) {

@@ -213,8 +213,8 @@ RC_GTEST_PROP(CodecRoundTrip, OptionalsVariantsPairsArrays,
                const std::optional<std::string>& b,
                const std::variant<std::monostate, bool, std::uint64_t, std::string,
                                   std::vector<std::int8_t>>& c,
-               const std::pair<std::string, std::int64_t>& d,
-               const std::array<std::uint64_t, 4>& e, const std::array<std::string, 2>& f)) {
+               const std::pair<std::string, std::int64_t>& d, const std::array<std::uint64_t, 4>& e,
+               const std::array<std::string, 2>& f)) {
   check_round_trips(a, b, c, d, e, f);
 }
 
@@ -401,13 +401,12 @@ TEST(CodecMalformed, LengthOverTheLimit) {
   expect_failure<Bytes>({5, 1, 2, 3, 4, 5}, StatusCode::kLimitExceeded, "limit", limits);
   expect_failure<std::vector<bool>>({5, 1, 1, 1, 1, 1}, StatusCode::kLimitExceeded, "limit",
                                     limits);
-  expect_failure<std::set<std::uint8_t>>({5, 1, 2, 3, 4, 5}, StatusCode::kLimitExceeded,
-                                         "limit", limits);
+  expect_failure<std::set<std::uint8_t>>({5, 1, 2, 3, 4, 5}, StatusCode::kLimitExceeded, "limit",
+                                         limits);
   expect_failure<std::map<std::uint8_t, Empty>>({5, 1, 2, 3, 4, 5}, StatusCode::kLimitExceeded,
                                                 "limit", limits);
   // The default limit is 16 MiB; a 2^40 length is rejected before any allocation.
-  expect_failure<Bytes>({0x80, 0x80, 0x80, 0x80, 0x80, 0x20}, StatusCode::kLimitExceeded,
-                        "limit");
+  expect_failure<Bytes>({0x80, 0x80, 0x80, 0x80, 0x80, 0x20}, StatusCode::kLimitExceeded, "limit");
 }
 
 TEST(CodecMalformed, NestingDeeperThanTheLimit) {
@@ -419,8 +418,7 @@ TEST(CodecMalformed, NestingDeeperThanTheLimit) {
   const DecodeLimits shallow{.max_length = 100, .max_depth = 2};
   using Two = std::vector<std::vector<std::uint16_t>>;
   EXPECT_TRUE(decode<Two>(Bytes{1, 1, 5}, shallow).is_ok());
-  expect_failure<std::vector<Two>>({1, 1, 1, 5}, StatusCode::kLimitExceeded, "nesting",
-                                   shallow);
+  expect_failure<std::vector<Two>>({1, 1, 1, 5}, StatusCode::kLimitExceeded, "nesting", shallow);
   expect_failure<std::optional<std::optional<std::optional<bool>>>>(
       {1, 1, 1, 0}, StatusCode::kLimitExceeded, "nesting", shallow);
 }

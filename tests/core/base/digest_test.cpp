@@ -19,7 +19,9 @@
 namespace smalti {
 namespace {
 
-std::string hash_hex(std::string_view s) { return to_hex(Blake3::hash(as_bytes(s))); }
+std::string hash_hex(std::string_view s) {
+  return to_hex(Blake3::hash(as_bytes(s)));
+}
 
 // ---- mosaik interop vectors (mosaik-behaviour.md 1.4) -------------------------------------
 
@@ -77,8 +79,7 @@ TEST(DigestVectors, DefaultConsensusDigestFromParts) {
 }
 
 TEST(DigestVectors, FromU64Layout) {
-  EXPECT_EQ(Digest::from_u64(42).to_hex(),
-            std::string(48, '0') + "2a00000000000000");
+  EXPECT_EQ(Digest::from_u64(42).to_hex(), std::string(48, '0') + "2a00000000000000");
   EXPECT_EQ(Digest::from_u64(0x0102030405060708ull).to_hex(),
             std::string(48, '0') + "0807060504030201");
   EXPECT_EQ(Digest::from_u64(UINT64_MAX).to_hex(), std::string(48, '0') + std::string(16, 'f'));
@@ -120,9 +121,8 @@ TEST(DigestFromString, AnythingElseIsHashed) {
   const std::string prefixed = "0x" + std::string(kHex64.substr(0, 62));
   std::string with_space(kHex64);
   with_space[0] = ' ';
-  for (const std::string& s :
-       {shorter, longer, bad_digit, prefixed, with_space, std::string(), std::string("abc"),
-        std::string(kHex64.substr(0, 32))}) {
+  for (const std::string& s : {shorter, longer, bad_digit, prefixed, with_space, std::string(),
+                               std::string("abc"), std::string(kHex64.substr(0, 32))}) {
     EXPECT_EQ(Digest::from_string(s).to_hex(), hash_hex(s)) << "input '" << s << "'";
   }
 }

@@ -51,7 +51,7 @@ TEST(FrameTest, HeaderIsFourBytesBigEndian) {
 }
 
 TEST(FrameTest, RoundTripWholeStream) {
-  const std::vector<Bytes> payloads = {payload_of(0, 0), payload_of(1, 1), payload_of(5, 2),
+  const std::vector<Bytes> payloads = {payload_of(0, 0), payload_of(1, 1),     payload_of(5, 2),
                                        payload_of(0, 3), payload_of(70000, 4), payload_of(3, 5)};
   FrameReader reader;
   reader.feed(frames_of(payloads));
@@ -96,8 +96,8 @@ TEST(FrameTest, RandomSplitsReassembleTheSameFrames) {
     const int count = static_cast<int>(rng.between(0, 40));
     for (int i = 0; i < count; ++i) {
       const std::uint64_t cap = rng.chance(0.1) ? 20000 : 64;
-      payloads.push_back(payload_of(static_cast<std::size_t>(rng.below(cap)),
-                                    static_cast<std::uint8_t>(i)));
+      payloads.push_back(
+          payload_of(static_cast<std::size_t>(rng.below(cap)), static_cast<std::uint8_t>(i)));
     }
     const Bytes stream = frames_of(payloads);
     FrameReader reader;

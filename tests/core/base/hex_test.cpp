@@ -56,11 +56,22 @@ TEST(HexTest, NonHexDigitIsMalformedAndNamesTheOffset) {
     std::string text;
     std::string offset;
   };
-  const Case cases[] = {{"0g", "offset 0"},   {"g0", "offset 0"},   {"00zz", "offset 2"},
-                        {"0x00", "offset 0"}, {"00 1", "offset 2"}, {"abcd-e", "offset 4"},
-                        {std::string("00\0" "0", 4), "offset 2"},
-                        {"\xff\xff", "offset 0"}, {"::", "offset 0"}, {"@A", "offset 0"},
-                        {"`a", "offset 0"}, {"/0", "offset 0"}, {"G0", "offset 0"}};
+  const Case cases[] = {{"0g", "offset 0"},
+                        {"g0", "offset 0"},
+                        {"00zz", "offset 2"},
+                        {"0x00", "offset 0"},
+                        {"00 1", "offset 2"},
+                        {"abcd-e", "offset 4"},
+                        {std::string("00\0"
+                                     "0",
+                                     4),
+                         "offset 2"},
+                        {"\xff\xff", "offset 0"},
+                        {"::", "offset 0"},
+                        {"@A", "offset 0"},
+                        {"`a", "offset 0"},
+                        {"/0", "offset 0"},
+                        {"G0", "offset 0"}};
   for (const Case& c : cases) {
     auto r = from_hex(c.text);
     ASSERT_FALSE(r.is_ok()) << c.text;
@@ -81,8 +92,8 @@ RC_GTEST_PROP(HexProp, RoundTrip, (const std::vector<std::uint8_t>& bytes)) {
 
 RC_GTEST_PROP(HexProp, ArbitraryTextEitherDecodesExactlyOrFails, (const std::string& text)) {
   auto r = from_hex(text);
-  const bool valid = text.size() % 2 == 0 &&
-                     text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  const bool valid =
+      text.size() % 2 == 0 && text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
   RC_ASSERT(r.is_ok() == valid);
   if (valid) {
     std::string lower = text;

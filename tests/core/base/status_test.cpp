@@ -13,11 +13,20 @@ namespace smalti {
 namespace {
 
 constexpr StatusCode kAllCodes[] = {
-    StatusCode::kOk,          StatusCode::kInvalidArgument,   StatusCode::kMalformed,
-    StatusCode::kLimitExceeded, StatusCode::kNotFound,        StatusCode::kAlreadyExists,
-    StatusCode::kUnavailable, StatusCode::kTimeout,           StatusCode::kCancelled,
-    StatusCode::kIoError,     StatusCode::kNoSpace,           StatusCode::kPermissionDenied,
-    StatusCode::kFailedPrecondition, StatusCode::kInternal,
+    StatusCode::kOk,
+    StatusCode::kInvalidArgument,
+    StatusCode::kMalformed,
+    StatusCode::kLimitExceeded,
+    StatusCode::kNotFound,
+    StatusCode::kAlreadyExists,
+    StatusCode::kUnavailable,
+    StatusCode::kTimeout,
+    StatusCode::kCancelled,
+    StatusCode::kIoError,
+    StatusCode::kNoSpace,
+    StatusCode::kPermissionDenied,
+    StatusCode::kFailedPrecondition,
+    StatusCode::kInternal,
 };
 
 TEST(StatusTest, DefaultIsOk) {
@@ -116,7 +125,12 @@ TEST(ResultTest, MoveOnlyValuesCanBeMovedOut) {
 }
 
 TEST(ResultDeathTest, OkStatusIsRejected) {
-  EXPECT_DEATH({ Result<int> r = Status::ok(); (void)r; }, "cannot hold an ok Status");
+  EXPECT_DEATH(
+      {
+        Result<int> r = Status::ok();
+        (void)r;
+      },
+      "cannot hold an ok Status");
 }
 
 TEST(ResultDeathTest, ValueOfAnErrorAborts) {

@@ -330,12 +330,12 @@ TEST_F(PingServiceTest, GarbageDoesNotDisturbAnotherPeersPingInFlight) {
   EXPECT_EQ(raw.handler.closed->code, env::close_code::kProtocolViolation);
 }
 
-// Regression test for a fixed bug (core/src/ping/ping_service.cpp, Violation branch of PingService::execute; with
-// SimLinkEnd::close in sim/src/network.cpp): when the service closes an inbound link for a
-// Violation, it relies on LinkHandler::on_closed to retire the Inbound entry, but a local close()
-// never calls the local handler's on_closed (only the remote's). The entry (link + adapter) stays
-// in inbound_ forever, so after kMaxInboundLinks misbehaving links the node refuses every new
-// ping link: one peer can disable b's ping service for everyone.
+// Regression test for a fixed bug (core/src/ping/ping_service.cpp, Violation branch of
+// PingService::execute; with SimLinkEnd::close in sim/src/network.cpp): when the service closes an
+// inbound link for a Violation, it relies on LinkHandler::on_closed to retire the Inbound entry,
+// but a local close() never calls the local handler's on_closed (only the remote's). The entry
+// (link + adapter) stays in inbound_ forever, so after kMaxInboundLinks misbehaving links the node
+// refuses every new ping link: one peer can disable b's ping service for everyone.
 TEST_F(PingServiceTest, LinksClosedForViolationsAreReleased) {
   for (std::size_t i = 0; i < PingService::kMaxInboundLinks; ++i) raw_to(c, b, Bytes{0xff});
   ASSERT_TRUE(world.run_until(

@@ -213,12 +213,12 @@ Task<void> shut_down_own_node() {
   g_self_alive_after_shutdown = g_self_alive;
 }
 
-// Regression test for a fixed bug (core/src/runtime/node.cpp:77-83 with core/src/runtime/task_scope.cpp:40-46): a task that
-// calls shutdown() on its own node (an application's "stop" task, or code that drops its
-// Network) has its own coroutine frame destroyed inside the call; when shutdown() returns the
-// task runs on freed memory (its locals are already destroyed, and final_suspend touches the
-// freed promise: heap-use-after-free under ASan, or the on_task_done assertion). Runs in a
-// child process so the parent survives the crash.
+// Regression test for a fixed bug (core/src/runtime/node.cpp:77-83 with
+// core/src/runtime/task_scope.cpp:40-46): a task that calls shutdown() on its own node (an
+// application's "stop" task, or code that drops its Network) has its own coroutine frame destroyed
+// inside the call; when shutdown() returns the task runs on freed memory (its locals are already
+// destroyed, and final_suspend touches the freed promise: heap-use-after-free under ASan, or the
+// on_task_done assertion). Runs in a child process so the parent survives the crash.
 TEST(NodeSelfShutdownTest, TaskMayShutDownItsOwnNode) {
   EXPECT_EXIT(
       {

@@ -157,12 +157,13 @@ TEST_F(TaskTest, ALoopOfSynchronousAwaitsCompletes) {
   EXPECT_EQ(sum, 10'000LL * 9'999LL);
 }
 
-// Regression test for a fixed bug (core/include/smalti/runtime/task.hpp:80-83 and 31-39): Task relies on symmetric transfer
-// (await_suspend returning the child's handle, FinalAwaiter returning the continuation) being
-// compiled as a tail call. GCC 12 does not do that at -O0, i.e. in the Debug + SMALTI_SANITIZE
-// configuration: every await of a task that completes without suspending nests two more stack
-// frames, so a loop of ~50,000 such awaits overflows the stack under ASan (~100,000 without).
-// Passes in RelWithDebInfo; fails (stack-overflow) in build types without optimisation.
+// Regression test for a fixed bug (core/include/smalti/runtime/task.hpp:80-83 and 31-39): Task
+// relies on symmetric transfer (await_suspend returning the child's handle, FinalAwaiter returning
+// the continuation) being compiled as a tail call. GCC 12 does not do that at -O0, i.e. in the
+// Debug + SMALTI_SANITIZE configuration: every await of a task that completes without suspending
+// nests two more stack frames, so a loop of ~50,000 such awaits overflows the stack under ASan
+// (~100,000 without). Passes in RelWithDebInfo; fails (stack-overflow) in build types without
+// optimisation.
 TEST_F(TaskTest, ManySynchronousAwaitsDoNotGrowTheStack) {
   TaskScope scope(executor);
   long long sum = 0;
@@ -304,10 +305,11 @@ Task<void> sleep_then_respawn(env::Executor& ex, Instant at, TaskScope* scope, i
   co_await SleepUntil(ex, at);
 }
 
-// Regression test for a fixed bug (core/src/runtime/task_scope.cpp, TaskScope::~TaskScope / cancel_all): a task spawned
-// while the scope is being destroyed (from a destructor of a cancelled task's local) is added
-// to tasks_ after cancel_all() took the set; its posted start is dropped (alive_ is null) and
-// tasks_ is then destroyed without destroying the frame, so the frame and its locals leak.
+// Regression test for a fixed bug (core/src/runtime/task_scope.cpp, TaskScope::~TaskScope /
+// cancel_all): a task spawned while the scope is being destroyed (from a destructor of a cancelled
+// task's local) is added to tasks_ after cancel_all() took the set; its posted start is dropped
+// (alive_ is null) and tasks_ is then destroyed without destroying the frame, so the frame and its
+// locals leak.
 TEST_F(TaskScopeTest, TaskSpawnedDuringScopeDestructionIsNotLeaked) {
   int alive = 0;
   bool ran = false;

@@ -10,9 +10,9 @@ namespace smalti::detail {
                                    const char* message) noexcept;
 }  // namespace smalti::detail
 
-#define SMALTI_ASSERT(condition, ...)                                                      \
-  do {                                                                                     \
-    if (!(condition)) [[unlikely]] {                                                       \
+#define SMALTI_ASSERT(condition, ...)                                                     \
+  do {                                                                                    \
+    if (!(condition)) [[unlikely]] {                                                      \
       ::smalti::detail::assertion_failed(#condition, __FILE__, __LINE__, "" __VA_ARGS__); \
-    }                                                                                      \
+    }                                                                                     \
   } while (false)

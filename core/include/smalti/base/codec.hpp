@@ -222,13 +222,15 @@ struct Codec<T, std::enable_if_t<std::is_floating_point_v<T>>> {
 // ---- enums ----------------------------------------------------------------------------------
 
 // Declares an enum encodable; values above `last` are rejected when decoding.
-#define SMALTI_ENUM(Type, last)                                             \
+#define SMALTI_ENUM(Type, last)                                            \
   [[maybe_unused]] constexpr std::uint64_t smalti_enum_last(const Type*) { \
-    return static_cast<std::uint64_t>(last);                                \
+    return static_cast<std::uint64_t>(last);                               \
   }
 
 template <typename T>
-concept DeclaredEnum = std::is_enum_v<T> && requires(const T* p) { smalti_enum_last(p); };
+concept DeclaredEnum = std::is_enum_v<T> && requires(const T* p) {
+  smalti_enum_last(p);
+};
 
 template <typename T>
 struct Codec<T, std::enable_if_t<DeclaredEnum<T>>> {
@@ -471,8 +473,8 @@ struct Codec<std::variant<Ts...>> {
     std::uint64_t index = 0;
     SMALTI_RETURN_IF_ERROR(d.get_varint(index));
     if (index >= sizeof...(Ts)) {
-      return d.fail(StatusCode::kMalformed, "variant index " + std::to_string(index) +
-                                                " out of range");
+      return d.fail(StatusCode::kMalformed,
+                    "variant index " + std::to_string(index) + " out of range");
     }
     return decode_alternative(d, v, index, std::index_sequence_for<Ts...>{});
   }
@@ -505,7 +507,9 @@ struct Codec<std::monostate> {
 // A function-pointer visitor, not a lambda: clang 14 mis-evaluates lambdas in requires-clauses
 // and would call every type a FieldStruct.
 template <typename T>
-concept FieldStruct = requires(T& v, void (*visitor)(int&)) { smalti_visit_fields(v, visitor); };
+concept FieldStruct = requires(T& v, void (*visitor)(int&)) {
+  smalti_visit_fields(v, visitor);
+};
 
 template <typename T>
 struct Codec<T, std::enable_if_t<FieldStruct<T>>> {
@@ -552,25 +556,25 @@ struct Codec<T, std::enable_if_t<FieldStruct<T>>> {
 #define SMALTI_FE_22(m, x, ...) m(x) SMALTI_FE_21(m, __VA_ARGS__)
 #define SMALTI_FE_23(m, x, ...) m(x) SMALTI_FE_22(m, __VA_ARGS__)
 #define SMALTI_FE_24(m, x, ...) m(x) SMALTI_FE_23(m, __VA_ARGS__)
-#define SMALTI_FE_PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, \
-                       _17, _18, _19, _20, _21, _22, _23, _24, name, ...)                      \
+#define SMALTI_FE_PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, \
+                       _18, _19, _20, _21, _22, _23, _24, name, ...)                               \
   name
-#define SMALTI_FOR_EACH(m, ...)                                                               \
-  SMALTI_FE_PICK(__VA_ARGS__, SMALTI_FE_24, SMALTI_FE_23, SMALTI_FE_22, SMALTI_FE_21,         \
-                 SMALTI_FE_20, SMALTI_FE_19, SMALTI_FE_18, SMALTI_FE_17, SMALTI_FE_16,        \
-                 SMALTI_FE_15, SMALTI_FE_14, SMALTI_FE_13, SMALTI_FE_12, SMALTI_FE_11,        \
-                 SMALTI_FE_10, SMALTI_FE_9, SMALTI_FE_8, SMALTI_FE_7, SMALTI_FE_6,            \
-                 SMALTI_FE_5, SMALTI_FE_4, SMALTI_FE_3, SMALTI_FE_2, SMALTI_FE_1)             \
+#define SMALTI_FOR_EACH(m, ...)                                                                 \
+  SMALTI_FE_PICK(__VA_ARGS__, SMALTI_FE_24, SMALTI_FE_23, SMALTI_FE_22, SMALTI_FE_21,           \
+                 SMALTI_FE_20, SMALTI_FE_19, SMALTI_FE_18, SMALTI_FE_17, SMALTI_FE_16,          \
+                 SMALTI_FE_15, SMALTI_FE_14, SMALTI_FE_13, SMALTI_FE_12, SMALTI_FE_11,          \
+                 SMALTI_FE_10, SMALTI_FE_9, SMALTI_FE_8, SMALTI_FE_7, SMALTI_FE_6, SMALTI_FE_5, \
+                 SMALTI_FE_4, SMALTI_FE_3, SMALTI_FE_2, SMALTI_FE_1)                            \
   (m, __VA_ARGS__)
 #define SMALTI_VISIT_ONE_FIELD_(field) visit(value.field);
 
-#define SMALTI_FIELDS(Type, ...)                                                \
-  template <typename SmaltiVisitor>                                             \
+#define SMALTI_FIELDS(Type, ...)                                                         \
+  template <typename SmaltiVisitor>                                                      \
   [[maybe_unused]] inline void smalti_visit_fields(Type& value, SmaltiVisitor&& visit) { \
-    SMALTI_FOR_EACH(SMALTI_VISIT_ONE_FIELD_, __VA_ARGS__)                       \
+    SMALTI_FOR_EACH(SMALTI_VISIT_ONE_FIELD_, __VA_ARGS__)                                \
   }
 
 // For structs with no fields (encoded as zero bytes).
-#define SMALTI_EMPTY_FIELDS(Type)                                                \
-  template <typename SmaltiVisitor>                                              \
+#define SMALTI_EMPTY_FIELDS(Type)   \
+  template <typename SmaltiVisitor> \
   [[maybe_unused]] inline void smalti_visit_fields(Type&, SmaltiVisitor&&) {}

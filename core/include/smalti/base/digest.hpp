@@ -2,7 +2,8 @@
 //
 // The construction rules follow mosaik so ids agree across implementations:
 //   - from_string(s): a 64-character hex string is decoded verbatim, any other string is hashed;
-//   - derive(x) = BLAKE3(self || x); hashed() = BLAKE3(self); from_parts(p...) = BLAKE3(p0 || p1...);
+//   - derive(x) = BLAKE3(self || x); hashed() = BLAKE3(self); from_parts(p...) = BLAKE3(p0 ||
+//   p1...);
 //   - from_u64(n): 24 zero bytes followed by n in little-endian (not hashed).
 // Ordering is byte-wise lexicographic. Value type.
 #pragma once

@@ -19,7 +19,8 @@ inline constexpr std::size_t kFrameHeaderSize = 4;
 inline constexpr std::size_t kDefaultMaxFrameSize = 16u << 20;
 
 // Appends header and payload to `out`. Fails with kLimitExceeded when the payload is too large.
-Status append_frame(Bytes& out, ByteView payload, std::size_t max_frame_size = kDefaultMaxFrameSize);
+Status append_frame(Bytes& out, ByteView payload,
+                    std::size_t max_frame_size = kDefaultMaxFrameSize);
 
 class FrameReader {
  public:

@@ -17,17 +17,17 @@ namespace smalti {
 
 enum class StatusCode : std::uint8_t {
   kOk = 0,
-  kInvalidArgument,    // the caller passed something malformed
-  kMalformed,          // bytes from a peer or a file do not decode
-  kLimitExceeded,      // a named bound (length, depth, queue, frame) was hit
+  kInvalidArgument,  // the caller passed something malformed
+  kMalformed,        // bytes from a peer or a file do not decode
+  kLimitExceeded,    // a named bound (length, depth, queue, frame) was hit
   kNotFound,
   kAlreadyExists,
-  kUnavailable,        // peer unreachable, link closed, node offline
+  kUnavailable,  // peer unreachable, link closed, node offline
   kTimeout,
   kCancelled,
   kIoError,
   kNoSpace,
-  kPermissionDenied,   // bad signature, wrong key, ticket refused
+  kPermissionDenied,  // bad signature, wrong key, ticket refused
   kFailedPrecondition,
   kInternal,
 };
@@ -61,12 +61,14 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status error(StatusCode code, std::string message) { return {code, std::move(message)}; }
+inline Status error(StatusCode code, std::string message) {
+  return {code, std::move(message)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : value_(std::in_place_index<0>, std::move(value)) {}        // NOLINT: implicit
   Result(Status status) : value_(std::in_place_index<1>, std::move(status)) {  // NOLINT
     SMALTI_ASSERT(!std::get<1>(value_).is_ok(), "a Result cannot hold an ok Status");
   }
@@ -104,9 +106,9 @@ class [[nodiscard]] Result {
 }  // namespace smalti
 
 // Evaluates an expression yielding Status; returns it from the enclosing function if not ok.
-#define SMALTI_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    ::smalti::Status smalti_status_ = (expr);     \
+#define SMALTI_RETURN_IF_ERROR(expr)                    \
+  do {                                                  \
+    ::smalti::Status smalti_status_ = (expr);           \
     if (!smalti_status_.is_ok()) return smalti_status_; \
   } while (false)
 
@@ -114,8 +116,8 @@ class [[nodiscard]] Result {
 #define SMALTI_CONCAT_(a, b) SMALTI_CONCAT_INNER_(a, b)
 
 // `SMALTI_ASSIGN_OR_RETURN(auto x, f());` binds the value or returns the error.
-#define SMALTI_ASSIGN_OR_RETURN(decl, expr)                                     \
-  auto SMALTI_CONCAT_(smalti_result_, __LINE__) = (expr);                       \
-  if (!SMALTI_CONCAT_(smalti_result_, __LINE__).is_ok())                        \
-    return SMALTI_CONCAT_(smalti_result_, __LINE__).status();                   \
+#define SMALTI_ASSIGN_OR_RETURN(decl, expr)                   \
+  auto SMALTI_CONCAT_(smalti_result_, __LINE__) = (expr);     \
+  if (!SMALTI_CONCAT_(smalti_result_, __LINE__).is_ok())      \
+    return SMALTI_CONCAT_(smalti_result_, __LINE__).status(); \
   decl = std::move(SMALTI_CONCAT_(smalti_result_, __LINE__)).value()

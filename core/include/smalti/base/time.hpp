@@ -28,7 +28,10 @@ class Instant {
   constexpr Instant operator+(Duration d) const { return Instant(ns_ + d.count()); }
   constexpr Instant operator-(Duration d) const { return Instant(ns_ - d.count()); }
   constexpr Duration operator-(Instant other) const { return Duration(ns_ - other.ns_); }
-  constexpr Instant& operator+=(Duration d) { ns_ += d.count(); return *this; }
+  constexpr Instant& operator+=(Duration d) {
+    ns_ += d.count();
+    return *this;
+  }
   constexpr auto operator<=>(const Instant&) const = default;
 
  private:

@@ -3,7 +3,8 @@
 // Contract (POSIX-like, so the simulator can model a real disk):
 //   - write() and truncate() change the file's content at once for readers, but only sync()
 //     makes them durable: after a crash, changes since the last sync() may be lost or torn.
-//   - a newly created file exists durably once it has been synced once; remove() is durable at once.
+//   - a newly created file exists durably once it has been synced once; remove() is durable at
+//   once.
 //   - every call may fail with kIoError; write() fails with kNoSpace when the disk is full.
 //   - take_pending_latency() reports the time the operations since the previous call would have
 //     taken; callers delay their completions by it (zero on the real backend, where the time is
@@ -36,9 +37,9 @@ class File {
 };
 
 enum class OpenMode : std::uint8_t {
-  kOpenExisting,    // kNotFound if missing
+  kOpenExisting,  // kNotFound if missing
   kCreateIfMissing,
-  kCreateNew,       // kAlreadyExists if present
+  kCreateNew,  // kAlreadyExists if present
 };
 
 class FileSystem {

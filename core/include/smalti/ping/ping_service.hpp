@@ -69,7 +69,7 @@ class PingService {
   struct Outbound {
     env::LinkPtr link;
     std::unique_ptr<LinkAdapter> adapter;
-    LinkToken token = 0;  // of `link`; closures of older links carry other tokens
+    LinkToken token = 0;       // of `link`; closures of older links carry other tokens
     std::deque<Bytes> queued;  // frames waiting for the link to open
     bool connecting = false;
   };

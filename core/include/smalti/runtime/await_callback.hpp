@@ -19,7 +19,8 @@ template <typename T>
 class CallbackAwaiter {
  public:
   using Start = std::function<void(std::function<void(T)>)>;
-  explicit CallbackAwaiter(Start start) : start_(std::move(start)), state_(std::make_shared<State>()) {}
+  explicit CallbackAwaiter(Start start)
+      : start_(std::move(start)), state_(std::make_shared<State>()) {}
   CallbackAwaiter(const CallbackAwaiter&) = delete;
   CallbackAwaiter& operator=(const CallbackAwaiter&) = delete;
   ~CallbackAwaiter() { state_->waiter = {}; }

@@ -56,15 +56,19 @@ class Condition::Awaiter {
   bool met_ = false;
 };
 
-
-inline Condition::Awaiter Condition::operator co_await() const { return Awaiter(*this, std::nullopt); }
-inline Condition::Awaiter Condition::within(Duration timeout) const { return Awaiter(*this, timeout); }
+inline Condition::Awaiter Condition::operator co_await() const {
+  return Awaiter(*this, std::nullopt);
+}
+inline Condition::Awaiter Condition::within(Duration timeout) const {
+  return Awaiter(*this, timeout);
+}
 
 // Awaitable pause of a task until the node's monotonic clock reaches `deadline`. Destroying the
 // waiting task cancels the timer.
 class SleepUntil {
  public:
-  SleepUntil(env::Executor& executor, Instant deadline) : executor_(executor), deadline_(deadline) {}
+  SleepUntil(env::Executor& executor, Instant deadline)
+      : executor_(executor), deadline_(deadline) {}
   SleepUntil(const SleepUntil&) = delete;
   SleepUntil& operator=(const SleepUntil&) = delete;
   ~SleepUntil();

@@ -94,7 +94,9 @@ class [[nodiscard]] Task {
   ~Task() { reset(); }
 
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> awaiter) { return detail::start_awaited(handle_, awaiter); }
+  bool await_suspend(std::coroutine_handle<> awaiter) {
+    return detail::start_awaited(handle_, awaiter);
+  }
   T await_resume() {
     if constexpr (!std::is_void_v<T>) {
       SMALTI_ASSERT(handle_.promise().value.has_value(), "Task finished without a value");

@@ -30,15 +30,15 @@ enum class FaultKind : std::uint8_t {
   kFlap,             // a | b every P until T
   kCrash,
   kRestart,
-  kPause,            // host for D (resumes after D)
-  kClogHost,         // host for D
-  kClogPair,         // a b for D
-  kResetLinks,       // host
-  kClockJump,        // host +/-D (wall clock step)
-  kClockDrift,       // host +/-N ppm
-  kLoss,             // probability
-  kLatency,          // min median [tail P max]
-  kDiskFaults,       // host error-rate P (I/O errors on every op kind)
+  kPause,       // host for D (resumes after D)
+  kClogHost,    // host for D
+  kClogPair,    // a b for D
+  kResetLinks,  // host
+  kClockJump,   // host +/-D (wall clock step)
+  kClockDrift,  // host +/-N ppm
+  kLoss,        // probability
+  kLatency,     // min median [tail P max]
+  kDiskFaults,  // host error-rate P (I/O errors on every op kind)
 };
 
 struct FaultAction {

@@ -7,9 +7,9 @@
 // (or was cancelled) does nothing. Single-threaded.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
-#include <algorithm>
 #include <vector>
 
 #include "smalti/base/time.hpp"

@@ -118,7 +118,7 @@ class SimNetwork {
 
   // ---- for the World and the simulated transport ----------------------------------------
   void connect(HostId from, const PeerAddr& addr, const std::string& alpn, env::ConnectFn done);
-  void on_host_down(HostId host);   // crashed: its ends are gone, remotes idle out
+  void on_host_down(HostId host);       // crashed: its ends are gone, remotes idle out
   void on_host_restarted(HostId host);  // remotes learn at once (stateless reset)
   void on_reachability_changed();
 
@@ -146,10 +146,10 @@ class SimNetwork {
   };
   struct LinkState {
     LinkId id = 0;
-    HostId host[2] = {0, 0};            // [0] dialer, [1] acceptor
+    HostId host[2] = {0, 0};  // [0] dialer, [1] acceptor
     std::uint32_t incarnation[2] = {0, 0};
     std::weak_ptr<SimLinkEnd> end[2];
-    Direction dir[2];                   // dir[s]: frames from side s to side 1 - s
+    Direction dir[2];  // dir[s]: frames from side s to side 1 - s
     std::optional<Instant> blocked_since;
     RttEstimator rtt;
   };
@@ -214,7 +214,10 @@ class SimLinkEnd final : public env::Link, public std::enable_shared_from_this<S
   void closed(const env::CloseInfo& info);  // mark_closed() then notify_closed()
   void mark_closed(const env::CloseInfo& info);
   void notify_closed();
-  void detach() { open_ = false; handler_ = nullptr; }
+  void detach() {
+    open_ = false;
+    handler_ = nullptr;
+  }
 
  private:
   SimNetwork& network_;

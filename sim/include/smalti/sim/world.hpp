@@ -122,7 +122,8 @@ class World {
   void run_on_host(HostId host, const std::function<void()>& fn);
   bool has_listener(HostId host, const std::string& alpn) const;
   void accept_link(HostId host, const std::string& alpn, env::LinkPtr link);
-  void record(HostId host, std::string_view kind, std::uint64_t a, std::uint64_t b, std::uint64_t detail);
+  void record(HostId host, std::string_view kind, std::uint64_t a, std::uint64_t b,
+              std::uint64_t detail);
   void record_fault(std::string_view kind, std::uint64_t a, std::uint64_t b);
   bool buggify(HostId host, std::string_view point);
 
@@ -150,7 +151,7 @@ class World {
   std::map<std::string, bool, std::less<>> buggify_points_;
   Rng buggify_rng_;
   HostId current_host_ = kWorldHost;
-  std::uint32_t timer_kind_ = 0;   // pre-interned trace kinds of the hot path
+  std::uint32_t timer_kind_ = 0;  // pre-interned trace kinds of the hot path
   std::uint32_t post_kind_ = 0;
   std::uint32_t net_kind_ = 0;
 };

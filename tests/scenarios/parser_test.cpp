@@ -71,6 +71,18 @@ struct BadCase {
   const char* expected_fragment;
 };
 
+// Every case is rejected as invalid, with a message that names the problem.
+template <std::size_t N>
+void expect_rejected(const BadCase (&cases)[N]) {
+  for (const BadCase& c : cases) {
+    auto s = parse_scenario(c.text);
+    ASSERT_FALSE(s.is_ok()) << c.text;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.status().message().find(c.expected_fragment), std::string::npos)
+        << "input: " << c.text << "\nerror: " << s.status().message();
+  }
+}
+
 TEST(ScenarioParser, RejectsBadInputWithTheLineAndReason) {
   const BadCase cases[] = {
       {"duration 1s\n", "no nodes"},
@@ -92,13 +104,7 @@ TEST(ScenarioParser, RejectsBadInputWithTheLineAndReason) {
       {"nodes 2\nduration 9999999999999999999h\n", "expected a number"},
       {"nodes 2\nduration 1s\nlatency 5ms 1ms\n", "min <= median"},
   };
-  for (const BadCase& c : cases) {
-    auto s = parse_scenario(c.text);
-    ASSERT_FALSE(s.is_ok()) << c.text;
-    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(s.status().message().find(c.expected_fragment), std::string::npos)
-        << "input: " << c.text << "\nerror: " << s.status().message();
-  }
+  expect_rejected(cases);
 }
 
 TEST(ScenarioParser, BoundsTheInput) {
@@ -134,12 +140,7 @@ TEST(ScenarioParser, RejectsWhatWouldCrashTheSimulator) {
       {"nodes 2\nduration 9s\nat 1s flap 0 | 1 every 1ns until 2s\n", "at least 1ms"},
       {"nodes 2\nduration 9s\nlatency 1ms 3h tail 0.1 5h\n", "above one hour"},
   };
-  for (const BadCase& c : cases) {
-    auto s = parse_scenario(c.text);
-    ASSERT_FALSE(s.is_ok()) << c.text;
-    EXPECT_NE(s.status().message().find(c.expected_fragment), std::string::npos)
-        << "input: " << c.text << "\nerror: " << s.status().message();
-  }
+  expect_rejected(cases);
 }
 
 }  // namespace

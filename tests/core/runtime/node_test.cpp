@@ -78,33 +78,34 @@ TEST_F(NodeTest, SpawnAfterShutdownDoesNothing) {
   EXPECT_FALSE(ran);
 }
 
-TEST_F(NodeTest, ShutdownDestroysSuspendedTasks) {
-  Node& n = node(a);
+// Stops the node with `stop` while a task sleeps: the task is destroyed (inside the call when
+// `at_once`, else in the next executor turn) and never finishes; stopping again is harmless.
+void expect_stop_destroys_tasks(sim::World& world, Node& n, void (*stop)(Node&), bool at_once) {
   int alive = 0;
   bool finished = false;
   n.spawn(sleep_with_probe(n, 1h, &alive, &finished));
   world.run_for(1s);
   ASSERT_EQ(alive, 1);
-  n.shutdown();
+  stop(n);
   EXPECT_TRUE(n.is_shut_down());
-  world.run_for(Duration::zero());  // tasks are destroyed in the next executor turn
+  if (!at_once) {
+    EXPECT_EQ(alive, 1) << "destroyed inside the call";
+    world.run_for(Duration::zero());
+  }
   EXPECT_EQ(alive, 0);
-  n.shutdown();  // idempotent
+  stop(n);
   world.run_for(2h);
   EXPECT_FALSE(finished);
 }
 
+TEST_F(NodeTest, ShutdownDestroysSuspendedTasksInTheNextTurn) {
+  expect_stop_destroys_tasks(
+      world, node(a), [](Node& n) { n.shutdown(); }, false);
+}
+
 TEST_F(NodeTest, ShutdownNowDestroysSuspendedTasksAtOnce) {
-  Node& n = node(a);
-  int alive = 0;
-  bool finished = false;
-  n.spawn(sleep_with_probe(n, 1h, &alive, &finished));
-  world.run_for(1s);
-  ASSERT_EQ(alive, 1);
-  n.shutdown_now();
-  EXPECT_EQ(alive, 0);
-  world.run_for(2h);
-  EXPECT_FALSE(finished);
+  expect_stop_destroys_tasks(
+      world, node(a), [](Node& n) { n.shutdown_now(); }, true);
 }
 
 TEST_F(NodeTest, CrashDestroysTasks) {

@@ -1,6 +1,6 @@
 // EventQueue: the simulator's single queue of pending work, in virtual time.
 //
-// Events run in order of (time, sequence number): simultaneous events run in the order they were
+// Events run in order of (time, order): simultaneous events run in the order they were
 // scheduled, so a run is a pure function of the seed. An event belongs to a host (or to the
 // world) and to that host's incarnation; the World drops events of a crashed incarnation.
 // Cancelled events are skipped when they reach the front; cancelling an event that already ran
@@ -64,7 +64,6 @@ class EventQueue {
   // Time of the next event that has not been cancelled; requires !empty().
   Instant next_time();
   std::size_t size() const { return heap_.size() - dead_keys_; }
-  std::uint64_t scheduled_total() const { return next_seq_ - 1; }
 
  private:
   // The heap orders small keys; the events themselves stay put in `slots_` (moving a

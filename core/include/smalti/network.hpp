@@ -1,12 +1,13 @@
 // Network: what an application holds — one node with its protocols.
 //
 // The same class runs in the simulator (sim::World::add_node gives one per simulated node) and
-// on the real backend. It owns the Node runtime and the protocol services (ping today;
-// discovery, streams and groups as they land). Executor thread only, like its node.
+// on the real backend. It owns the Node runtime and the protocol services (ping and discovery
+// today; streams and groups as they land). Executor thread only, like its node.
 #pragma once
 
 #include <memory>
 
+#include "smalti/discovery/discovery.hpp"
 #include "smalti/env/environment.hpp"
 #include "smalti/ping/ping_service.hpp"
 #include "smalti/runtime/node.hpp"
@@ -16,6 +17,8 @@ namespace smalti {
 struct NetworkOptions {
   NodeOptions node;
   ping::Config ping;
+  // The network to join, its bootstrap peers, tags and timings.
+  discovery::Config discovery;
 };
 
 class Network {
@@ -30,12 +33,14 @@ class Network {
   const PeerId& id() const { return node_->id(); }
   PeerAddr addr() const { return node_->addr(); }
   ping::PingService& ping() { return *ping_; }
+  discovery::Discovery& discovery() { return *discovery_; }
   void spawn(Task<void> task) { node_->spawn(std::move(task)); }
 
  private:
   Network() = default;
   std::unique_ptr<Node> node_;
   std::unique_ptr<ping::PingService> ping_;
+  std::unique_ptr<discovery::Discovery> discovery_;
 };
 
 }  // namespace smalti

@@ -15,6 +15,9 @@ Result<Upsert> Catalog::upsert(WallTime now, const SignedPeerEntry& signed_entry
   if (updated > now + config_.max_time_drift) {
     return error(StatusCode::kFailedPrecondition, "entry timestamp beyond the allowed clock drift");
   }
+  if (departed(e.id(), e.version)) {
+    return error(StatusCode::kFailedPrecondition, "entry of a peer that departed");
+  }
   // Verify last: it is the expensive check.
   SMALTI_RETURN_IF_ERROR(signed_entry.verify());
   auto it = signed_.find(e.id());
@@ -50,8 +53,11 @@ void Catalog::clear_unsigned() {
 
 std::vector<PeerId> Catalog::purge(WallTime now) {
   std::vector<PeerId> purged;
+  for (auto it = tombstones_.begin(); it != tombstones_.end();) {
+    it = it->second.recorded < now - config_.purge_after ? tombstones_.erase(it) : std::next(it);
+  }
   for (auto it = signed_.begin(); it != signed_.end();) {
-    if (it->second.entry.updated_at() < now - config_.purge_after) {
+    if (is_stale(now, it->second.entry)) {
       purged.push_back(it->first);
       it = signed_.erase(it);
     } else {
@@ -59,6 +65,24 @@ std::vector<PeerId> Catalog::purge(WallTime now) {
     }
   }
   return purged;
+}
+
+bool Catalog::depart(WallTime now, const PeerId& peer, EntryVersion last_version) {
+  auto tomb = tombstones_.find(peer);
+  if (tomb != tombstones_.end()) {
+    tomb->second = Tombstone{std::max(tomb->second.version, last_version), now};
+  } else if (tombstones_.size() < config_.max_entries) {
+    tombstones_.emplace(peer, Tombstone{last_version, now});
+  }
+  auto it = signed_.find(peer);
+  if (it == signed_.end() || it->second.entry.version > last_version) return false;
+  signed_.erase(it);
+  return true;
+}
+
+bool Catalog::departed(const PeerId& peer, EntryVersion version) const {
+  auto it = tombstones_.find(peer);
+  return it != tombstones_.end() && version <= it->second.version;
 }
 
 const SignedPeerEntry* Catalog::get_signed(const PeerId& id) const {

@@ -8,12 +8,16 @@ Result<std::unique_ptr<Network>> Network::create(const env::Environment& env,
   SMALTI_ASSIGN_OR_RETURN(net->node_, Node::create(env, std::move(options.node)));
   net->ping_ = std::make_unique<ping::PingService>(*net->node_, options.ping);
   SMALTI_RETURN_IF_ERROR(net->ping_->start().with_context("ping"));
+  net->discovery_ = std::make_unique<discovery::Discovery>(*net->node_, *net->ping_,
+                                                           std::move(options.discovery));
+  SMALTI_RETURN_IF_ERROR(net->discovery_->start().with_context("discovery"));
   return net;
 }
 
 Network::~Network() {
   // Tasks first: they use the services.
   node_->shutdown_now();
+  discovery_.reset();
   ping_.reset();
   node_.reset();
 }

@@ -5,7 +5,10 @@
 // An accepted entry replaces the known one only if its version is strictly newer, so merging is
 // order-independent and idempotent: any order of the same entries gives the same catalog.
 // Unsigned entries (added locally, never gossiped) give way to signed ones. purge() removes
-// signed entries whose last update is older than purge_after. Not synchronised.
+// signed entries whose last update is older than purge_after; until then such entries are
+// "stale" and views hide them. depart() removes a peer on its signed departure and keeps a
+// tombstone (for purge_after), so an older entry still in flight cannot bring it back; a newer
+// version (a restart) can. Not synchronised.
 #pragma once
 
 #include <map>
@@ -39,8 +42,19 @@ class Catalog {
   bool insert_unsigned(const PeerEntry& entry);
   bool remove_unsigned(const PeerId& id);
   void clear_unsigned();
-  // Removes signed entries not updated within purge_after; returns their ids in order.
+  // Removes signed entries not updated within purge_after (and tombstones older than that);
+  // returns the removed entries' ids in order.
   std::vector<PeerId> purge(WallTime now);
+  // Records that `peer` left with `last_version`: removes its signed entry if that is not newer,
+  // keeps a tombstone. Returns true when an entry was removed.
+  bool depart(WallTime now, const PeerId& peer, EntryVersion last_version);
+  // True when the peer left with a version at least `version`.
+  bool departed(const PeerId& peer, EntryVersion version) const;
+
+  bool is_stale(WallTime now, const PeerEntry& entry) const {
+    return entry.updated_at() < now - config_.purge_after;
+  }
+  const CatalogConfig& config() const { return config_; }
 
   const SignedPeerEntry* get_signed(const PeerId& id) const;
   const std::map<PeerId, SignedPeerEntry>& signed_entries() const { return signed_; }
@@ -52,6 +66,11 @@ class Catalog {
   PeerId local_;
   std::map<PeerId, SignedPeerEntry> signed_;
   std::map<PeerId, PeerEntry> unsigned_;
+  struct Tombstone {
+    EntryVersion version;
+    WallTime recorded;
+  };
+  std::map<PeerId, Tombstone> tombstones_;
 };
 
 }  // namespace smalti::discovery

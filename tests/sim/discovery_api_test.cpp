@@ -1,0 +1,141 @@
+// The public Discovery API in the simulator: when() conditions, events, sync_with, unsigned
+// entries, local changes announced at once, and max_rtt filtering.
+#include <gtest/gtest.h>
+
+#include "discovery_support.hpp"
+
+namespace smalti::sim {
+namespace {
+
+using support::add_discovery_nodes;
+using support::converged;
+using support::test_network;
+
+const Tag kValidator = Tag::from_string("validator");
+
+TEST(DiscoveryApi, WhenTaggedAtLeastCompletesOnceEnoughTaggedPeersAreKnown) {
+  World world({.seed = 31});
+  auto hosts = add_discovery_nodes(world, 10, [](std::size_t i, discovery::Config& c) {
+    if (i >= 7) c.with_tag(kValidator);
+  });
+  auto& d0 = world.network(hosts[0])->discovery();
+  auto three = d0.when().tagged_at_least(kValidator, 3);
+  auto four = d0.when().tagged_at_least(kValidator, 4);
+  bool three_met = false;
+  auto sub = three.on_met([&] { three_met = true; });
+  world.run_for(20s);
+  EXPECT_TRUE(three_met);
+  EXPECT_FALSE(four.is_met());
+  // A tag added at run time is announced at once, long before the next periodic announce.
+  world.network(hosts[2])->discovery().add_tags({kValidator});
+  ASSERT_TRUE(world.run_until([&] { return four.is_met(); }, 3s));
+}
+
+TEST(DiscoveryApi, EventsReportDiscoveryAndBoundTheBacklog) {
+  World world({.seed = 32});
+  auto hosts = add_discovery_nodes(world, 8, [](std::size_t i, discovery::Config& c) {
+    if (i == 0) c.with_events_backlog(3);
+  });
+  auto& d0 = world.network(hosts[0])->discovery();
+  auto& d1 = world.network(hosts[1])->discovery();
+  auto slow = d0.events();  // never read until the end: it lags
+  auto fresh = d1.events();
+  std::set<PeerId> discovered;
+  world.run_for(20s);
+  while (auto e = fresh.try_next()) {
+    ASSERT_TRUE(std::holds_alternative<discovery::Event>(*e));
+    if (auto* d = std::get_if<discovery::PeerDiscovered>(&std::get<discovery::Event>(*e))) {
+      discovered.insert(d->entry.id());
+    }
+  }
+  EXPECT_EQ(discovered.size(), 7u);
+  auto first = slow.try_next();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(std::holds_alternative<discovery::Lagged>(*first));
+  EXPECT_GT(std::get<discovery::Lagged>(*first).missed, 0u);
+  int held = 0;
+  while (slow.try_next()) ++held;
+  EXPECT_EQ(held, 3);
+}
+
+TEST(DiscoveryApi, SyncWithExchangesCatalogsAndReplacesUnsignedEntries) {
+  World world({.seed = 33});
+  // No bootstrap: the nodes only meet through sync_with.
+  std::vector<HostId> hosts;
+  for (int i = 0; i < 2; ++i) {
+    NodeSpec spec{.name = "s" + std::to_string(i)};
+    spec.options.discovery = discovery::Config(test_network());
+    hosts.push_back(world.add_node(std::move(spec)));
+  }
+  auto& a = world.network(hosts[0])->discovery();
+  auto& b = world.network(hosts[1])->discovery();
+  discovery::PeerEntry hint =
+      discovery::make_entry(test_network(), world.addr(hosts[1]), WallTime::from_unix_nanos(0));
+  ASSERT_TRUE(a.insert(hint));
+  EXPECT_EQ(a.peers_count(), 1u);
+  EXPECT_EQ(a.signed_peers_count(), 0u);
+  std::optional<Status> result;
+  a.sync_with(world.addr(hosts[1]), [&](Status s) { result = s; });
+  world.run_for(2s);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->is_ok()) << result->message();
+  EXPECT_EQ(a.signed_peers_count(), 1u);
+  EXPECT_TRUE(a.catalog().unsigned_entries().empty()) << "the signed entry replaces the hint";
+  EXPECT_EQ(b.signed_peers_count(), 1u);
+  // A sync with a node of another network adds nothing.
+  NodeSpec other{.name = "other"};
+  other.options.discovery = discovery::Config(NetworkId::from_string("another network"));
+  const HostId stranger = world.add_node(std::move(other));
+  std::optional<Status> second;
+  a.sync_with(world.addr(stranger), [&](Status s) { second = s; });
+  world.run_for(2s);
+  EXPECT_EQ(a.signed_peers_count(), 1u);
+  EXPECT_EQ(world.network(stranger)->discovery().signed_peers_count(), 0u);
+}
+
+TEST(DiscoveryApi, MaxRttHidesSlowPeersFromPeersButNotFromSignedPeers) {
+  World world({.seed = 34});
+  auto hosts = add_discovery_nodes(world, 3, [](std::size_t i, discovery::Config& c) {
+    if (i == 0) c.with_max_rtt(100ms);
+  });
+  ASSERT_TRUE(world.run_until([&] { return converged(world, hosts); }, 20s));
+  auto& d0 = world.network(hosts[0])->discovery();
+  const PeerId slow = world.peer_id(hosts[2]);
+  for (int i = 0; i < 20; ++i) d0.record_rtt(slow, 500ms);
+  EXPECT_EQ(d0.signed_peers().size(), 2u);
+  EXPECT_EQ(d0.peers().size(), 1u);
+  EXPECT_FALSE(d0.get(slow).has_value());
+  EXPECT_TRUE(d0.get(world.peer_id(hosts[1])).has_value());
+}
+
+TEST(DiscoveryApi, ProbesMeasureRttToPeers) {
+  World world({.seed = 35});
+  auto hosts = add_discovery_nodes(
+      world, 4, [](std::size_t, discovery::Config& c) { c.with_rtt_probe_interval(2s); });
+  world.run_for(20s);
+  auto& d0 = world.network(hosts[0])->discovery();
+  for (std::size_t i = 1; i < hosts.size(); ++i) {
+    auto rtt = d0.rtt(world.peer_id(hosts[i]));
+    ASSERT_TRUE(rtt.has_value()) << "no RTT to n" << i;
+    EXPECT_GT(*rtt, Duration::zero());
+  }
+}
+
+TEST(DiscoveryApi, DifferentNetworksStayApart) {
+  World world({.seed = 36});
+  auto first = add_discovery_nodes(world, 5);
+  std::vector<HostId> second;
+  for (int i = 0; i < 5; ++i) {
+    NodeSpec spec{.name = "o" + std::to_string(i)};
+    spec.options.discovery = discovery::Config(NetworkId::from_string("another network"));
+    // Bootstrapped from the first network's node: it must not mix the two.
+    spec.options.discovery.with_bootstrap(world.addr(first[0]));
+    second.push_back(world.add_node(std::move(spec)));
+  }
+  world.run_for(60s);
+  EXPECT_TRUE(converged(world, first));
+  for (HostId h : second) EXPECT_EQ(world.network(h)->discovery().signed_peers_count(), 0u);
+}
+
+}  // namespace
+}  // namespace smalti::sim

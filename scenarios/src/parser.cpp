@@ -138,6 +138,7 @@ class Parser {
   Status fault(const Tokens& t, std::string_view line);
   Status fault_body(FaultAction& f, const Tokens& t);
   Status check(const Tokens& t);
+  Status discovery(const Tokens& t);
   Status expect_size(const Tokens& t, std::size_t n, const char* usage) {
     return t.size() == n ? Status::ok() : bad(std::string("usage: ") + usage);
   }
@@ -152,8 +153,34 @@ Status Parser::check(const Tokens& t) {
   } else if (t.size() == 4 && t[1] == "ping-liveness" && t[2] == "within") {
     SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
     s_.checks.push_back({CheckKind::kPingLiveness, d});
+  } else if (t.size() == 4 && t[1] == "discovery-converged" && t[2] == "within") {
+    SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
+    s_.checks.push_back({CheckKind::kDiscoveryConverged, d});
   } else {
-    return bad("usage: check ping-safety | ping-liveness within D | determinism");
+    return bad(
+        "usage: check ping-safety | ping-liveness within D | discovery-converged within D | "
+        "determinism");
+  }
+  return Status::ok();
+}
+
+Status Parser::discovery(const Tokens& t) {
+  static constexpr const char* kUsage = "usage: discovery [announce D] [purge D] [report every D]";
+  DiscoverySpec& d = s_.discovery;
+  d.enabled = true;
+  for (std::size_t i = 1; i < t.size();) {
+    if (t[i] == "report" && i + 2 < t.size() && t[i + 1] == "every") {
+      SMALTI_ASSIGN_OR_RETURN(d.report_every, parse_positive(t[i + 2]));
+      i += 3;
+    } else if (t[i] == "announce" && i + 1 < t.size()) {
+      SMALTI_ASSIGN_OR_RETURN(d.announce_interval, parse_positive(t[i + 1]));
+      i += 2;
+    } else if (t[i] == "purge" && i + 1 < t.size()) {
+      SMALTI_ASSIGN_OR_RETURN(d.purge_after, parse_positive(t[i + 1]));
+      i += 2;
+    } else {
+      return bad(kUsage);
+    }
   }
   return Status::ok();
 }
@@ -194,6 +221,8 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
       if (t[4] != "timeout") return bad("usage: workload ping every D [timeout D]");
       SMALTI_ASSIGN_OR_RETURN(s_.ping_timeout, parse_positive(t[5]));
     }
+  } else if (kw == "discovery") {
+    SMALTI_RETURN_IF_ERROR(discovery(t));
   } else {
     return bad("unknown statement '" + std::string(kw) + "'");
   }
@@ -314,10 +343,16 @@ Result<Scenario> Parser::parse(std::string_view text) {
   std::stable_sort(s_.faults.begin(), s_.faults.end(),
                    [](const FaultAction& a, const FaultAction& b) { return a.at < b.at; });
   for (const Check& c : s_.checks) {
-    if (c.kind != CheckKind::kDeterminism && s_.ping_every == Duration::zero()) {
+    const bool ping_check = c.kind == CheckKind::kPingSafety || c.kind == CheckKind::kPingLiveness;
+    if (ping_check && s_.ping_every == Duration::zero()) {
       return bad("ping checks need 'workload ping every D'");
     }
-    if (c.kind == CheckKind::kPingLiveness && last_fault_end(s_) + c.within > s_.duration) {
+    if (c.kind == CheckKind::kDiscoveryConverged && !s_.discovery.enabled) {
+      return bad("discovery checks need a 'discovery' statement");
+    }
+    const bool liveness =
+        c.kind == CheckKind::kPingLiveness || c.kind == CheckKind::kDiscoveryConverged;
+    if (liveness && last_fault_end(s_) + c.within > s_.duration) {
       return bad(
           "the liveness window ends after the scenario: make it longer or the bound shorter");
     }

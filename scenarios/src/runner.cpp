@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "smalti/scenarios/discovery_watch.hpp"
 #include "smalti/scenarios/workload.hpp"
 #include "smalti/sim/world.hpp"
 
@@ -113,6 +114,11 @@ void print_header(const Scenario& s, const RunOptions& o) {
                 format_duration(s.network.latency.tail_max).c_str(), s.network.loss,
                 seconds(s.network.idle_timeout).c_str(), format_duration(s.ping_every).c_str());
   say(o, buf);
+  if (s.discovery.enabled) {
+    say(o, "discovery: network smalti.scenario." + s.name + ", bootstrap n0, announce every " +
+               format_duration(s.discovery.announce_interval) + ", purge after " +
+               format_duration(s.discovery.purge_after));
+  }
   Rng master(o.seed);
   std::snprintf(buf, sizeof buf,
                 "derived seeds: network=%016" PRIx64 " node0=%016" PRIx64 " disk0=%016" PRIx64,
@@ -123,7 +129,7 @@ void print_header(const Scenario& s, const RunOptions& o) {
 
 // Builds the world of `scenario`: its nodes with their workload, and its fault schedule.
 std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t seed, bool record,
-                                       bool perturb, PingRecorder& recorder,
+                                       bool perturb, PingRecorder& recorder, DiscoveryWatch& watch,
                                        const RunOptions* log) {
   auto state = std::make_shared<FaultState>();
   auto world = std::make_unique<sim::World>(
@@ -133,6 +139,13 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
     sim::NodeSpec spec;
     spec.name = "n" + std::to_string(i);
     spec.options.ping.timeout = scenario.ping_timeout;
+    if (scenario.discovery.enabled) {
+      auto& config = spec.options.discovery;
+      config = discovery::Config(NetworkId::from_string("smalti.scenario." + scenario.name));
+      config.with_announce_interval(scenario.discovery.announce_interval)
+          .with_purge_after(scenario.discovery.purge_after);
+      if (i > 0) config.with_bootstrap(w.addr(0));
+    }
     if (scenario.ping_every > Duration::zero()) {
       spec.setup = [&w, &recorder, i](Network& net) { start_ping_workload(w, recorder, i, net); };
     }
@@ -145,6 +158,7 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
       apply_fault(w, f, state);
     });
   }
+  watch.schedule(w, log != nullptr ? log->out : nullptr);
   // The self-check's test hook: halfway through, a perturbed run records one extra event, the
   // way an unseeded random draw or a timing race would. The event exists in every run so that
   // runs number their events alike.
@@ -161,8 +175,9 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   RunReport report;
   report.seed = options.seed;
   PingRecorder recorder(scenario);
+  DiscoveryWatch watch(scenario);
   auto world_ptr = make_world(scenario, options.seed, !options.trace_path.empty(), options.perturb,
-                              recorder, &options);
+                              recorder, watch, &options);
   sim::World& world = *world_ptr;
   print_header(scenario, options);
   world.run_until(Instant() + scenario.duration);
@@ -175,6 +190,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   report.pings_succeeded = recorder.succeeded();
   report.pings_failed = recorder.failed();
   report.checks = recorder.evaluate(world, scenario);
+  for (CheckResult& r : watch.evaluate()) report.checks.push_back(std::move(r));
   for (const Check& c : scenario.checks) {
     if (c.kind != CheckKind::kDeterminism) continue;
     const DeterminismReport d = check_determinism(scenario, options.seed);
@@ -244,8 +260,9 @@ DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed
   std::vector<std::string> hashes;
   for (int run = 0; run < 2; ++run) {
     PingRecorder recorder(scenario);
+    DiscoveryWatch watch(scenario);
     auto world_ptr =
-        make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder, nullptr);
+        make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder, watch, nullptr);
     sim::World& world = *world_ptr;
     world.run_until(Instant() + scenario.duration);
     hashes.push_back(world.trace().hash_hex());

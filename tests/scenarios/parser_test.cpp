@@ -103,8 +103,29 @@ TEST(ScenarioParser, RejectsBadInputWithTheLineAndReason) {
       {"nodes 2\nduration 99999999999999999h\n", "too large"},
       {"nodes 2\nduration 9999999999999999999h\n", "expected a number"},
       {"nodes 2\nduration 1s\nlatency 5ms 1ms\n", "min <= median"},
+      {"nodes 2\nduration 1s\ndiscovery announce\n", "usage: discovery"},
+      {"nodes 2\nduration 1s\ndiscovery purge -1s\n", "positive"},
+      {"nodes 2\nduration 10s\ncheck discovery-converged within 5s\n", "need a 'discovery'"},
+      {"nodes 2\nduration 10s\ndiscovery\nat 9s crash 0\ncheck discovery-converged within 5s\n",
+       "liveness window"},
   };
   expect_rejected(cases);
+}
+
+TEST(ScenarioParser, ParsesDiscovery) {
+  auto s = parse_scenario(
+      "nodes 3\nduration 30s\ndiscovery announce 5s purge 20s report every 2s\n"
+      "check discovery-converged within 10s\n");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_TRUE(s->discovery.enabled);
+  EXPECT_EQ(s->discovery.announce_interval, 5s);
+  EXPECT_EQ(s->discovery.purge_after, 20s);
+  EXPECT_EQ(s->discovery.report_every, 2s);
+  ASSERT_EQ(s->checks.size(), 1u);
+  EXPECT_EQ(s->checks[0].kind, CheckKind::kDiscoveryConverged);
+  auto plain = parse_scenario("nodes 3\nduration 30s\ndiscovery\n");
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_EQ(plain->discovery.announce_interval, 45s);
 }
 
 TEST(ScenarioParser, BoundsTheInput) {

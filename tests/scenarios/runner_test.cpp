@@ -86,6 +86,42 @@ TEST(ScenarioRunner, PartitionThatNeverHealsIsALivenessFailure) {
       << report.checks[0].detail;
 }
 
+TEST(ScenarioRunner, DiscoveryConvergesAndReportsCatalogSizes) {
+  auto s = parse_scenario(R"(
+    nodes 8
+    duration 40s
+    discovery announce 5s purge 20s report every 10s
+    at 5s crash 3
+    at 12s restart 3
+    check discovery-converged within 10s
+  )");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  std::ostringstream out;
+  RunOptions options;
+  options.out = &out;
+  const RunReport report = run_scenario(*s, options);
+  EXPECT_EQ(report.verdict, Verdict::kPass) << out.str();
+  EXPECT_NE(out.str().find("[10.000s] discovery: 7/7 live nodes"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("peers known per node: 7 7 7 - 7 7 7 7"), std::string::npos)
+      << out.str();
+}
+
+TEST(ScenarioRunner, DiscoveryThatCannotConvergeIsALivenessFailure) {
+  // Node 0 is everyone's bootstrap: cut off from the start, the others never meet.
+  auto s = parse_scenario(R"(
+    nodes 4
+    duration 30s
+    discovery
+    at 0s partition 0 | 1,2,3
+    check discovery-converged within 20s
+  )");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  const RunReport report = run_scenario(*s, RunOptions{});
+  EXPECT_EQ(report.verdict, Verdict::kLivenessFailure);
+  ASSERT_EQ(report.checks.size(), 1u);
+  EXPECT_EQ(report.checks[0].name, "discovery-converged");
+}
+
 TEST(ScenarioRunner, DeterminismSelfCheckPassesAndNamesAnInjectedDivergence) {
   const Scenario s = small();
   const DeterminismReport same = check_determinism(s, 3);

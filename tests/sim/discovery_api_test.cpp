@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "discovery_support.hpp"
+#include "fault_test_support.hpp"
 
 namespace smalti::sim {
 namespace {
@@ -135,6 +136,59 @@ TEST(DiscoveryApi, DifferentNetworksStayApart) {
   world.run_for(60s);
   EXPECT_TRUE(converged(world, first));
   for (HostId h : second) EXPECT_EQ(world.network(h)->discovery().signed_peers_count(), 0u);
+}
+
+TEST(DiscoveryApi, DialMakesNeighboursAndWatchersSeeTheChange) {
+  World world({.seed = 38});
+  std::vector<HostId> hosts;
+  for (int i = 0; i < 2; ++i) {
+    NodeSpec spec{.name = "d" + std::to_string(i)};
+    spec.options.discovery = discovery::Config(test_network());
+    hosts.push_back(world.add_node(std::move(spec)));
+  }
+  auto& a = world.network(hosts[0])->discovery();
+  auto& b = world.network(hosts[1])->discovery();
+  world.run_for(5s);
+  EXPECT_EQ(a.signed_peers_count(), 0u) << "no bootstrap: nobody is known yet";
+  const std::uint64_t before = b.catalog_version();
+  auto changed = b.when().changed_since(before);
+  EXPECT_FALSE(changed.is_met());
+  a.dial({world.addr(hosts[1])});
+  world.run_for(2s);
+  EXPECT_TRUE(changed.is_met());
+  EXPECT_EQ(a.signed_peers_count(), 1u);
+  EXPECT_EQ(b.signed_peers_count(), 1u);
+  EXPECT_EQ(a.neighbours(), std::vector<PeerId>{world.peer_id(hosts[1])});
+  EXPECT_EQ(b.neighbours(), std::vector<PeerId>{world.peer_id(hosts[0])});
+}
+
+TEST(DiscoveryApi, SilentOrGarbageSpeakingPeersAreCut) {
+  World world({.seed = 37});
+  auto hosts = add_discovery_nodes(world, 3);
+  ASSERT_TRUE(world.run_until([&] { return converged(world, hosts); }, 20s));
+  // A link to the announce ALPN that never says anything is closed after the handshake timeout.
+  auto silent =
+      support::connect_now(world, hosts[1], world.addr(hosts[0]), discovery::kAnnounceAlpn);
+  ASSERT_TRUE(silent.is_ok());
+  support::Held quiet{std::make_unique<support::Recorder>(world), std::move(silent).value()};
+  quiet.link->set_handler(quiet.rec.get());
+  // One that sends garbage is closed at once with ProtocolViolation.
+  auto noisy_link =
+      support::connect_now(world, hosts[2], world.addr(hosts[0]), discovery::kSyncAlpn);
+  ASSERT_TRUE(noisy_link.is_ok());
+  support::Held noisy{std::make_unique<support::Recorder>(world), std::move(noisy_link).value()};
+  noisy.link->set_handler(noisy.rec.get());
+  ASSERT_TRUE(noisy.link->send(Bytes{0xff, 0xff, 0xff}).is_ok());
+  world.run_for(1s);
+  ASSERT_TRUE(noisy.rec->closed.has_value());
+  EXPECT_EQ(noisy.rec->closed->code, env::close_code::kProtocolViolation);
+  EXPECT_FALSE(quiet.rec->closed.has_value());
+  world.run_for(discovery::DiscoveryMachine::kHandshakeTimeout);
+  ASSERT_TRUE(quiet.rec->closed.has_value());
+  EXPECT_EQ(quiet.rec->closed->code, env::close_code::kCancelled);
+  // The node kept serving its real peers.
+  EXPECT_TRUE(converged(world, hosts));
+  EXPECT_GT(world.network(hosts[0])->discovery().stats().violations, 0u);
 }
 
 }  // namespace

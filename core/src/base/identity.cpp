@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <vector>
+
 namespace smalti {
 
 Result<SecretKey> SecretKey::from_seed(const std::array<std::uint8_t, 32>& seed) {
@@ -33,7 +35,27 @@ Signature SecretKey::sign(ByteView message) const {
   return sig;
 }
 
-bool verify_signature(const PeerId& signer, ByteView message, const Signature& signature) {
+namespace {
+
+// Signatures this thread has verified, keyed by BLAKE3(signer || signature || message). The same
+// signed entry reaches a node over several paths, and a simulator verifies it once per node:
+// verification is a pure function, so remembering its positive results changes no outcome. A
+// bounded direct-mapped table: a colliding newer result replaces an older one.
+class VerifiedSignatures {
+ public:
+  static constexpr std::size_t kSlots = 1u << 14;
+  static Digest key(const PeerId& signer, ByteView message, const Signature& signature) {
+    return Digest::from_parts(
+        {signer.key.view(), ByteView(signature.data(), signature.size()), message});
+  }
+  bool contains(const Digest& key) const { return slots_[key.prefix64() % kSlots] == key; }
+  void insert(const Digest& key) { slots_[key.prefix64() % kSlots] = key; }
+
+ private:
+  std::vector<Digest> slots_ = std::vector<Digest>(kSlots);
+};
+
+bool verify_with_openssl(const PeerId& signer, ByteView message, const Signature& signature) {
   EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, signer.key.bytes().data(),
                                                Digest::kSize);
   if (pkey == nullptr) return false;  // not a valid curve point
@@ -44,6 +66,17 @@ bool verify_signature(const PeerId& signer, ByteView message, const Signature& s
   EVP_MD_CTX_free(ctx);
   EVP_PKEY_free(pkey);
   return ok;
+}
+
+}  // namespace
+
+bool verify_signature(const PeerId& signer, ByteView message, const Signature& signature) {
+  thread_local VerifiedSignatures verified;
+  const Digest key = VerifiedSignatures::key(signer, message, signature);
+  if (verified.contains(key)) return true;
+  if (!verify_with_openssl(signer, message, signature)) return false;
+  verified.insert(key);
+  return true;
 }
 
 }  // namespace smalti

@@ -18,9 +18,11 @@ Result<Upsert> Catalog::upsert(WallTime now, const SignedPeerEntry& signed_entry
   if (departed(e.id(), e.version)) {
     return error(StatusCode::kFailedPrecondition, "entry of a peer that departed");
   }
+  auto it = signed_.find(e.id());
+  // Not newer than what we hold: nothing changes, whoever signed it, so no need to verify.
+  if (it != signed_.end() && !(e.version > it->second.entry.version)) return Upsert::kNotNewer;
   // Verify last: it is the expensive check.
   SMALTI_RETURN_IF_ERROR(signed_entry.verify());
-  auto it = signed_.find(e.id());
   if (it == signed_.end()) {
     if (size() >= config_.max_entries && unsigned_.count(e.id()) == 0) {
       return error(StatusCode::kLimitExceeded, "catalog full");
@@ -29,7 +31,6 @@ Result<Upsert> Catalog::upsert(WallTime now, const SignedPeerEntry& signed_entry
     signed_.emplace(e.id(), signed_entry);
     return Upsert::kNew;
   }
-  if (!(e.version > it->second.entry.version)) return Upsert::kNotNewer;
   it->second = signed_entry;
   return Upsert::kUpdated;
 }

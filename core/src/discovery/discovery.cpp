@@ -331,4 +331,10 @@ Condition Discovery::When::forgot(const PeerId& peer) const {
   });
 }
 
+Condition Discovery::When::changed_since(std::uint64_t version) const {
+  Discovery* d = &d_;
+  return Condition(d->changed_, d->node_.clock(),
+                   [d, version] { return d->catalog_version() != version; });
+}
+
 }  // namespace smalti::discovery

@@ -95,6 +95,7 @@ void DiscoveryMachine::handle_timeout(Instant now, WallTime wall) {
   if (departed_ || !started_) return;
   if (now >= flush_at_) flush_lazy();
   expire_missing(now);
+  expire_handshakes(now, wall);
   if (now >= announce_at_) {
     reannounce(now, wall);
     rotate_view(now, wall);
@@ -108,6 +109,7 @@ Instant DiscoveryMachine::next_deadline() const {
   if (departed_ || !started_) return Instant::max();
   Instant next = std::min({announce_at_, probe_at_, purge_at_, maintain_at_, flush_at_});
   if (!missing_deadlines_.empty()) next = std::min(next, missing_deadlines_.begin()->first);
+  for (const auto& [token, state] : links_) next = std::min(next, state.deadline);
   return next;
 }
 

@@ -9,6 +9,7 @@ LinkToken DiscoveryMachine::open_link(const PeerAddr& addr, Channel channel) {
   state.peer = addr.id;
   state.channel = channel;
   state.outbound = true;
+  state.deadline = last_now_ + kHandshakeTimeout;
   links_.emplace(token, std::move(state));
   push(Connect{token, addr, channel});
   return token;
@@ -63,6 +64,7 @@ std::optional<LinkToken> DiscoveryMachine::handle_accepted(Instant now, WallTime
   state.peer = remote;
   state.channel = channel;
   state.phase = channel == Channel::kAnnounce ? Phase::kAwaitJoin : Phase::kConnecting;
+  state.deadline = now + kHandshakeTimeout;
   links_.emplace(token, std::move(state));
   if (channel == Channel::kSync) start_exchange(token, wall);
   return token;
@@ -184,10 +186,12 @@ void DiscoveryMachine::add_neighbour(Instant, WallTime, LinkToken link) {
     existing->second.link = link;
     existing->second.eager = true;
     state.neighbour = true;
+    state.deadline = Instant::max();
     close_link(old, discovery_close::kDuplicate, "duplicate neighbour link");
     return;
   }
   state.neighbour = true;
+  state.deadline = Instant::max();
   neighbours_[peer] = Neighbour{link, true, {}};
   backoff_.erase(peer);
 }
@@ -198,6 +202,20 @@ void DiscoveryMachine::drop_neighbour(Instant, WallTime, const PeerId& peer, std
   const LinkToken link = it->second.link;
   send(link, Disconnect{});
   close_link(link, code, "left the view");
+}
+
+void DiscoveryMachine::expire_handshakes(Instant now, WallTime wall) {
+  std::vector<LinkToken> expired;
+  for (const auto& [token, state] : links_) {
+    if (state.deadline <= now) expired.push_back(token);
+  }
+  for (LinkToken token : expired) {
+    const PeerId peer = links_.at(token).peer;
+    const bool was_join = joining_.count(peer) && joining_.at(peer) == token;
+    close_link(token, env::close_code::kCancelled, "discovery handshake timed out");
+    if (was_join) note_join_failed(now, peer);
+  }
+  if (!expired.empty()) maintain_view(now, wall);
 }
 
 std::vector<Stamp> DiscoveryMachine::summary_stamps(WallTime wall) const {

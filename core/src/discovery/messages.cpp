@@ -26,6 +26,27 @@ Status check_stamps(const T& message) {
   return Status::ok();
 }
 
+// Entries inside a message get the bound decode_signed_entry applies: a larger one fits in a
+// Gossip frame but not in the Entries frame that would relay it.
+Status check_entry(const SignedPeerEntry& entry) {
+  const std::size_t size = encode(entry).size();
+  if (size > kMaxEntrySize) {
+    return error(StatusCode::kLimitExceeded, "signed entry of " + std::to_string(size) +
+                                                 " bytes exceeds " + std::to_string(kMaxEntrySize));
+  }
+  return Status::ok();
+}
+
+Status check_entries(const Message& message) {
+  if (const auto* join = std::get_if<Join>(&message)) return check_entry(join->entry);
+  if (const auto* reply = std::get_if<JoinReply>(&message)) return check_entry(reply->entry);
+  if (const auto* gossip = std::get_if<Gossip>(&message)) return check_entry(gossip->entry);
+  if (const auto* entries = std::get_if<Entries>(&message)) {
+    for (const SignedPeerEntry& e : entries->entries) SMALTI_RETURN_IF_ERROR(check_entry(e));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Departure Departure::sign(const SecretKey& key, EntryVersion last_version, std::int64_t at_ms) {
@@ -57,6 +78,7 @@ Result<Message> decode_message(ByteView frame) {
   if (auto* summary = std::get_if<Summary>(&*message))
     SMALTI_RETURN_IF_ERROR(check_stamps(*summary));
   if (auto* ihave = std::get_if<IHave>(&*message)) SMALTI_RETURN_IF_ERROR(check_stamps(*ihave));
+  SMALTI_RETURN_IF_ERROR(check_entries(*message));
   return message;
 }
 

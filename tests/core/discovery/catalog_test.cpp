@@ -178,5 +178,40 @@ RC_GTEST_PROP(CatalogProperties, BadEntriesNeverChangeTheCatalog, ()) {
   RC_ASSERT(versions(c) == before);
 }
 
+RC_GTEST_PROP(CatalogProperties, DepartedPeersStayGoneUntilANewerVersion, ()) {
+  auto entries = gen_entries();
+  RC_PRE(!entries.empty());
+  Catalog c = make_catalog();
+  for (const auto& e : entries) RC_ASSERT(c.upsert(kNow, e).is_ok());
+  const auto before = versions(c);
+  const PeerId leaver = entries.front().entry.id();
+  const EntryVersion last = before.at(leaver);
+  RC_ASSERT(c.depart(kNow, leaver, last));
+  RC_ASSERT(c.get_signed(leaver) == nullptr);
+  // Replaying any entry fed before (in any order) never brings it back.
+  for (const auto& e : entries) (void)c.upsert(kNow, e);
+  RC_ASSERT(c.get_signed(leaver) == nullptr);
+  RC_ASSERT(c.departed(leaver, last));
+  // A newer version (a restart) is accepted.
+  EntryVersion newer = last;
+  newer.update_ms += 1;
+  PeerEntry restarted = entries.front().entry;
+  restarted.version = newer;
+  const std::uint8_t n = [&] {
+    for (std::uint8_t i = 1; i <= 4; ++i) {
+      if (key(i).peer_id() == leaver) return i;
+    }
+    return std::uint8_t{0};
+  }();
+  RC_ASSERT(n != 0);
+  RC_ASSERT(c.upsert(kNow, SignedPeerEntry::sign(restarted, key(n)).value()).is_ok());
+  RC_ASSERT(c.get_signed(leaver) != nullptr);
+  // Tombstones expire with purge_after.
+  Catalog d = make_catalog();
+  RC_ASSERT(!d.depart(kNow, leaver, last));
+  (void)d.purge(kNow + 301s);
+  RC_ASSERT(!d.departed(leaver, last));
+}
+
 }  // namespace
 }  // namespace smalti::discovery

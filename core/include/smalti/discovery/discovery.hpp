@@ -79,6 +79,9 @@ class Discovery {
   const Catalog& catalog() const { return machine_.catalog(); }
   const Stats& stats() const { return machine_.stats(); }
   const Config& config() const { return machine_.config(); }
+  // A counter bumped by every change of the catalog or the local entry (a cheap watch: compare
+  // it with an earlier value, or wait with when().changed_since()).
+  std::uint64_t catalog_version() const { return machine_.catalog_version(); }
 
   EventStream events() { return EventStream(*this, events_.end()); }
 
@@ -124,6 +127,8 @@ class Discovery {
     Condition knows(const PeerId& peer) const;
     // No entry of `peer` is known (it departed, was purged or was never seen).
     Condition forgot(const PeerId& peer) const;
+    // The catalog or the local entry changed since catalog_version() returned `version`.
+    Condition changed_since(std::uint64_t version) const;
 
    private:
     Discovery& d_;

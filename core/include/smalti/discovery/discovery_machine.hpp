@@ -98,6 +98,8 @@ class DiscoveryMachine {
   static constexpr std::size_t kMaxPendingEffects = 1u << 20;
   // Addresses remembered from dial() that are not (yet) in the catalog.
   static constexpr std::size_t kMaxDialed = 1024;
+  // A link that is not a neighbour's (a join, an exchange, a sync) lives at most this long.
+  static constexpr Duration kHandshakeTimeout = 30s;
 
   DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed);
 
@@ -178,7 +180,8 @@ class DiscoveryMachine {
     bool neighbour = false;  // accepted into the view (on either side)
     bool rotation = false;   // a join made to mix the view: drop another when accepted
     Exchange exchange;
-    std::optional<SyncId> sync_id;  // a sync_with waiting for this link
+    std::optional<SyncId> sync_id;      // a sync_with waiting for this link
+    Instant deadline = Instant::max();  // a link that is not a neighbour's is closed then
   };
   struct Neighbour {
     LinkToken link = 0;
@@ -208,6 +211,8 @@ class DiscoveryMachine {
   void maintain_view(Instant now, WallTime wall);
   void rotate_view(Instant now, WallTime wall);
   void note_join_failed(Instant now, const PeerId& peer);
+  // Closes links that are not a neighbour's and outlived the handshake timeout.
+  void expire_handshakes(Instant now, WallTime wall);
   // Forgets a link that closed or that we close: its neighbour, pending join and sync waiter.
   // Returns true when it was the link of a current neighbour.
   bool forget_link(LinkToken link, const Status& reason);

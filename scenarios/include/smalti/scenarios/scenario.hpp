@@ -55,11 +55,24 @@ struct FaultAction {
   std::string text;  // the line as written, for logs
 };
 
-enum class CheckKind : std::uint8_t { kPingSafety, kPingLiveness, kDeterminism };
+enum class CheckKind : std::uint8_t {
+  kPingSafety,
+  kPingLiveness,
+  kDeterminism,
+  kDiscoveryConverged,
+};
 
 struct Check {
   CheckKind kind = CheckKind::kPingSafety;
   Duration within{0};  // liveness bound
+};
+
+// Every node runs discovery on the scenario's network, bootstrapping from node 0.
+struct DiscoverySpec {
+  bool enabled = false;
+  Duration announce_interval = 45s;
+  Duration purge_after = 300s;
+  Duration report_every{0};  // zero: no catalog-size lines
 };
 
 struct Scenario {
@@ -69,6 +82,7 @@ struct Scenario {
   sim::NetworkConfig network;
   Duration ping_every{0};  // zero: no ping workload
   Duration ping_timeout = 5s;
+  DiscoverySpec discovery;
   std::vector<FaultAction> faults;  // ordered by time, then by line
   std::vector<Check> checks;
 };

@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -20,22 +21,48 @@ constexpr Duration kSteadyState = 5min;
 // Convergence is checked once per virtual second.
 constexpr Duration kCheckEvery = 1s;
 constexpr Duration kGiveUpAfter = 30min;
+constexpr Duration kProgressEvery = 2s;
+
+double seconds(Duration d) {
+  return static_cast<double>(d.count()) / 1e9;
+}
+
+// Nodes whose catalog holds every other node.
+std::size_t complete_nodes(sim::World& world, const std::vector<sim::HostId>& hosts) {
+  std::size_t complete = 0;
+  for (sim::HostId h : hosts) {
+    complete += world.network(h)->discovery().signed_peers_count() == hosts.size() - 1;
+  }
+  return complete;
+}
 
 bool all_complete(sim::World& world, const std::vector<sim::HostId>& hosts) {
+  return complete_nodes(world, hosts) == hosts.size();
+}
+
+// A progress line on stderr every 10 virtual seconds, for the long runs.
+void progress(sim::World& world, const std::vector<sim::HostId>& hosts) {
+  if (world.now().since_origin().count() % kProgressEvery.count() != 0) return;
+  std::size_t known = 0;
+  std::size_t isolated = 0;
   for (sim::HostId h : hosts) {
-    if (world.network(h)->discovery().signed_peers_count() != hosts.size() - 1) return false;
+    auto& d = world.network(h)->discovery();
+    known += d.signed_peers_count();
+    isolated += d.neighbours().empty();
   }
-  return true;
+  std::fprintf(stderr,
+               "  t=%.0fs complete=%zu/%zu mean known=%.1f without neighbours=%zu events=%llu "
+               "bytes=%llu\n",
+               seconds(world.now().since_origin()), complete_nodes(world, hosts), hosts.size(),
+               static_cast<double>(known) / static_cast<double>(hosts.size()), isolated,
+               static_cast<unsigned long long>(world.events_processed()),
+               static_cast<unsigned long long>(world.net().stats().bytes_delivered));
 }
 
 double peak_memory_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-double seconds(Duration d) {
-  return static_cast<double>(d.count()) / 1e9;
 }
 
 void BM_DiscoveryConvergence(benchmark::State& state) {
@@ -55,6 +82,7 @@ void BM_DiscoveryConvergence(benchmark::State& state) {
     while (!converged && world.now() - start < kGiveUpAfter) {
       world.run_for(kCheckEvery);
       converged = all_complete(world, hosts);
+      progress(world, hosts);
     }
     if (!converged) {
       state.SkipWithError("did not converge");
@@ -62,7 +90,10 @@ void BM_DiscoveryConvergence(benchmark::State& state) {
     }
     const Duration convergence = world.now() - start;
     const std::uint64_t bytes_converging = world.net().stats().bytes_delivered;
-    world.run_for(kSteadyState);
+    for (Duration t{0}; t < kSteadyState; t += kProgressEvery) {
+      world.run_for(kProgressEvery);
+      progress(world, hosts);
+    }
     const std::uint64_t bytes_steady = world.net().stats().bytes_delivered - bytes_converging;
     state.counters["nodes"] = static_cast<double>(n);
     state.counters["converged_virtual_s"] = seconds(convergence);

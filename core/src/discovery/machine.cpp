@@ -191,11 +191,13 @@ void DiscoveryMachine::note_join_failed(Instant now, const PeerId& peer) {
   auto it = backoff_.find(peer);
   if (it == backoff_.end()) {
     if (backoff_.size() >= config_.max_entries) return;
-    backoff_.emplace(peer, Backoff{now + config_.join_backoff_min, config_.join_backoff_min});
-    return;
+    it = backoff_.emplace(peer, Backoff{now, Duration::zero()}).first;
   }
-  it->second.delay = std::min(it->second.delay * 2, config_.join_backoff_max);
-  it->second.retry_at = now + it->second.delay;
+  Backoff& b = it->second;
+  b.delay = b.delay == Duration::zero() ? config_.join_backoff_min
+                                        : std::min(b.delay * 2, config_.join_backoff_max);
+  // Jittered (0.5x to 1.5x), so nodes refused together do not all come back together.
+  b.retry_at = now + b.delay / 2 + Duration(rng_.between(0, b.delay.count()));
 }
 
 void DiscoveryMachine::emit(Event event) {
@@ -252,7 +254,7 @@ bool DiscoveryMachine::within_max_rtt(const PeerId& peer) const {
 
 void DiscoveryMachine::dial(Instant now, WallTime wall, const std::vector<PeerAddr>& peers) {
   advance(now);
-  if (departed_) return;
+  if (departed_ || !started_) return;
   for (const PeerAddr& addr : peers) {
     if (addr.id == local_.entry.id()) continue;
     if (!catalog_.get_signed(addr.id) && dialed_.size() < kMaxDialed) dialed_[addr.id] = addr;
@@ -264,8 +266,8 @@ void DiscoveryMachine::dial(Instant now, WallTime wall, const std::vector<PeerAd
 SyncId DiscoveryMachine::sync_with(Instant now, WallTime, const PeerAddr& peer) {
   advance(now);
   const SyncId id = next_sync_++;
-  if (departed_) {
-    push(SyncDone{id, error(StatusCode::kCancelled, "discovery has departed")});
+  if (departed_ || !started_) {
+    push(SyncDone{id, error(StatusCode::kCancelled, "discovery is not running")});
   } else if (peer.id == local_.entry.id()) {
     push(SyncDone{id, error(StatusCode::kInvalidArgument, "cannot sync with oneself")});
   } else {
@@ -276,6 +278,7 @@ SyncId DiscoveryMachine::sync_with(Instant now, WallTime, const PeerAddr& peer) 
 
 Result<Upsert> DiscoveryMachine::feed(Instant now, WallTime wall, const SignedPeerEntry& entry) {
   advance(now);
+  if (departed_ || !started_) return error(StatusCode::kCancelled, "discovery is not running");
   if (entry.entry.id() == local_.entry.id()) {
     return error(StatusCode::kFailedPrecondition, "entry of the local peer");
   }

@@ -6,11 +6,11 @@ namespace smalti::discovery {
 // At most this many neighbours are remembered as sources of one missing entry.
 static constexpr std::size_t kMaxSourcesPerMissing = 8;
 
-void DiscoveryMachine::broadcast(const SignedPeerEntry& entry, const PeerId* except) {
+void DiscoveryMachine::broadcast(const SignedPeerEntry& entry, const PeerId* except, Push push) {
   const Stamp stamp{entry.entry.id(), entry.entry.version};
   for (auto& [peer, n] : neighbours_) {
     if ((except && peer == *except) || peer == stamp.peer) continue;
-    if (n.eager) {
+    if (n.eager && push == Push::kTree) {
       send(n.link, Gossip{entry});
     } else if (n.lazy_queue.size() < kMaxLazyQueue) {
       // Dropped beyond the bound: the next re-announce or exchange repairs it.
@@ -51,6 +51,8 @@ void DiscoveryMachine::on_neighbour_message(Instant now, WallTime wall, LinkToke
     on_departure(wall, link, from, *departure);
   } else if (std::holds_alternative<Disconnect>(message)) {
     close_link(link, env::close_code::kSuccess, "neighbour left the view");
+    // It chose to drop us: do not rejoin it at once (an eviction loop otherwise).
+    note_join_failed(now, from);
   } else {
     violation(link, error(StatusCode::kMalformed, "handshake message on a neighbour link"));
   }

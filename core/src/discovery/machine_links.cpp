@@ -39,9 +39,8 @@ void DiscoveryMachine::handle_link_down(Instant now, WallTime wall, LinkToken li
   auto it = links_.find(link);
   if (it == links_.end()) return;
   const PeerId peer = it->second.peer;
-  const bool join_failed =
-      it->second.phase == Phase::kConnecting ||
-      (it->second.channel == Channel::kAnnounce && joining_.count(peer) && joining_[peer] == link);
+  auto pending = joining_.find(peer);
+  const bool join_failed = pending != joining_.end() && pending->second == link;
   forget_link(link, error(StatusCode::kUnavailable, "link to " + peer.short_hex() + " closed"));
   if (join_failed) note_join_failed(now, peer);
   maintain_view(now, wall);
@@ -298,7 +297,7 @@ void DiscoveryMachine::on_entries(Instant now, WallTime wall, LinkToken link, Li
   for (const SignedPeerEntry& e : entries.entries) {
     if (e.entry.id() == local_.entry.id()) continue;
     auto outcome = accept_entry(wall, e);
-    if (outcome.is_ok() && *outcome != Upsert::kNotNewer) broadcast(e, &from);
+    if (outcome.is_ok() && *outcome != Upsert::kNotNewer) broadcast(e, &from, Push::kLazy);
   }
   if (!entries.last) return;
   ex.remote_entries_done = true;

@@ -11,6 +11,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -50,9 +51,24 @@ class Digest {
   // The first eight bytes as a little-endian integer: a well-mixed hash-table key.
   std::uint64_t prefix64() const;
 
-  friend constexpr auto operator<=>(const Digest&, const Digest&) = default;
+  // Lexicographic byte order. The first eight bytes are compared as one big-endian word, which
+  // gives the same order and settles almost every comparison of random digests without memcmp
+  // (maps keyed by PeerId are on every hot path).
+  friend std::strong_ordering operator<=>(const Digest& a, const Digest& b) {
+    const std::uint64_t x = a.leading_word();
+    const std::uint64_t y = b.leading_word();
+    if (x != y) return x <=> y;
+    const int rest = std::memcmp(a.bytes_.data() + 8, b.bytes_.data() + 8, kSize - 8);
+    return rest <=> 0;
+  }
+  friend bool operator==(const Digest& a, const Digest& b) { return a.bytes_ == b.bytes_; }
 
  private:
+  std::uint64_t leading_word() const {
+    std::uint64_t w = 0;
+    for (int i = 0; i < 8; ++i) w = (w << 8) | bytes_[static_cast<std::size_t>(i)];
+    return w;
+  }
   std::array<std::uint8_t, kSize> bytes_{};
 };
 

@@ -89,7 +89,7 @@ class DiscoveryMachine {
  public:
   // Neighbour joins in flight at once, inbound links waiting for their first message, and sync
   // links open at once: beyond these, links are refused.
-  static constexpr std::size_t kMaxPendingInbound = 64;
+  static constexpr std::size_t kMaxPendingInbound = 256;
   static constexpr std::size_t kMaxSyncLinks = 64;
   // Lazy announcements queued per neighbour, and entries awaited from lazy announcements.
   static constexpr std::size_t kMaxLazyQueue = 4 * kMaxStampsPerFrame;
@@ -128,6 +128,8 @@ class DiscoveryMachine {
   // is re-signed and announced at once. `change` must not alter the id or network.
   template <typename Change>
   void update_local(Instant now, WallTime wall, Change&& change) {
+    advance(now);
+    if (!started_ || departed_) return;
     PeerEntry next = local_.entry;
     change(next);
     SMALTI_ASSERT(next.id() == local_.entry.id() && next.network == local_.entry.network);
@@ -136,7 +138,8 @@ class DiscoveryMachine {
     reannounce(now, wall);
   }
   // Broadcasts a signed departure to every neighbour; the driver then waits the departure
-  // window and closes the links. The machine ignores input afterwards.
+  // window and closes the links. The machine ignores input and commands afterwards (feed and
+  // sync_with fail with kCancelled). Commands before start() do nothing or fail likewise.
   void depart(Instant now, WallTime wall);
 
   std::optional<Effect> poll_effect();
@@ -235,7 +238,11 @@ class DiscoveryMachine {
   std::vector<Stamp> summary_stamps(WallTime wall) const;
 
   // machine_gossip.cpp
-  void broadcast(const SignedPeerEntry& entry, const PeerId* except);
+  // kTree: eagerly to eager neighbours, lazily to the others (a new version spreading).
+  // kLazy: only announced, to every neighbour (entries learnt in bulk from an exchange, which
+  // most neighbours already have: they fetch what they lack with Graft).
+  enum class Push : std::uint8_t { kTree, kLazy };
+  void broadcast(const SignedPeerEntry& entry, const PeerId* except, Push push = Push::kTree);
   void on_gossip(Instant now, WallTime wall, LinkToken link, const PeerId& from, Gossip gossip);
   void on_ihave(Instant now, const PeerId& from, const IHave& ihave);
   void on_graft(const PeerId& from, const Graft& graft);

@@ -122,7 +122,7 @@ SMALTI_EMPTY_FIELDS(Disconnect)
 using Message = std::variant<Join, JoinReply, Summary, Entries, Gossip, IHave, Graft, Prune,
                              Departure, Disconnect>;
 
-// Decodes one discovery frame. kLimitExceeded for an oversized frame or list, kMalformed for
+// Decodes one discovery frame. kLimitExceeded for an oversized frame, list or entry, kMalformed for
 // anything else bad. Entry signatures are checked by the catalog, not here.
 Result<Message> decode_message(ByteView frame);
 

@@ -1,0 +1,131 @@
+// smalti-node: one smalti node on the real network (QUIC over UDP).
+//
+//   smalti-node --listen 127.0.0.1:7000 --identity a.key --network demo
+//   smalti-node --listen 127.0.0.1:7001 --identity b.key --network demo
+//               --bootstrap <peer id of a>@127.0.0.1:7000 --tag oracle   (one line)
+//
+// It runs discovery and the ping service, prints "listening <peer id>@<address>" first, then one
+// line per catalog change (discovered / departed, with the catalog size) and per ping of a newly
+// discovered peer. SIGINT or SIGTERM make it announce its departure and exit.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "smalti/real/real_network.hpp"
+
+namespace {
+
+using namespace smalti;
+
+struct Args {
+  real::RealNetworkOptions options;
+  std::string network = "smalti";
+  std::vector<std::string> bootstrap;
+  std::vector<std::string> tags;
+};
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: smalti-node [--listen HOST:PORT] [--identity FILE] [--network NAME]\n"
+               "                   [--bootstrap PEER@HOST:PORT]... [--tag TAG]...\n"
+               "                   [--announce-interval SECONDS] [--purge-after SECONDS]\n");
+}
+
+bool parse_args(int argc, char** argv, Args& args) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) return false;
+    const std::string value = argv[++i];
+    if (flag == "--listen") {
+      args.options.bind = value;
+    } else if (flag == "--identity") {
+      args.options.identity_file = value;
+    } else if (flag == "--network") {
+      args.network = value;
+    } else if (flag == "--bootstrap") {
+      args.bootstrap.push_back(value);
+    } else if (flag == "--tag") {
+      args.tags.push_back(value);
+    } else if (flag == "--announce-interval") {
+      args.options.network.discovery.announce_interval = std::stoi(value) * 1s;
+    } else if (flag == "--purge-after") {
+      args.options.network.discovery.purge_after = std::stoi(value) * 1s;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+void say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+Task<void> report(Network& net) {
+  auto events = net.discovery().events();
+  while (true) {
+    discovery::EventOrLag next = co_await events.next();
+    if (auto* lag = std::get_if<discovery::Lagged>(&next)) {
+      say("events lagged: " + std::to_string(lag->missed) + " missed");
+      continue;
+    }
+    const auto& event = std::get<discovery::Event>(next);
+    const std::string size = " (catalog: " + std::to_string(net.discovery().peers_count()) + ")";
+    if (auto* found = std::get_if<discovery::PeerDiscovered>(&event)) {
+      const PeerAddr addr = found->entry.address;
+      say("discovered " + real::format_peer_addr(addr) + size);
+      net.ping().ping(addr, [addr](Result<Duration> rtt) {
+        if (rtt.is_ok()) {
+          say("ping " + addr.id.to_hex() + " rtt=" + format_duration(*rtt));
+        } else {
+          say("ping " + addr.id.to_hex() + " failed: " + rtt.status().message());
+        }
+      });
+    } else if (auto* gone = std::get_if<discovery::PeerDeparted>(&event)) {
+      say("departed " + gone->peer.to_hex() + size);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (!parse_args(argc, argv, args)) {
+    usage();
+    return 2;
+  }
+  args.options.network.node.name = "smalti-node";
+  auto& discovery = args.options.network.discovery;
+  discovery.network = NetworkId::from_string(args.network);
+  for (const std::string& b : args.bootstrap) {
+    auto addr = real::parse_peer_addr(b);
+    if (!addr.is_ok()) {
+      std::fprintf(stderr, "smalti-node: %s\n", addr.status().message().c_str());
+      return 2;
+    }
+    discovery.with_bootstrap(*addr);
+  }
+  for (const std::string& t : args.tags) discovery.with_tag(Tag::from_string(t));
+  args.options.quic.log = [](const std::string& line) {
+    std::fprintf(stderr, "smalti-node: %s\n", line.c_str());
+  };
+
+  real::Runtime runtime;
+  auto node = real::RealNetwork::create(runtime, std::move(args.options));
+  if (!node.is_ok()) {
+    std::fprintf(stderr, "smalti-node: %s\n", node.status().to_string().c_str());
+    return 1;
+  }
+  Network& net = (*node)->network();
+  say("listening " + real::format_peer_addr(net.addr()));
+  net.spawn(report(net));
+  runtime.stop_on_signals([&](int) {
+    say("leaving");
+    net.discovery().depart([&runtime] { runtime.stop(); });
+  });
+  runtime.run();
+  return 0;
+}

@@ -79,11 +79,16 @@ std::optional<ConnKey> key_of(const Bytes& dcid) {
 }  // namespace
 
 class QuicLink;
+std::size_t transport_max_frame(const QuicTransport::Impl& t);
 
 // One QUIC connection, its timer and the link it carries.
 struct Conn final : QuicConnection::Handler, std::enable_shared_from_this<Conn> {
   Conn(QuicTransport::Impl& transport, ConnKey key, bool outbound)
-      : t(transport), key(key), outbound(outbound), timer(io()) {}
+      : t(transport),
+        key(key),
+        outbound(outbound),
+        timer(io()),
+        reader(transport_max_frame(transport)) {}
 
   asio::io_context& io();
   void on_established(const PeerId& remote, const std::string& alpn) override;
@@ -172,6 +177,10 @@ struct QuicTransport::Impl {
   bool gso = true;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };
+
+std::size_t transport_max_frame(const QuicTransport::Impl& t) {
+  return t.options.max_frame_size;
+}
 
 asio::io_context& Conn::io() {
   return t.runtime.io_context();
@@ -302,6 +311,10 @@ void Conn::on_stream_data(ByteView data) {
 
 void Conn::on_closed(const env::CloseInfo& info) {
   auto self = shared_from_this();
+  if (reader.buffered() > 0) {
+    t.log("link " + alpn + " from " + remote.short_hex() + " ended inside a frame: " +
+          std::to_string(reader.buffered()) + " bytes of a truncated frame dropped");
+  }
   if (!quic || !quic->is_established()) {
     ++t.stats.handshakes_failed;
     t.log("handshake with " + (outbound ? remote.short_hex() : std::string("a new peer")) +
@@ -312,8 +325,13 @@ void Conn::on_closed(const env::CloseInfo& info) {
     connect_done = nullptr;
     const bool identity = info.reason.find("not the expected") != std::string::npos ||
                           info.reason.find("certificate") != std::string::npos;
-    Status status = error(identity ? StatusCode::kPermissionDenied : StatusCode::kUnavailable,
-                          "connect failed: " + info.reason);
+    const bool no_alpn = info.reason.find("ALPN") != std::string::npos;
+    const bool timeout = info.reason.find("timeout") != std::string::npos;
+    const StatusCode code = identity  ? StatusCode::kPermissionDenied
+                            : no_alpn ? StatusCode::kNotFound
+                            : timeout ? StatusCode::kTimeout
+                                      : StatusCode::kUnavailable;
+    Status status = error(code, "connect failed: " + info.reason);
     asio::post(io(), [done = std::move(done), status] { done(status); });
   }
   if (auto l = link.lock()) {

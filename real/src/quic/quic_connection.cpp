@@ -148,6 +148,8 @@ struct QuicConnection::Impl {
       if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION) {
         info.code = static_cast<std::uint32_t>(cc.error_code);
         info.reason.assign(reinterpret_cast<const char*>(cc.reason), cc.reasonlen);
+      } else if (cc.error_code == 0x100 + 120) {  // TLS alert no_application_protocol
+        info.reason = "no application protocol (ALPN) in common";
       } else {
         info.reason =
             "transport closed the connection (error " + std::to_string(cc.error_code) + ")";

@@ -112,10 +112,12 @@ struct Conn final : QuicConnection::Handler, std::enable_shared_from_this<Conn> 
   std::weak_ptr<QuicLink> link;
   std::optional<ConnKey> initial_key;  // the client's original DCID prefix (accepted side)
   bool flush_posted = false;
+  bool dirty = false;
   bool closing = false;
   std::uint32_t close_code = 0;
   std::string close_reason;
   Instant close_deadline = Instant::max();
+  Instant armed_at = Instant::max();  // when the timer's pending wait fires
 };
 
 class QuicLink final : public env::Link {
@@ -159,6 +161,7 @@ struct QuicTransport::Impl {
   void accept_connection(const udp::endpoint& from, ByteView data, const Bytes& dcid);
   void send(const std::vector<PacketBatch>& batches, const UdpEndpoint& to);
   void forget(Conn& conn);
+  void service_dirty();
 
   Runtime& runtime;
   SecretKey key;
@@ -172,6 +175,7 @@ struct QuicTransport::Impl {
   std::map<ConnKey, std::shared_ptr<Conn>> conns;
   std::map<ConnKey, ConnKey> initial_keys;  // client's original DCID prefix -> our key
   std::array<std::uint8_t, 65536> rx{};
+  std::vector<std::shared_ptr<Conn>> dirty;  // received on in this batch, not yet serviced
   udp::endpoint rx_from;
   QuicTransportStats stats;
   bool gso = true;
@@ -378,13 +382,19 @@ void Conn::service() {
   }
   Instant next = quic->expiry();
   if (closing && !quic->is_closed()) next = std::min(next, close_deadline);
-  if (next == Instant::max()) return;
+  if (next == armed_at) return;  // the pending wait already covers it
+  armed_at = next;
+  if (next == Instant::max()) {
+    timer.cancel();
+    return;
+  }
   timer.expires_at(
       std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next.since_origin().count())));
   timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     if (ec) return;
     auto c = weak.lock();
     if (!c || !c->quic) return;
+    c->armed_at = Instant::max();
     c->quic->handle_expiry(c->t.now());
     c->service();
   });
@@ -454,6 +464,8 @@ void QuicTransport::Impl::start_receive() {
                                 if (more) break;
                                 on_datagram(from, ByteView(rx.data(), got));
                               }
+                              if (alive.expired()) return;
+                              service_dirty();
                               if (!alive.expired()) start_receive();
                             });
 }
@@ -486,7 +498,20 @@ void QuicTransport::Impl::on_datagram(const udp::endpoint& from, ByteView data) 
     return;
   }
   conn->quic->receive(to_udp(from), data, now());
-  conn->service();
+  // Serviced once after the whole batch of datagrams: acknowledgements and replies coalesce.
+  if (!conn->dirty) {
+    conn->dirty = true;
+    dirty.push_back(std::move(conn));
+  }
+}
+
+void QuicTransport::Impl::service_dirty() {
+  std::vector<std::shared_ptr<Conn>> batch;
+  batch.swap(dirty);
+  for (auto& conn : batch) {
+    conn->dirty = false;
+    conn->service();
+  }
 }
 
 void QuicTransport::Impl::accept_connection(const udp::endpoint& from, ByteView data,

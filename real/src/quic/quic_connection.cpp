@@ -94,12 +94,21 @@ struct QuicConnection::Impl {
     queued += data.size();
   }
 
+  // The chunk that holds stream offset `sent` (so a packet never walks the whole queue).
+  std::size_t cursor = 0;
+  std::uint64_t cursor_start = 0;
+
   std::size_t unsent_vecs(ngtcp2_vec* vecs) {
+    while (cursor + 1 < chunks.size() && cursor_start + chunks[cursor].size() <= sent) {
+      cursor_start += chunks[cursor].size();
+      ++cursor;
+    }
     std::size_t n = 0;
-    std::uint64_t offset = chunks_start;
-    for (Bytes& chunk : chunks) {
+    std::uint64_t offset = cursor_start;
+    for (std::size_t i = cursor; i < chunks.size() && n < kMaxVecs; ++i) {
+      Bytes& chunk = chunks[i];
       const std::uint64_t end = offset + chunk.size();
-      if (end > sent && n < kMaxVecs) {
+      if (end > sent) {
         const std::size_t skip = sent > offset ? static_cast<std::size_t>(sent - offset) : 0;
         vecs[n].base = chunk.data() + skip;
         vecs[n].len = chunk.size() - skip;
@@ -117,6 +126,11 @@ struct QuicConnection::Impl {
            (chunks.size() > 1 || chunks.front().size() == chunks.front().capacity())) {
       chunks_start += chunks.front().size();
       chunks.pop_front();
+      if (cursor > 0) {
+        --cursor;
+      } else {
+        cursor_start = chunks_start;
+      }
     }
   }
 

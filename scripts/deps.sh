@@ -5,6 +5,7 @@ packages=(
   cmake ninja-build pkg-config g++ clang-14 libclang-rt-14-dev clang-format ccache
   libssl-dev libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   libboost-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libsqlite3-dev
+  ngtcp2-client ngtcp2-server openssl
   b3sum
 )
 missing=()

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "smalti/real/metrics_server.hpp"
 #include "smalti/real/real_network.hpp"
 
 namespace {
@@ -23,13 +24,15 @@ struct Args {
   std::string network = "smalti";
   std::vector<std::string> bootstrap;
   std::vector<std::string> tags;
+  std::string metrics;
 };
 
 void usage() {
   std::fprintf(stderr,
                "usage: smalti-node [--listen HOST:PORT] [--identity FILE] [--network NAME]\n"
                "                   [--bootstrap PEER@HOST:PORT]... [--tag TAG]...\n"
-               "                   [--announce-interval SECONDS] [--purge-after SECONDS]\n");
+               "                   [--announce-interval SECONDS] [--purge-after SECONDS]\n"
+               "                   [--metrics HOST:PORT]   (Prometheus text over HTTP)\n");
 }
 
 bool parse_args(int argc, char** argv, Args& args) {
@@ -45,6 +48,8 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.network = value;
     } else if (flag == "--bootstrap") {
       args.bootstrap.push_back(value);
+    } else if (flag == "--metrics") {
+      args.metrics = value;
     } else if (flag == "--tag") {
       args.tags.push_back(value);
     } else if (flag == "--announce-interval") {
@@ -121,6 +126,16 @@ int main(int argc, char** argv) {
   }
   Network& net = (*node)->network();
   say("listening " + real::format_peer_addr(net.addr()));
+  std::unique_ptr<real::MetricsServer> metrics;
+  if (!args.metrics.empty()) {
+    auto server = real::MetricsServer::start(runtime, **node, args.metrics);
+    if (!server.is_ok()) {
+      std::fprintf(stderr, "smalti-node: %s\n", server.status().to_string().c_str());
+      return 1;
+    }
+    metrics = std::move(server).value();
+    say("metrics http://" + metrics->address() + "/metrics");
+  }
   net.spawn(report(net));
   runtime.stop_on_signals([&](int) {
     say("leaving");

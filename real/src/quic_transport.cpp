@@ -131,6 +131,7 @@ class QuicLink final : public env::Link {
   void set_handler(env::LinkHandler* handler) override;
   Status send(Bytes frame) override;
   Duration rtt() const override;
+  Digest secret(std::string_view label) const override;
   bool is_open() const override { return open_; }
   void close(std::uint32_t code, std::string reason) override;
 
@@ -228,6 +229,13 @@ Status QuicLink::send(Bytes frame) {
 Duration QuicLink::rtt() const {
   auto conn = conn_.lock();
   return conn && conn->quic ? conn->quic->rtt() : Duration::zero();
+}
+
+Digest QuicLink::secret(std::string_view label) const {
+  auto conn = conn_.lock();
+  if (!conn || !conn->quic) return Digest();
+  auto bytes = conn->quic->export_secret(std::string(label));
+  return bytes.is_ok() ? Digest(*bytes) : Digest();
 }
 
 void QuicLink::close(std::uint32_t code, std::string reason) {

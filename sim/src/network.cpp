@@ -23,6 +23,7 @@ Duration LatencyModel::sample(Rng& rng) const {
 
 SimNetwork::SimNetwork(World& world, Rng rng, NetworkConfig config)
     : world_(world), rng_(rng), config_(config) {
+  secret_salt_ = Digest::from_u64(rng_.derive("link-secret").next_u64()).hashed();
   SMALTI_ASSERT(
       config_.idle_timeout > Duration::zero() && config_.connect_timeout > Duration::zero(),
       "network timeouts must be positive");
@@ -525,6 +526,12 @@ void SimLinkEnd::notify_closed() {
   const env::CloseInfo info = *pending_close_;
   pending_close_.reset();
   handler_->on_closed(info);
+}
+
+Digest SimNetwork::link_secret(LinkId link, std::string_view label) const {
+  Bytes id(8);
+  for (int i = 0; i < 8; ++i) id[i] = static_cast<std::uint8_t>(link >> (8 * i));
+  return Digest::from_parts({secret_salt_.view(), id, as_bytes(label)});
 }
 
 }  // namespace smalti::sim

@@ -104,6 +104,8 @@ TEST_F(QuicTransportTest, FramesFlowBothWaysInOrderAndTheRemoteKeyIsTheLinksPeer
   ASSERT_TRUE(s1.is_ok() && s2.is_ok());
   EXPECT_EQ(*s1, *s2);
   EXPECT_NE(*s1, *a->link_secret(**link, "other"));
+  EXPECT_EQ((*link)->secret("smalti bond"), server.links[0]->secret("smalti bond"));
+  EXPECT_EQ((*link)->secret("smalti bond"), Digest(*s1));
 }
 
 TEST_F(QuicTransportTest, CloseDeliversEarlierFramesThenTheCodeAndReason) {

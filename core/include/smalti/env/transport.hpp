@@ -14,8 +14,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "smalti/base/bytes.hpp"
+#include "smalti/base/digest.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/base/time.hpp"
 #include "smalti/env/peer.hpp"
@@ -62,6 +64,10 @@ class Link {
   virtual Status send(Bytes frame) = 0;
   // The smoothed round-trip time the transport measured; zero before any sample.
   virtual Duration rtt() const = 0;
+  // 32 bytes that both ends of this link derive and no other connection has (the TLS exporter
+  // on QUIC, with `label` as its label), so a protocol can bind a proof to this connection.
+  // All zero once the link has ended.
+  virtual Digest secret(std::string_view label) const = 0;
   virtual bool is_open() const = 0;
   // Closes with an application code; the remote sees the code and reason. Idempotent.
   virtual void close(std::uint32_t code, std::string reason) = 0;

@@ -126,6 +126,8 @@ class SimNetwork {
   Status send(LinkId link, int side, Bytes frame);
   void close(LinkId link, int side, std::uint32_t code, std::string reason);
   Duration rtt(LinkId link) const;
+  // The same for both ends of a link, different for every link and label; seeded.
+  Digest link_secret(LinkId link, std::string_view label) const;
 
  private:
   struct InFlight {
@@ -177,6 +179,7 @@ class SimNetwork {
 
   World& world_;
   Rng rng_;
+  Digest secret_salt_;  // drawn from the seed: link secrets differ between worlds
   NetworkConfig config_;
   NetworkStats stats_;
   std::map<LinkId, LinkState> links_;
@@ -205,6 +208,7 @@ class SimLinkEnd final : public env::Link, public std::enable_shared_from_this<S
   void set_handler(env::LinkHandler* handler) override;
   Status send(Bytes frame) override;
   Duration rtt() const override { return network_.rtt(id_); }
+  Digest secret(std::string_view label) const override { return network_.link_secret(id_, label); }
   bool is_open() const override { return open_; }
   void close(std::uint32_t code, std::string reason) override;
 

@@ -1,8 +1,8 @@
 // Network: what an application holds — one node with its protocols.
 //
 // The same class runs in the simulator (sim::World::add_node gives one per simulated node) and
-// on the real backend. It owns the Node runtime and the protocol services (ping and discovery
-// today; streams and groups as they land). Executor thread only, like its node.
+// on the real backend. It owns the Node runtime and the protocol services (ping, discovery and
+// streams today; groups as it lands). Executor thread only, like its node.
 #pragma once
 
 #include <memory>
@@ -11,6 +11,7 @@
 #include "smalti/env/environment.hpp"
 #include "smalti/ping/ping_service.hpp"
 #include "smalti/runtime/node.hpp"
+#include "smalti/streams/streams.hpp"
 
 namespace smalti {
 
@@ -34,6 +35,7 @@ class Network {
   PeerAddr addr() const { return node_->addr(); }
   ping::PingService& ping() { return *ping_; }
   discovery::Discovery& discovery() { return *discovery_; }
+  streams::Streams& streams() { return *streams_; }
   void spawn(Task<void> task) { node_->spawn(std::move(task)); }
 
  private:
@@ -41,6 +43,7 @@ class Network {
   std::unique_ptr<Node> node_;
   std::unique_ptr<ping::PingService> ping_;
   std::unique_ptr<discovery::Discovery> discovery_;
+  std::unique_ptr<streams::Streams> streams_;
 };
 
 }  // namespace smalti

@@ -31,7 +31,7 @@ Discovery::Discovery(Node& node, ping::PingService& ping, Config config)
                        run_effects();
                      },
                  .on_down =
-                     [this](LinkToken t) {
+                     [this](LinkToken t, const env::CloseInfo&) {
                        last_rtt_sample_.erase(t);
                        link_peers_.erase(t);
                        machine_.handle_link_down(node_.now(), node_.wall_now(), t);

@@ -6,7 +6,7 @@ class LinkTable::Adapter final : public env::LinkHandler {
  public:
   Adapter(LinkTable& table, Token token) : table_(table), token_(token) {}
   void on_frame(Bytes frame) override { table_.callbacks_.on_frame(token_, std::move(frame)); }
-  void on_closed(const env::CloseInfo&) override { table_.on_link_closed(token_); }
+  void on_closed(const env::CloseInfo& info) override { table_.on_link_closed(token_, info); }
 
  private:
   LinkTable& table_;
@@ -44,7 +44,8 @@ void LinkTable::on_connect_result(Token token, Result<env::LinkPtr> link) {
   }
   if (!link.is_ok()) {
     entries_.erase(it);
-    callbacks_.on_down(token);
+    callbacks_.on_down(token,
+                       env::CloseInfo{env::close_code::kReset, link.status().message(), false});
     return;
   }
   adopt_connected(it->second, token, std::move(link).value());
@@ -89,19 +90,25 @@ void LinkTable::close_all(std::uint32_t code, const std::string& reason) {
   while (!entries_.empty()) close(entries_.begin()->first, code, reason);
 }
 
+std::optional<PeerId> LinkTable::remote(Token token) const {
+  auto it = entries_.find(token);
+  if (it == entries_.end() || !it->second.link) return std::nullopt;
+  return it->second.link->remote();
+}
+
 Duration LinkTable::rtt(Token token) const {
   auto it = entries_.find(token);
   if (it == entries_.end() || !it->second.link) return Duration::zero();
   return it->second.link->rtt();
 }
 
-void LinkTable::on_link_closed(Token token) {
+void LinkTable::on_link_closed(Token token, const env::CloseInfo& info) {
   auto it = entries_.find(token);
   if (it == entries_.end()) return;
   Entry entry = std::move(it->second);
   entries_.erase(it);
   retire(std::move(entry));
-  callbacks_.on_down(token);
+  callbacks_.on_down(token, info);
 }
 
 void LinkTable::retire(Entry entry) {

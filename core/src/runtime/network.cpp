@@ -11,12 +11,15 @@ Result<std::unique_ptr<Network>> Network::create(const env::Environment& env,
   net->discovery_ = std::make_unique<discovery::Discovery>(*net->node_, *net->ping_,
                                                            std::move(options.discovery));
   SMALTI_RETURN_IF_ERROR(net->discovery_->start().with_context("discovery"));
+  net->streams_ = std::make_unique<streams::Streams>(*net->node_, *net->discovery_);
+  SMALTI_RETURN_IF_ERROR(net->streams_->start().with_context("streams"));
   return net;
 }
 
 Network::~Network() {
   // Tasks first: they use the services.
   node_->shutdown_now();
+  streams_.reset();
   discovery_.reset();
   ping_.reset();
   node_.reset();

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "smalti/env/transport.hpp"
@@ -24,7 +25,8 @@ class LinkTable {
   using Token = std::uint64_t;
   struct Callbacks {
     std::function<void(Token)> on_connected;
-    std::function<void(Token)> on_down;
+    // A failed connect reports code kReset and the reason.
+    std::function<void(Token, const env::CloseInfo&)> on_down;
     std::function<void(Token, Bytes)> on_frame;
   };
 
@@ -41,6 +43,8 @@ class LinkTable {
   void close(Token token, std::uint32_t code, std::string reason);
   // Closes every link, as close() does for each.
   void close_all(std::uint32_t code, const std::string& reason);
+  // The remote peer of an open link.
+  std::optional<PeerId> remote(Token token) const;
   // The transport's smoothed RTT of the link; zero when unknown.
   Duration rtt(Token token) const;
   std::size_t size() const { return entries_.size(); }
@@ -54,7 +58,7 @@ class LinkTable {
   };
   void on_connect_result(Token token, Result<env::LinkPtr> link);
   void adopt_connected(Entry& entry, Token token, env::LinkPtr link);
-  void on_link_closed(Token token);
+  void on_link_closed(Token token, const env::CloseInfo& info);
   void retire(Entry entry);
 
   Node& node_;

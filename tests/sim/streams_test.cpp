@@ -1,0 +1,173 @@
+// Streams in the simulator: delivery in order, back-pressure and TooSlow, refusals, reconnection.
+#include <gtest/gtest.h>
+
+#include "discovery_support.hpp"
+
+namespace smalti {
+
+struct Price {
+  std::string symbol;
+  std::uint64_t seq = 0;
+  friend bool operator==(const Price&, const Price&) = default;
+};
+SMALTI_FIELDS(Price, symbol, seq)
+SMALTI_STREAM(Price, "test.price")
+
+struct Other {
+  std::uint64_t x = 0;
+};
+SMALTI_FIELDS(Other, x)
+SMALTI_STREAM(Other, "test.other")
+
+}  // namespace smalti
+
+namespace smalti::sim {
+namespace {
+
+using support::add_discovery_nodes;
+
+// Pulls everything queued on `c` into `out`.
+template <typename T>
+void drain(streams::Consumer<T>& c, std::vector<T>& out) {
+  while (auto d = c.try_recv()) out.push_back(std::move(*d));
+}
+
+TEST(Streams, ProducerReachesEveryConsumerInOrder) {
+  World world({.seed = 41});
+  auto hosts = add_discovery_nodes(world, 4);
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  std::vector<streams::Consumer<Price>> consumers;
+  for (int i = 1; i < 4; ++i)
+    consumers.push_back(world.network(hosts[i])->streams().consumer<Price>().build());
+  ASSERT_TRUE(world.run_until([&] { return producer.when().subscribed(3).is_met(); }, 30s));
+  EXPECT_TRUE(producer.is_online());
+  std::vector<std::vector<Price>> got(3);
+  for (std::uint64_t i = 0; i < 500; ++i) {
+    ASSERT_TRUE(producer.try_send({"ETH", i}).is_ok());
+    if (i % 50 == 0) world.run_for(10ms);
+    for (int c = 0; c < 3; ++c) drain(consumers[c], got[c]);
+  }
+  ASSERT_TRUE(world.run_until(
+      [&] {
+        for (int c = 0; c < 3; ++c) drain(consumers[c], got[c]);
+        return got[0].size() == 500 && got[1].size() == 500 && got[2].size() == 500;
+      },
+      10s));
+  for (int c = 0; c < 3; ++c) {
+    for (std::uint64_t i = 0; i < 500; ++i) ASSERT_EQ(got[c][i].seq, i);
+  }
+  // The producer's entry advertises the stream; every consumer sees one connected producer.
+  EXPECT_TRUE(world.network(hosts[0])->discovery().me().entry.streams.count(
+      streams::stream_id_of<Price>()));
+  EXPECT_TRUE(consumers[0].when().subscribed(1).is_met());
+}
+
+TEST(Streams, OfflineProducerRefusesToSend) {
+  World world({.seed = 42});
+  auto hosts = add_discovery_nodes(world, 1);
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  auto s = producer.try_send({"BTC", 1});
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+}
+
+TEST(Streams, SlowConsumerIsCutWithTooSlowWhileFastOnesKeepEverything) {
+  World world({.seed = 43});
+  auto hosts = add_discovery_nodes(world, 3);
+  auto producer = world.network(hosts[0])->streams().producer<Price>().with_buffer_size(16).build();
+  auto fast = world.network(hosts[1])->streams().consumer<Price>().with_buffer_size(16).build();
+  auto slow = world.network(hosts[2])->streams().consumer<Price>().with_buffer_size(16).build();
+  ASSERT_TRUE(world.run_until([&] { return producer.when().subscribed(2).is_met(); }, 30s));
+  std::vector<Price> fast_got;
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    ASSERT_TRUE(producer.try_send({"ETH", i}).is_ok() || i > 0);
+    world.run_for(5ms);
+    drain(fast, fast_got);  // the slow one never reads: its credits run out, then its queue
+  }
+  world.run_for(1s);
+  drain(fast, fast_got);
+  ASSERT_EQ(fast_got.size(), 200u);
+  for (std::uint64_t i = 0; i < 200; ++i) ASSERT_EQ(fast_got[i].seq, i);
+  EXPECT_GT(producer.dropped(), 0u) << "the slow consumer's queue overflowed";
+  // It was cut with TooSlow and came back after its backoff: what it got is in order, without
+  // duplicates, starts with its first window, and has a gap where it was cut.
+  std::vector<Price> slow_got;
+  drain(slow, slow_got);
+  ASSERT_GE(slow_got.size(), 16u);
+  for (std::uint64_t i = 0; i < 16; ++i) EXPECT_EQ(slow_got[i].seq, i);
+  for (std::size_t i = 1; i < slow_got.size(); ++i) EXPECT_LT(slow_got[i - 1].seq, slow_got[i].seq);
+  EXPECT_LT(slow_got.size(), 200u);
+}
+
+TEST(Streams, MaxConsumersAndRequireRefuseSubscriptions) {
+  World world({.seed = 44});
+  const Tag trusted = Tag::from_string("trusted");
+  auto hosts = add_discovery_nodes(world, 4, [&](std::size_t i, discovery::Config& c) {
+    if (i == 1 || i == 2) c.with_tag(trusted);
+  });
+  auto producer = world.network(hosts[0])
+                      ->streams()
+                      .producer<Price>()
+                      .with_max_consumers(2)
+                      .require([&](const streams::PeerInfo& p) { return p.has_tag(trusted); })
+                      .build();
+  auto c1 = world.network(hosts[1])->streams().consumer<Price>().build();
+  world.run_for(20s);
+  auto untrusted = world.network(hosts[3])->streams().consumer<Price>().build();
+  world.run_for(20s);
+  ASSERT_EQ(untrusted.producers().size(), 1u);
+  EXPECT_EQ(untrusted.producers()[0].state, streams::ChannelState::kTerminated)
+      << "NotAllowed is final";
+  auto c2 = world.network(hosts[2])->streams().consumer<Price>().build();
+  world.run_for(20s);
+  EXPECT_EQ(producer.consumers().size(), 2u);
+  // A third trusted subscription (a second consumer on node 1) finds the producer full: it is
+  // refused with NoCapacity and keeps retrying with backoff.
+  auto c3 = world.network(hosts[1])->streams().consumer<Price>().build();
+  world.run_for(20s);
+  EXPECT_EQ(producer.consumers().size(), 2u);
+  EXPECT_TRUE(c1.when().subscribed(1).is_met());
+  EXPECT_TRUE(c2.when().subscribed(1).is_met());
+  ASSERT_EQ(c3.producers().size(), 1u);
+  EXPECT_NE(c3.producers()[0].state, streams::ChannelState::kConnected);
+  EXPECT_NE(c3.producers()[0].state, streams::ChannelState::kTerminated);
+}
+
+TEST(Streams, ConsumerReconnectsAfterAPartitionHeals) {
+  World world({.seed = 45});
+  auto hosts = add_discovery_nodes(world, 2);
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build();
+  ASSERT_TRUE(world.run_until([&] { return consumer.when().subscribed(1).is_met(); }, 30s));
+  world.net().partition({hosts[0]}, {hosts[1]});
+  ASSERT_TRUE(world.run_until([&] { return !producer.is_online(); }, 30s));
+  world.net().heal_all();
+  ASSERT_TRUE(world.run_until([&] { return producer.is_online(); }, 60s));
+  ASSERT_TRUE(producer.try_send({"SOL", 7}).is_ok());
+  std::vector<Price> got;
+  ASSERT_TRUE(world.run_until(
+      [&] {
+        drain(consumer, got);
+        return !got.empty();
+      },
+      5s));
+  EXPECT_EQ(got[0].seq, 7u);
+}
+
+TEST(Streams, DroppingTheLastProducerHandleWithdrawsTheStream) {
+  World world({.seed = 46});
+  auto hosts = add_discovery_nodes(world, 2);
+  auto& d0 = world.network(hosts[0])->discovery();
+  {
+    auto producer = world.network(hosts[0])->streams().producer<Other>().build();
+    auto again = world.network(hosts[0])->streams().producer<Other>().build();  // the same one
+    EXPECT_TRUE(d0.me().entry.streams.count(streams::stream_id_of<Other>()));
+    auto consumer = world.network(hosts[1])->streams().consumer<Other>().build();
+    ASSERT_TRUE(world.run_until([&] { return again.when().subscribed(1).is_met(); }, 30s));
+    EXPECT_TRUE(producer.is_online()) << "both handles share one producer";
+  }
+  EXPECT_FALSE(d0.me().entry.streams.count(streams::stream_id_of<Other>()));
+}
+
+}  // namespace
+}  // namespace smalti::sim

@@ -7,8 +7,10 @@
 // It runs discovery and the ping service, prints "listening <peer id>@<address>" first, then one
 // line per catalog change (discovered / departed, with the catalog size) and per ping of a newly
 // discovered peer. SIGINT or SIGTERM make it announce its departure and exit.
+#include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,10 +31,18 @@ struct Args {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: smalti-node [--listen HOST:PORT] [--identity FILE] [--network NAME]\n"
+               "usage: smalti-node [--listen HOST:PORT] [--advertise HOST:PORT] [--identity FILE]\n"
+               "                   [--network NAME]\n"
                "                   [--bootstrap PEER@HOST:PORT]... [--tag TAG]...\n"
                "                   [--announce-interval SECONDS] [--purge-after SECONDS]\n"
                "                   [--metrics HOST:PORT]   (Prometheus text over HTTP)\n");
+}
+
+std::optional<Duration> seconds(const std::string& text) {
+  unsigned n = 0;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (err != std::errc() || end != text.data() + text.size() || n == 0) return std::nullopt;
+  return Duration(std::chrono::seconds(n));
 }
 
 bool parse_args(int argc, char** argv, Args& args) {
@@ -52,10 +62,16 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.metrics = value;
     } else if (flag == "--tag") {
       args.tags.push_back(value);
+    } else if (flag == "--advertise") {
+      args.options.quic.advertise = value;
     } else if (flag == "--announce-interval") {
-      args.options.network.discovery.announce_interval = std::stoi(value) * 1s;
+      auto s = seconds(value);
+      if (!s) return false;
+      args.options.network.discovery.announce_interval = *s;
     } else if (flag == "--purge-after") {
-      args.options.network.discovery.purge_after = std::stoi(value) * 1s;
+      auto s = seconds(value);
+      if (!s) return false;
+      args.options.network.discovery.purge_after = *s;
     } else {
       return false;
     }

@@ -4,6 +4,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <charconv>
 #include <sstream>
 #include <utility>  // before Asio: Boost 1.74's Asio misses it under C++20
 
@@ -111,7 +112,14 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(Runtime& runtime, Re
   if (colon == std::string::npos || ec) {
     return error(StatusCode::kInvalidArgument, "bad metrics address '" + bind + "'");
   }
-  const tcp::endpoint endpoint(ip, static_cast<unsigned short>(std::stoi(bind.substr(colon + 1))));
+  unsigned port = 0;
+  const std::string port_text = bind.substr(colon + 1);
+  const auto [end, err] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (err != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+    return error(StatusCode::kInvalidArgument, "bad metrics port in '" + bind + "'");
+  }
+  const tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
   impl->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(endpoint, ec);

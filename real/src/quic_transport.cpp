@@ -117,7 +117,8 @@ struct Conn final : QuicConnection::Handler, std::enable_shared_from_this<Conn> 
   std::uint32_t close_code = 0;
   std::string close_reason;
   Instant close_deadline = Instant::max();
-  Instant armed_at = Instant::max();  // when the timer's pending wait fires
+  Instant armed_at = Instant::max();        // when the timer's pending wait fires
+  Instant setup_deadline = Instant::max();  // not established by then: given up
 };
 
 class QuicLink final : public env::Link {
@@ -145,6 +146,7 @@ class QuicLink final : public env::Link {
   std::string alpn_;
   env::LinkHandler* handler_ = nullptr;
   std::deque<Bytes> held_;
+  std::size_t held_bytes_ = 0;
   std::optional<env::CloseInfo> held_close_;
   bool open_ = true;
 };
@@ -199,6 +201,7 @@ void QuicLink::set_handler(env::LinkHandler* handler) {
   while (!held_.empty() && handler_) {
     Bytes frame = std::move(held_.front());
     held_.pop_front();
+    held_bytes_ -= frame.size();
     handler_->on_frame(std::move(frame));
   }
   if (held_close_ && handler_) {
@@ -233,7 +236,7 @@ Duration QuicLink::rtt() const {
 
 Digest QuicLink::secret(std::string_view label) const {
   auto conn = conn_.lock();
-  if (!conn || !conn->quic) return Digest();
+  if (!open_ || !conn || !conn->quic || conn->quic->is_closed()) return Digest();
   auto bytes = conn->quic->export_secret(std::string(label));
   return bytes.is_ok() ? Digest(*bytes) : Digest();
 }
@@ -243,6 +246,8 @@ void QuicLink::close(std::uint32_t code, std::string reason) {
   open_ = false;
   handler_ = nullptr;
   held_.clear();
+  held_bytes_ = 0;
+  held_close_.reset();  // our own close is never reported back
   if (auto conn = conn_.lock()) conn->begin_close(code, std::move(reason));
 }
 
@@ -252,8 +257,11 @@ void QuicLink::deliver(Bytes frame) {
     handler_->on_frame(std::move(frame));
     return;
   }
+  held_bytes_ += frame.size();
   held_.push_back(std::move(frame));
-  if (auto conn = conn_.lock(); conn && held_.size() > conn->t.options.max_unclaimed_frames) {
+  auto conn = conn_.lock();
+  if (conn && (held_.size() > conn->t.options.max_unclaimed_frames ||
+               held_bytes_ > conn->t.options.max_unclaimed_bytes)) {
     conn->t.log("link " + alpn_ + " from " + remote_.short_hex() +
                 ": too many frames before a handler; reset");
     remote_closed(env::CloseInfo{env::close_code::kReset, "too many unclaimed frames", false});
@@ -376,6 +384,19 @@ void Conn::service() {
   auto self = shared_from_this();
   const Instant now = t.now();
   std::vector<PacketBatch> out;
+  if (!quic->is_established() && !quic->is_closed() && now >= setup_deadline) {
+    // A handshake that never completes, or a stream that never opens, must not linger.
+    t.log("connection with " + remote.short_hex() + " not established in time; dropped");
+    ++t.stats.handshakes_failed;
+    if (connect_done) {
+      auto done = std::move(connect_done);
+      connect_done = nullptr;
+      asio::post(io(), [done = std::move(done)] {
+        done(error(StatusCode::kTimeout, "connect failed: not established in time"));
+      });
+    }
+    quic->close(env::close_code::kCancelled, "not established in time", now, out);
+  }
   quic->flush(now, out);
   // A closing link first delivers what it sent, then closes (or gives up after the linger).
   if (closing && !quic->is_closed() &&
@@ -390,6 +411,7 @@ void Conn::service() {
   }
   Instant next = quic->expiry();
   if (closing && !quic->is_closed()) next = std::min(next, close_deadline);
+  if (!quic->is_established() && !quic->is_closed()) next = std::min(next, setup_deadline);
   if (next == armed_at) return;  // the pending wait already covers it
   armed_at = next;
   if (next == Instant::max()) {
@@ -534,6 +556,7 @@ void QuicTransport::Impl::accept_connection(const udp::endpoint& from, ByteView 
   if (alpns.empty()) return;
   const ConnKey key = random_key();
   auto conn = std::make_shared<Conn>(*this, key, false);
+  conn->setup_deadline = now() + options.setup_timeout;
   conns.emplace(key, conn);
   stats.connections_active = conns.size();
   if (auto initial = key_of(dcid)) {
@@ -591,9 +614,16 @@ Result<std::unique_ptr<QuicTransport>> QuicTransport::create(Runtime& runtime, c
   }
   const udp::endpoint local = impl->socket.local_endpoint(ec);
   impl->local = to_udp(local);
-  impl->local_text = (local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                              : local.address().to_string()) +
-                     ":" + std::to_string(local.port());
+  if (!impl->options.advertise.empty()) {
+    impl->local_text = impl->options.advertise;
+  } else if (local.address().is_unspecified()) {
+    return error(StatusCode::kInvalidArgument,
+                 "bound to a wildcard address: set an address to advertise");
+  } else {
+    impl->local_text = (local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                                : local.address().to_string()) +
+                       ":" + std::to_string(local.port());
+  }
   std::unique_ptr<QuicTransport> transport(new QuicTransport(std::move(impl)));
   transport->impl_->start_receive();
   return transport;
@@ -603,7 +633,17 @@ PeerAddr QuicTransport::local_addr() const {
   return PeerAddr{impl_->key.peer_id(), {impl_->local_text}};
 }
 
+// GnuTLS accepts at most 8 ALPNs of at most 31 bytes each.
+static constexpr std::size_t kMaxAlpnLength = 31;
+static constexpr std::size_t kMaxListeners = 8;
+
 Status QuicTransport::listen(const std::string& alpn, env::AcceptFn on_link) {
+  if (alpn.empty() || alpn.size() > kMaxAlpnLength) {
+    return error(StatusCode::kInvalidArgument, "ALPN '" + alpn + "' must be 1 to 31 bytes");
+  }
+  if (impl_->listeners.size() >= kMaxListeners) {
+    return error(StatusCode::kLimitExceeded, "at most 8 ALPNs can be served");
+  }
   if (impl_->listeners.count(alpn)) {
     return error(StatusCode::kAlreadyExists, "already listening on " + alpn);
   }
@@ -618,6 +658,9 @@ void QuicTransport::connect(const PeerAddr& addr, const std::string& alpn, env::
   };
   if (addr.addresses.empty())
     return fail(error(StatusCode::kInvalidArgument, "no address to dial"));
+  if (alpn.empty() || alpn.size() > kMaxAlpnLength) {
+    return fail(error(StatusCode::kInvalidArgument, "ALPN '" + alpn + "' must be 1 to 31 bytes"));
+  }
   auto remote = parse_endpoint(addr.addresses.front());
   if (!remote.is_ok()) return fail(remote.status());
   if (t.conns.size() >= kMaxConnections) {
@@ -626,6 +669,7 @@ void QuicTransport::connect(const PeerAddr& addr, const std::string& alpn, env::
   const ConnKey key = random_key();
   auto conn = std::make_shared<Conn>(t, key, true);
   conn->remote = addr.id;
+  conn->setup_deadline = t.now() + t.options.setup_timeout;
   conn->connect_done = std::move(done);
   auto quic_conn = QuicConnection::connect(t.quic, *t.identity, t.local, to_udp(*remote), alpn,
                                            addr.id, key, t.now(), conn.get());

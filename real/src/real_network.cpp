@@ -42,7 +42,10 @@ Result<std::array<std::uint8_t, 32>> load_or_create_identity(const std::string& 
   }
   (void)gnutls_rnd(GNUTLS_RND_KEY, seed.data(), seed.size());
   const std::string text = to_hex(ByteView(seed.data(), seed.size())) + "\n";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  // Written to a temporary file and renamed, so a crash never leaves a half-written identity.
+  const std::string temp = path + ".tmp";
+  ::unlink(temp.c_str());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
     return error(StatusCode::kUnavailable,
                  "cannot create identity file " + path + ": " + std::strerror(errno));
@@ -50,7 +53,8 @@ Result<std::array<std::uint8_t, 32>> load_or_create_identity(const std::string& 
   const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
-  if (!written || !synced) {
+  if (!written || !synced || ::rename(temp.c_str(), path.c_str()) != 0) {
+    ::unlink(temp.c_str());
     return error(StatusCode::kUnavailable, "cannot write identity file " + path);
   }
   return seed;

@@ -51,7 +51,12 @@ env::TimerId Runtime::schedule_at(Instant at, env::Task fn) {
       std::chrono::steady_clock::time_point(std::chrono::nanoseconds(at.since_origin().count())));
   timer->async_wait([this, id, fn = std::move(fn)](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled
-    impl_->timers.erase(id);
+    // A timer that expired but was cancelled before its handler ran must not fire.
+    auto it = impl_->timers.find(id);
+    if (it == impl_->timers.end()) return;
+    // Keep the timer object alive until this handler returns.
+    std::shared_ptr<boost::asio::steady_timer> self(std::move(it->second));
+    impl_->timers.erase(it);
     fn();
   });
   impl_->timers.emplace(id, std::move(timer));

@@ -296,6 +296,8 @@ struct QuicConnection::Impl {
     params.initial_max_stream_data_bidi_remote = options.stream_window;
     params.initial_max_data = options.connection_window;
     params.max_idle_timeout = static_cast<ngtcp2_duration>(options.idle_timeout.count());
+    // Links are between known addresses: no migration, so every packet goes to `remote_`.
+    params.disable_active_migration = 1;
   }
 
   Status setup_session(const TlsIdentity& identity) {
@@ -330,9 +332,13 @@ struct QuicConnection::Impl {
       return error(StatusCode::kInternal, "ALPN setup");
     }
     ngtcp2_conn_set_tls_native_handle(conn, session);
+    return Status::ok();
+  }
+
+  // Keep-alive only for established links: a peer that never finishes setting one up times out.
+  void start_keep_alive() {
     ngtcp2_conn_set_keep_alive_timeout(conn,
                                        static_cast<ngtcp2_duration>(options.keep_alive.count()));
-    return Status::ok();
   }
 
   // After every input: open the stream, deliver data, report establishment or closure.
@@ -347,6 +353,7 @@ struct QuicConnection::Impl {
         chunks.front().shrink_to_fit();
         queued += 1;
         self->established_ = true;
+        start_keep_alive();
         handler->on_established(*remote_id, alpn);
       }
     }
@@ -358,6 +365,7 @@ struct QuicConnection::Impl {
         preamble_seen = true;
         inbound.erase(inbound.begin());
         self->established_ = true;
+        start_keep_alive();
         handler->on_established(*remote_id, alpn);
       }
     }
@@ -583,6 +591,7 @@ void QuicConnection::close(std::uint32_t code, const std::string& reason, Instan
 Duration QuicConnection::rtt() const {
   ngtcp2_conn_stat stat{};
   ngtcp2_conn_get_conn_stat(impl_->conn, &stat);
+  if (stat.first_rtt_sample_ts == UINT64_MAX) return Duration::zero();  // no sample yet
   return Duration(static_cast<std::int64_t>(stat.smoothed_rtt));
 }
 

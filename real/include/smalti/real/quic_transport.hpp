@@ -27,8 +27,14 @@ struct QuicTransportOptions {
   // "host:port"; port 0 picks a free one.
   std::string bind = "127.0.0.1:0";
   std::size_t max_frame_size = 16u << 20;
-  // Frames that arrive before the link's handler is set; beyond, the link is reset.
+  // Frames (and their bytes) that arrive before the link's handler is set; beyond either bound
+  // the link is reset.
   std::size_t max_unclaimed_frames = 1024;
+  std::size_t max_unclaimed_bytes = 16u << 20;
+  // What others dial ("host:port"); required when `bind` is a wildcard address.
+  std::string advertise;
+  // A connection not established (handshake and stream) within this is dropped.
+  Duration setup_timeout = 10s;
   Duration idle_timeout = 30s;
   Duration keep_alive = 10s;
   // How long a closing link waits for its last frames to be acknowledged.

@@ -1,7 +1,7 @@
 // RealNetwork: a smalti::Network on the real backend: QUIC transport, OS entropy and clocks.
 //
 //   real::Runtime runtime;
-//   auto node = real::RealNetwork::create(runtime, {.bind = "0.0.0.0:7000",
+//   auto node = real::RealNetwork::create(runtime, {.bind = "127.0.0.1:7000",
 //                                                   .identity_file = "node.key"});
 //   node.value()->network().discovery().dial({bootstrap});
 //   runtime.run();

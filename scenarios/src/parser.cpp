@@ -153,13 +153,18 @@ Status Parser::check(const Tokens& t) {
   } else if (t.size() == 4 && t[1] == "ping-liveness" && t[2] == "within") {
     SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
     s_.checks.push_back({CheckKind::kPingLiveness, d});
+  } else if (t.size() == 2 && t[1] == "stream-order") {
+    s_.checks.push_back({CheckKind::kStreamOrder, {}});
+  } else if (t.size() == 4 && t[1] == "stream-liveness" && t[2] == "within") {
+    SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
+    s_.checks.push_back({CheckKind::kStreamLiveness, d});
   } else if (t.size() == 4 && t[1] == "discovery-converged" && t[2] == "within") {
     SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
     s_.checks.push_back({CheckKind::kDiscoveryConverged, d});
   } else {
     return bad(
         "usage: check ping-safety | ping-liveness within D | discovery-converged within D | "
-        "determinism");
+        "stream-order | stream-liveness within D | determinism");
   }
   return Status::ok();
 }
@@ -213,6 +218,14 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
   } else if (kw == "connect-timeout") {
     SMALTI_RETURN_IF_ERROR(expect_size(t, 2, "connect-timeout D"));
     SMALTI_ASSIGN_OR_RETURN(s_.network.connect_timeout, parse_positive(t[1]));
+  } else if (kw == "workload" && t.size() >= 2 && t[1] == "stream") {
+    static constexpr const char* kUsage = "usage: workload stream every D [slow HOSTS]";
+    if ((t.size() != 4 && t.size() != 6) || t[2] != "every") return bad(kUsage);
+    SMALTI_ASSIGN_OR_RETURN(s_.stream_every, parse_positive(t[3]));
+    if (t.size() == 6) {
+      if (t[4] != "slow" || s_.nodes == 0) return bad(std::string(kUsage) + " (after 'nodes')");
+      SMALTI_ASSIGN_OR_RETURN(s_.stream_slow, parse_hosts(t[5], s_.nodes));
+    }
   } else if (kw == "workload") {
     if (t.size() != 4 && t.size() != 6) return bad("usage: workload ping every D [timeout D]");
     if (t[1] != "ping" || t[2] != "every") return bad("usage: workload ping every D [timeout D]");
@@ -340,6 +353,9 @@ Result<Scenario> Parser::parse(std::string_view text) {
   for (const FaultAction& f : s_.faults) {
     if (f.at > s_.duration) return bad("fault '" + f.text + "' is after the end of the scenario");
   }
+  if (s_.stream_every > Duration::zero() && !s_.discovery.enabled) {
+    return bad("the stream workload needs a 'discovery' statement");
+  }
   std::stable_sort(s_.faults.begin(), s_.faults.end(),
                    [](const FaultAction& a, const FaultAction& b) { return a.at < b.at; });
   for (const Check& c : s_.checks) {
@@ -350,8 +366,14 @@ Result<Scenario> Parser::parse(std::string_view text) {
     if (c.kind == CheckKind::kDiscoveryConverged && !s_.discovery.enabled) {
       return bad("discovery checks need a 'discovery' statement");
     }
-    const bool liveness =
-        c.kind == CheckKind::kPingLiveness || c.kind == CheckKind::kDiscoveryConverged;
+    const bool stream_check =
+        c.kind == CheckKind::kStreamOrder || c.kind == CheckKind::kStreamLiveness;
+    if (stream_check && s_.stream_every == Duration::zero()) {
+      return bad("stream checks need 'workload stream every D'");
+    }
+    const bool liveness = c.kind == CheckKind::kPingLiveness ||
+                          c.kind == CheckKind::kDiscoveryConverged ||
+                          c.kind == CheckKind::kStreamLiveness;
     if (liveness && last_fault_end(s_) + c.within > s_.duration) {
       return bad(
           "the liveness window ends after the scenario: make it longer or the bound shorter");

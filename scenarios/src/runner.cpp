@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "smalti/scenarios/discovery_watch.hpp"
+#include "smalti/scenarios/stream_workload.hpp"
 #include "smalti/scenarios/workload.hpp"
 #include "smalti/sim/world.hpp"
 
@@ -130,7 +131,7 @@ void print_header(const Scenario& s, const RunOptions& o) {
 // Builds the world of `scenario`: its nodes with their workload, and its fault schedule.
 std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t seed, bool record,
                                        bool perturb, PingRecorder& recorder, DiscoveryWatch& watch,
-                                       const RunOptions* log) {
+                                       StreamRecorder& streams, const RunOptions* log) {
   auto state = std::make_shared<FaultState>();
   auto world = std::make_unique<sim::World>(
       sim::WorldOptions{.seed = seed, .network = scenario.network, .record_trace = record});
@@ -146,8 +147,13 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
           .with_purge_after(scenario.discovery.purge_after);
       if (i > 0) config.with_bootstrap(w.addr(0));
     }
-    if (scenario.ping_every > Duration::zero()) {
-      spec.setup = [&w, &recorder, i](Network& net) { start_ping_workload(w, recorder, i, net); };
+    const bool ping = scenario.ping_every > Duration::zero();
+    const bool stream = scenario.stream_every > Duration::zero();
+    if (ping || stream) {
+      spec.setup = [&w, &recorder, &streams, i, ping, stream](Network& net) {
+        if (ping) start_ping_workload(w, recorder, i, net);
+        if (stream) streams.start(w, i, net);
+      };
     }
     w.add_node(std::move(spec));
   }
@@ -176,8 +182,9 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   report.seed = options.seed;
   PingRecorder recorder(scenario);
   DiscoveryWatch watch(scenario);
+  StreamRecorder streams(scenario);
   auto world_ptr = make_world(scenario, options.seed, !options.trace_path.empty(), options.perturb,
-                              recorder, watch, &options);
+                              recorder, watch, streams, &options);
   sim::World& world = *world_ptr;
   print_header(scenario, options);
   world.run_until(Instant() + scenario.duration);
@@ -191,6 +198,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   report.pings_failed = recorder.failed();
   report.checks = recorder.evaluate(world, scenario);
   for (CheckResult& r : watch.evaluate()) report.checks.push_back(std::move(r));
+  for (CheckResult& r : streams.evaluate(world)) report.checks.push_back(std::move(r));
   for (const Check& c : scenario.checks) {
     if (c.kind != CheckKind::kDeterminism) continue;
     const DeterminismReport d = check_determinism(scenario, options.seed);
@@ -225,6 +233,17 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
                    " delayed by loss=" + std::to_string(net.frames_delayed_by_loss) +
                    " stalled=" + std::to_string(net.frames_stalled) + " links opened=" +
                    std::to_string(net.links_opened) + " reset=" + std::to_string(net.links_reset));
+  if (scenario.stream_every > Duration::zero()) {
+    std::string per_node;
+    for (HostId h = 1; h < world.host_count(); ++h) {
+      const bool slow = std::find(scenario.stream_slow.begin(), scenario.stream_slow.end(), h) !=
+                        scenario.stream_slow.end();
+      per_node += " n" + std::to_string(h) + "=" + std::to_string(streams.received(h)) +
+                  (slow ? "(slow)" : "");
+    }
+    say(options,
+        "stream: ticks sent by n0=" + std::to_string(streams.sent()) + "; received:" + per_node);
+  }
   say(options, "pings: started=" + std::to_string(report.pings_started) +
                    " succeeded=" + std::to_string(report.pings_succeeded) +
                    " failed or timed out=" + std::to_string(report.pings_failed));
@@ -261,8 +280,9 @@ DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed
   for (int run = 0; run < 2; ++run) {
     PingRecorder recorder(scenario);
     DiscoveryWatch watch(scenario);
-    auto world_ptr =
-        make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder, watch, nullptr);
+    StreamRecorder streams(scenario);
+    auto world_ptr = make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder,
+                                watch, streams, nullptr);
     sim::World& world = *world_ptr;
     world.run_until(Instant() + scenario.duration);
     hashes.push_back(world.trace().hash_hex());

@@ -104,6 +104,9 @@ TEST(ScenarioParser, RejectsBadInputWithTheLineAndReason) {
       {"nodes 2\nduration 9999999999999999999h\n", "expected a number"},
       {"nodes 2\nduration 1s\nlatency 5ms 1ms\n", "min <= median"},
       {"nodes 2\nduration 1s\ndiscovery announce\n", "usage: discovery"},
+      {"nodes 2\nduration 1s\nworkload stream every 1s\n", "needs a 'discovery'"},
+      {"nodes 2\nduration 1s\ndiscovery\nworkload stream every 1s slow 5\n", "not one of"},
+      {"nodes 2\nduration 1s\ncheck stream-order\n", "need 'workload stream"},
       {"nodes 2\nduration 1s\ndiscovery purge -1s\n", "positive"},
       {"nodes 2\nduration 10s\ncheck discovery-converged within 5s\n", "need a 'discovery'"},
       {"nodes 2\nduration 10s\ndiscovery\nat 9s crash 0\ncheck discovery-converged within 5s\n",
@@ -123,6 +126,12 @@ TEST(ScenarioParser, ParsesDiscovery) {
   EXPECT_EQ(s->discovery.report_every, 2s);
   ASSERT_EQ(s->checks.size(), 1u);
   EXPECT_EQ(s->checks[0].kind, CheckKind::kDiscoveryConverged);
+  auto stream = parse_scenario(
+      "nodes 4\nduration 30s\ndiscovery\nworkload stream every 100ms slow 2-3\n"
+      "check stream-order\ncheck stream-liveness within 5s\n");
+  ASSERT_TRUE(stream.is_ok()) << stream.status().to_string();
+  EXPECT_EQ(stream->stream_every, 100ms);
+  EXPECT_EQ(stream->stream_slow, (std::vector<HostId>{2, 3}));
   auto plain = parse_scenario("nodes 3\nduration 30s\ndiscovery\n");
   ASSERT_TRUE(plain.is_ok());
   EXPECT_EQ(plain->discovery.announce_interval, 45s);

@@ -122,6 +122,42 @@ TEST(ScenarioRunner, DiscoveryThatCannotConvergeIsALivenessFailure) {
   EXPECT_EQ(report.checks[0].name, "discovery-converged");
 }
 
+TEST(ScenarioRunner, StreamFeedKeepsFastConsumersWhole) {
+  auto s = parse_scenario(R"(
+    nodes 5
+    duration 40s
+    discovery announce 5s
+    workload stream every 50ms slow 4
+    at 10s partition 0 | 1,2
+    at 15s heal
+    check stream-order
+    check stream-liveness within 5s
+  )");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  std::ostringstream out;
+  RunOptions options;
+  options.out = &out;
+  const RunReport report = run_scenario(*s, options);
+  EXPECT_EQ(report.verdict, Verdict::kPass) << out.str();
+  EXPECT_NE(out.str().find("n4=0(slow)"), std::string::npos) << out.str();
+}
+
+TEST(ScenarioRunner, StreamCutOffForGoodIsALivenessFailure) {
+  auto s = parse_scenario(R"(
+    nodes 3
+    duration 30s
+    discovery
+    workload stream every 100ms
+    at 10s partition 0 | 2
+    check stream-liveness within 5s
+  )");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  const RunReport report = run_scenario(*s, RunOptions{});
+  EXPECT_EQ(report.verdict, Verdict::kLivenessFailure);
+  ASSERT_EQ(report.checks.size(), 1u);
+  EXPECT_NE(report.checks[0].detail.find("missed"), std::string::npos) << report.checks[0].detail;
+}
+
 TEST(ScenarioRunner, DeterminismSelfCheckPassesAndNamesAnInjectedDivergence) {
   const Scenario s = small();
   const DeterminismReport same = check_determinism(s, 3);

@@ -60,6 +60,8 @@ enum class CheckKind : std::uint8_t {
   kPingLiveness,
   kDeterminism,
   kDiscoveryConverged,
+  kStreamOrder,
+  kStreamLiveness,
 };
 
 struct Check {
@@ -83,6 +85,8 @@ struct Scenario {
   Duration ping_every{0};  // zero: no ping workload
   Duration ping_timeout = 5s;
   DiscoverySpec discovery;
+  Duration stream_every{0};  // zero: no stream workload
+  std::vector<HostId> stream_slow;
   std::vector<FaultAction> faults;  // ordered by time, then by line
   std::vector<Check> checks;
 };

@@ -169,5 +169,75 @@ TEST(Streams, DroppingTheLastProducerHandleWithdrawsTheStream) {
   EXPECT_FALSE(d0.me().entry.streams.count(streams::stream_id_of<Other>()));
 }
 
+TEST(Streams, OptionsStreamIdUndeliveredSinkNoLaggingCutAndTaggedSubscriptions) {
+  World world({.seed = 47});
+  const Tag eu = Tag::from_string("eu");
+  auto hosts = add_discovery_nodes(world, 3, [&](std::size_t i, discovery::Config& c) {
+    if (i == 1) c.with_tag(eu);
+  });
+  const streams::StreamId custom = streams::StreamId::from_string("prices.v2");
+  std::vector<Price> undelivered;
+  auto producer = world.network(hosts[0])
+                      ->streams()
+                      .producer<Price>()
+                      .with_stream_id(custom)
+                      .with_buffer_size(4)
+                      .disconnect_lagging(false)
+                      .online_when_subscribed(0)
+                      .with_undelivered_sink([&](const Price& p) { undelivered.push_back(p); })
+                      .build();
+  // Online with no consumer (online_when 0): the datum goes to the undelivered sink.
+  ASSERT_TRUE(producer.try_send({"A", 1}).is_ok());
+  ASSERT_EQ(undelivered.size(), 1u);
+  EXPECT_EQ(undelivered[0].seq, 1u);
+  // A consumer of the default id does not find it; one of the custom id does.
+  auto wrong = world.network(hosts[1])->streams().consumer<Price>().build();
+  auto right = world.network(hosts[1])
+                   ->streams()
+                   .consumer<Price>()
+                   .with_stream_id(custom)
+                   .with_buffer_size(4)
+                   .build();
+  auto other = world.network(hosts[2])
+                   ->streams()
+                   .consumer<Price>()
+                   .with_stream_id(custom)
+                   .with_buffer_size(4)
+                   .build();
+  ASSERT_TRUE(world.run_until([&] { return producer.when().subscribed(2).is_met(); }, 30s));
+  EXPECT_TRUE(producer.when().subscribed_with(1, {eu}).is_met());
+  EXPECT_FALSE(producer.when().subscribed_with(2, {eu}).is_met());
+  EXPECT_TRUE(wrong.producers().empty());
+  // Nobody reads: with disconnect_lagging off, datums beyond the window and queue are dropped
+  // for that consumer, and it stays subscribed.
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    ASSERT_TRUE(producer.try_send({"A", 100 + i}).is_ok());
+    world.run_for(10ms);
+  }
+  EXPECT_EQ(producer.consumers().size(), 2u) << "not cut";
+  EXPECT_GT(producer.dropped(), 0u);
+  std::vector<Price> got;
+  drain(right, got);
+  ASSERT_FALSE(got.empty());
+  for (std::size_t i = 1; i < got.size(); ++i) EXPECT_LT(got[i - 1].seq, got[i].seq);
+  EXPECT_EQ(got[0].seq, 100u);
+}
+
+TEST(Streams, ConsumerStatsCountWhatArrived) {
+  World world({.seed = 48});
+  auto hosts = add_discovery_nodes(world, 2);
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build();
+  ASSERT_TRUE(world.run_until([&] { return producer.is_online(); }, 30s));
+  for (std::uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(producer.try_send({"X", i}).is_ok());
+  world.run_for(1s);
+  ASSERT_EQ(consumer.producers().size(), 1u);
+  EXPECT_EQ(consumer.producers()[0].state, streams::ChannelState::kConnected);
+  EXPECT_EQ(consumer.producers()[0].stats.datums, 10u);
+  EXPECT_GT(consumer.producers()[0].stats.bytes, 10u);
+  ASSERT_EQ(producer.consumers().size(), 1u);
+  EXPECT_EQ(producer.consumers()[0].stats.datums, 10u);
+}
+
 }  // namespace
 }  // namespace smalti::sim

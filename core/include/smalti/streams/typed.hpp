@@ -2,8 +2,10 @@
 // streams.hpp). T needs codec fields (SMALTI_FIELDS) and a stream name (SMALTI_STREAM).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "smalti/runtime/condition.hpp"
 
@@ -43,6 +45,19 @@ class Producer {
       ProducerCore* c = &core_;
       return Condition(c->streams->changed(), c->streams->node().clock(),
                        [c, n] { return c->machine.subscribers() >= n; });
+    }
+    // At least `n` subscribed consumers whose discovery entries carry every tag in `tags`.
+    Condition subscribed_with(std::size_t n, std::set<Tag> tags) const {
+      ProducerCore* c = &core_;
+      return Condition(c->streams->changed(), c->streams->node().clock(), [c, n, tags] {
+        std::size_t count = 0;
+        for (const SubscriptionInfo& s : c->machine.subscriptions()) {
+          auto entry = c->streams->discovery().get(s.peer);
+          if (!entry) continue;
+          count += std::includes(entry->tags.begin(), entry->tags.end(), tags.begin(), tags.end());
+        }
+        return count >= n;
+      });
     }
     Condition unsubscribed() const {
       ProducerCore* c = &core_;

@@ -46,7 +46,7 @@ void drive_machines(ByteView bytes) {
   ConsumerMachine consumer(ConsumerConfig{.network = network, .stream = stream, .buffer_size = 4},
                            7);
   const PeerId peer{Digest::from_string("peer")};
-  consumer.handle_producers(Instant(),
+  consumer.handle_producers(Instant(), WallTime(),
                             {ProducerCandidate{PeerAddr{peer, {"sim:1"}}, PeerInfo{peer}}});
   Reader r{bytes};
   Instant now;
@@ -55,7 +55,7 @@ void drive_machines(ByteView bytes) {
     const LinkToken link = 1 + r.byte() % 4;
     switch (r.byte() % 8) {
       case 0:
-        producer.handle_subscribe(now, link, PeerInfo{peer},
+        producer.handle_subscribe(now, WallTime(), link, PeerInfo{peer},
                                   Subscribe{network, stream, static_cast<std::uint32_t>(r.byte())});
         break;
       case 1:

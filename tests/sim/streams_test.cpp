@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "discovery_support.hpp"
+#include "fault_test_support.hpp"
 
 namespace smalti {
 
@@ -237,6 +238,96 @@ TEST(Streams, ConsumerStatsCountWhatArrived) {
   EXPECT_GT(consumer.producers()[0].stats.bytes, 10u);
   ASSERT_EQ(producer.consumers().size(), 1u);
   EXPECT_EQ(producer.consumers()[0].stats.datums, 10u);
+}
+
+// A test ticket: 8 bytes of expiry (unix milliseconds, little endian), valid until then.
+class ExpiringTicket final : public tickets::TicketValidator {
+ public:
+  static UniqueId klass() { return UniqueId::from_string("test.expiring-ticket"); }
+  static discovery::Ticket make(WallTime expiry) {
+    Bytes data(8);
+    const auto ms = static_cast<std::uint64_t>(expiry.unix_millis());
+    for (int i = 0; i < 8; ++i) data[i] = static_cast<std::uint8_t>(ms >> (8 * i));
+    return discovery::Ticket{klass(), data};
+  }
+  UniqueId ticket_class() const override { return klass(); }
+  Result<WallTime> validate(ByteView data, const PeerId&, WallTime now) const override {
+    if (data.size() != 8) return error(StatusCode::kInvalidArgument, "not a test ticket");
+    std::uint64_t ms = 0;
+    for (int i = 0; i < 8; ++i) ms |= static_cast<std::uint64_t>(data[i]) << (8 * i);
+    const WallTime expiry = WallTime::from_unix_nanos(static_cast<std::int64_t>(ms) * 1'000'000);
+    if (expiry <= now) return error(StatusCode::kPermissionDenied, "expired");
+    return expiry;
+  }
+};
+
+TEST(Streams, RequireTicketAdmitsTicketHoldersUntilTheirTicketsExpire) {
+  World world({.seed = 49});
+  auto hosts = add_discovery_nodes(world, 3);
+  auto validator = std::make_shared<ExpiringTicket>();
+  auto producer =
+      world.network(hosts[0])->streams().producer<Price>().require_ticket(validator).build();
+  // Node 1 holds a ticket valid for 40 s; node 2 holds none.
+  world.network(hosts[1])->discovery().add_ticket(
+      ExpiringTicket::make(world.network(hosts[1])->node().wall_now() + 40s));
+  auto holder = world.network(hosts[1])->streams().consumer<Price>().build();
+  auto stranger = world.network(hosts[2])->streams().consumer<Price>().build();
+  ASSERT_TRUE(world.run_until([&] { return holder.when().subscribed(1).is_met(); }, 30s));
+  world.run_for(2s);
+  EXPECT_EQ(producer.consumers().size(), 1u);
+  ASSERT_EQ(stranger.producers().size(), 1u);
+  EXPECT_EQ(stranger.producers()[0].state, streams::ChannelState::kTerminated);
+  // At expiry the producer ends the subscription (NotAllowed); without a new ticket it stays out.
+  ASSERT_TRUE(world.run_until([&] { return producer.consumers().empty(); }, 40s));
+  world.run_for(10s);
+  EXPECT_TRUE(producer.consumers().empty());
+  // A fresh ticket (announced at once) lets it back in.
+  world.network(hosts[1])->discovery().replace_ticket(
+      ExpiringTicket::make(world.network(hosts[1])->node().wall_now() + 5min));
+  ASSERT_TRUE(world.run_until([&] { return producer.consumers().size() == 1u; }, 30s));
+}
+
+TEST(Streams, SubscribingToAStreamNobodyProducesIsStreamNotFound) {
+  World world({.seed = 51});
+  auto hosts = add_discovery_nodes(world, 2);
+  ASSERT_TRUE(world.run_until([&] { return support::converged(world, hosts); }, 20s));
+  auto link = support::connect_now(world, hosts[1], world.addr(hosts[0]), streams::kAlpn);
+  ASSERT_TRUE(link.is_ok());
+  support::Held held{std::make_unique<support::Recorder>(world), std::move(link).value()};
+  held.link->set_handler(held.rec.get());
+  const streams::Subscribe subscribe{support::test_network(),
+                                     streams::StreamId::from_string("none"), 8};
+  ASSERT_TRUE(held.link->send(encode(streams::Message{subscribe})).is_ok());
+  world.run_for(1s);
+  ASSERT_TRUE(held.rec->closed.has_value());
+  EXPECT_EQ(held.rec->closed->code, streams::stream_close::kStreamNotFound);
+  // And one from another network is DifferentNetwork.
+  auto other = support::connect_now(world, hosts[1], world.addr(hosts[0]), streams::kAlpn);
+  ASSERT_TRUE(other.is_ok());
+  support::Held held2{std::make_unique<support::Recorder>(world), std::move(other).value()};
+  held2.link->set_handler(held2.rec.get());
+  const streams::Subscribe foreign{NetworkId::from_string("elsewhere"),
+                                   streams::stream_id_of<Price>(), 8};
+  ASSERT_TRUE(held2.link->send(encode(streams::Message{foreign})).is_ok());
+  world.run_for(1s);
+  ASSERT_TRUE(held2.rec->closed.has_value());
+  EXPECT_EQ(held2.rec->closed->code, streams::stream_close::kDifferentNetwork);
+}
+
+TEST(Streams, ConsumerRequireTicketSkipsProducersWithoutOne) {
+  World world({.seed = 50});
+  auto hosts = add_discovery_nodes(world, 3);
+  auto validator = std::make_shared<ExpiringTicket>();
+  world.network(hosts[0])->discovery().add_ticket(
+      ExpiringTicket::make(world.network(hosts[0])->node().wall_now() + 1h));
+  auto certified = world.network(hosts[0])->streams().producer<Price>().build();
+  auto uncertified = world.network(hosts[1])->streams().producer<Price>().build();
+  auto consumer =
+      world.network(hosts[2])->streams().consumer<Price>().require_ticket(validator).build();
+  world.run_for(30s);
+  ASSERT_EQ(consumer.producers().size(), 1u);
+  EXPECT_EQ(consumer.producers()[0].producer, world.peer_id(hosts[0]));
+  EXPECT_TRUE(uncertified.consumers().empty());
 }
 
 }  // namespace

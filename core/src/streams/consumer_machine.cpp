@@ -15,12 +15,20 @@ bool is_final(std::uint32_t code) {
 
 }  // namespace
 
-void ConsumerMachine::handle_producers(Instant now,
-                                       const std::vector<ProducerCandidate>& candidates) {
+WallTime ConsumerMachine::handle_producers(Instant now, WallTime wall,
+                                           const std::vector<ProducerCandidate>& candidates) {
   last_now_ = now;
+  WallTime next_expiry = WallTime::max();
   std::map<PeerId, const ProducerCandidate*> eligible;
   for (const ProducerCandidate& c : candidates) {
-    if (!config_.require || config_.require(c.info)) eligible[c.addr.id] = &c;
+    if (config_.require && !config_.require(c.info)) continue;
+    if (!config_.tickets.empty()) {
+      if (!c.info.entry) continue;
+      auto valid = tickets::validate_tickets(*c.info.entry, config_.tickets, wall);
+      if (!valid.is_ok()) continue;
+      next_expiry = std::min(next_expiry, *valid);
+    }
+    eligible[c.addr.id] = &c;
   }
   // Producers that left the catalog or stopped qualifying are dropped.
   for (auto it = channels_.begin(); it != channels_.end();) {
@@ -49,6 +57,7 @@ void ConsumerMachine::handle_producers(Instant now,
       open(now, id, it->second);
     }
   }
+  return next_expiry;
 }
 
 void ConsumerMachine::open(Instant now, const PeerId& producer, Channel& channel) {

@@ -8,8 +8,8 @@ namespace smalti::streams {
 // Credits a consumer may hold at once: bounds what a bogus Credit can make us promise.
 static constexpr std::uint64_t kMaxCredits = 1u << 20;
 
-void ProducerMachine::handle_subscribe(Instant now, LinkToken link, const PeerInfo& peer,
-                                       const Subscribe& subscribe) {
+void ProducerMachine::handle_subscribe(Instant now, WallTime wall, LinkToken link,
+                                       const PeerInfo& peer, const Subscribe& subscribe) {
   if (subs_.count(link)) {
     return cut(link, env::close_code::kProtocolViolation, "subscribed twice on one link");
   }
@@ -21,8 +21,20 @@ void ProducerMachine::handle_subscribe(Instant now, LinkToken link, const PeerIn
     effects_.push_back(CloseLink{link, stream_close::kNotAllowed, "NotAllowed"});
     return;
   }
+  WallTime expires = WallTime::max();
+  if (!config_.tickets.empty()) {
+    auto valid = peer.entry
+                     ? tickets::validate_tickets(*peer.entry, config_.tickets, wall)
+                     : Result<WallTime>(error(StatusCode::kPermissionDenied, "unknown peer"));
+    if (!valid.is_ok()) {
+      effects_.push_back(CloseLink{link, stream_close::kNotAllowed, valid.status().message()});
+      return;
+    }
+    expires = *valid;
+  }
   Subscription sub;
   sub.peer = peer.id;
+  sub.expires = expires;
   sub.credits = std::min<std::uint64_t>(subscribe.credits, kMaxCredits);
   sub.stats.since = now;
   auto [it, inserted] = subs_.emplace(link, std::move(sub));
@@ -84,6 +96,20 @@ void ProducerMachine::reevaluate(const std::function<bool(const PeerId&)>& still
     if (!still_allowed(sub.peer)) gone.push_back(link);
   }
   for (LinkToken link : gone) cut(link, stream_close::kNotAllowed, "NotAllowed");
+}
+
+void ProducerMachine::handle_wall_time(WallTime wall) {
+  std::vector<LinkToken> expired;
+  for (const auto& [link, sub] : subs_) {
+    if (sub.expires <= wall) expired.push_back(link);
+  }
+  for (LinkToken link : expired) cut(link, stream_close::kNotAllowed, "ticket expired");
+}
+
+WallTime ProducerMachine::next_expiry() const {
+  WallTime next = WallTime::max();
+  for (const auto& [link, sub] : subs_) next = std::min(next, sub.expires);
+  return next;
 }
 
 void ProducerMachine::close_all(std::uint32_t code, const std::string& reason) {

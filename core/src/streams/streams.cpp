@@ -77,12 +77,21 @@ std::vector<ProducerCandidate> Streams::candidates(
 
 void Streams::refresh_consumers() {
   for (auto& [id, weak] : consumers_) {
-    auto core = weak.lock();
-    if (!core) continue;
-    std::vector<discovery::PeerEntry> storage;
-    core->machine.handle_producers(node_.now(), candidates(core->machine.config().stream, storage));
-    run(*core);
+    if (auto core = weak.lock()) refresh(*core);
   }
+}
+
+void Streams::refresh(ConsumerCore& core) {
+  std::vector<discovery::PeerEntry> storage;
+  core.ticket_expiry = core.machine.handle_producers(
+      node_.now(), node_.wall_now(), candidates(core.machine.config().stream, storage));
+  run(core);
+}
+
+Instant Streams::deadline_for(WallTime at) const {
+  if (at == WallTime::max()) return Instant::max();
+  const Duration left = at - node_.wall_now();
+  return node_.now() + std::max(left, Duration::zero());
 }
 
 std::shared_ptr<ProducerCore> Streams::producer_core(ProducerConfig config, std::size_t online_min,
@@ -101,6 +110,11 @@ std::shared_ptr<ProducerCore> Streams::producer_core(ProducerConfig config, std:
   core->streams = this;
   core->online_min = online_min;
   core->undelivered = std::move(undelivered);
+  ProducerCore* raw = core.get();
+  core->expiry_timer = std::make_unique<DeadlineTimer>(node_.executor(), [this, raw] {
+    raw->machine.handle_wall_time(node_.wall_now());
+    run(*raw);
+  });
   producers_[stream] = core;
   discovery_.add_streams({stream});
   return core;
@@ -120,12 +134,15 @@ std::shared_ptr<ConsumerCore> Streams::consumer_core(ConsumerConfig config,
     if (it == consumers_.end()) return;
     if (auto c = it->second.lock()) {
       c->machine.handle_timeout(node_.now());
-      run(*c);
+      // A producer's ticket expired: it is no longer eligible.
+      if (node_.wall_now() >= c->ticket_expiry) {
+        refresh(*c);
+      } else {
+        run(*c);
+      }
     }
   });
-  std::vector<discovery::PeerEntry> storage;
-  core->machine.handle_producers(node_.now(), candidates(core->machine.config().stream, storage));
-  run(*core);
+  refresh(*core);
   return core;
 }
 
@@ -219,7 +236,7 @@ void Streams::on_frame(LinkToken token, Bytes frame) {
     }
     route.subscribed = true;
     route.stream = subscribe->stream;
-    core->machine.handle_subscribe(node_.now(), token,
+    core->machine.handle_subscribe(node_.now(), node_.wall_now(), token,
                                    PeerInfo{peer, &*entry, discovery_.rtt(peer)}, *subscribe);
     run(*core);
     changed_.notify();
@@ -271,6 +288,7 @@ void Streams::run(ProducerCore& core) {
     }
   }
   core.machine.invariants();
+  if (core.expiry_timer) core.expiry_timer->arm(deadline_for(core.machine.next_expiry()));
 }
 
 void Streams::run(ConsumerCore& core) {
@@ -293,7 +311,7 @@ void Streams::run(ConsumerCore& core) {
   }
   core.machine.invariants();
   if (auto timer = consumer_timers_.find(core.id); timer != consumer_timers_.end()) {
-    timer->second->arm(core.machine.next_deadline());
+    timer->second->arm(std::min(core.machine.next_deadline(), deadline_for(core.ticket_expiry)));
   }
   changed_.notify();
 }

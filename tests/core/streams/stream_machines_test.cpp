@@ -31,7 +31,7 @@ std::size_t datums_sent(const std::vector<ProducerEffect>& effects) {
 
 TEST(ProducerMachine, SendsNoMoreThanTheCreditsAndQueuesTheRest) {
   ProducerMachine p(ProducerConfig{.stream = kStream, .buffer_size = 8});
-  p.handle_subscribe(Instant(), 1, PeerInfo{kPeer}, Subscribe{kNet, kStream, 3});
+  p.handle_subscribe(Instant(), WallTime(), 1, PeerInfo{kPeer}, Subscribe{kNet, kStream, 3});
   auto effects = drain(p);
   ASSERT_EQ(effects.size(), 1u);  // Start
   for (int i = 0; i < 5; ++i) p.publish(Bytes{static_cast<std::uint8_t>(i)});
@@ -46,7 +46,7 @@ TEST(ProducerMachine, LaggingConsumerIsCutOrMissesDatums) {
   for (bool cut : {true, false}) {
     ProducerMachine p(
         ProducerConfig{.stream = kStream, .buffer_size = 2, .disconnect_lagging = cut});
-    p.handle_subscribe(Instant(), 1, PeerInfo{kPeer}, Subscribe{kNet, kStream, 0});
+    p.handle_subscribe(Instant(), WallTime(), 1, PeerInfo{kPeer}, Subscribe{kNet, kStream, 0});
     (void)drain(p);
     p.publish(Bytes{1});
     p.publish(Bytes{2});
@@ -65,13 +65,13 @@ TEST(ProducerMachine, RefusesBeyondCapacityAndWhatRequireRejects) {
                                    .max_consumers = 1,
                                    .require = [](const PeerInfo& i) { return i.id == kPeer; }});
   const PeerId stranger{Digest::from_string("stranger")};
-  p.handle_subscribe(Instant(), 1, PeerInfo{stranger}, Subscribe{kNet, kStream, 1});
+  p.handle_subscribe(Instant(), WallTime(), 1, PeerInfo{stranger}, Subscribe{kNet, kStream, 1});
   auto e1 = drain(p);
   ASSERT_EQ(e1.size(), 1u);
   EXPECT_EQ(std::get<CloseLink>(e1[0]).code, stream_close::kNotAllowed);
-  p.handle_subscribe(Instant(), 2, PeerInfo{kPeer}, Subscribe{kNet, kStream, 1});
+  p.handle_subscribe(Instant(), WallTime(), 2, PeerInfo{kPeer}, Subscribe{kNet, kStream, 1});
   (void)drain(p);
-  p.handle_subscribe(Instant(), 3, PeerInfo{kPeer}, Subscribe{kNet, kStream, 1});
+  p.handle_subscribe(Instant(), WallTime(), 3, PeerInfo{kPeer}, Subscribe{kNet, kStream, 1});
   auto e3 = drain(p);
   ASSERT_EQ(e3.size(), 1u);
   EXPECT_EQ(std::get<CloseLink>(e3[0]).code, stream_close::kNoCapacity);
@@ -79,7 +79,8 @@ TEST(ProducerMachine, RefusesBeyondCapacityAndWhatRequireRejects) {
 
 ConsumerMachine consumer(std::size_t buffer = 4) {
   ConsumerMachine c(ConsumerConfig{.network = kNet, .stream = kStream, .buffer_size = buffer}, 1);
-  c.handle_producers(Instant(), {ProducerCandidate{PeerAddr{kPeer, {"sim:1"}}, PeerInfo{kPeer}}});
+  c.handle_producers(Instant(), WallTime(),
+                     {ProducerCandidate{PeerAddr{kPeer, {"sim:1"}}, PeerInfo{kPeer}}});
   return c;
 }
 
@@ -136,7 +137,8 @@ TEST(ConsumerMachine, RetriesWithGrowingJitteredBackoffButNotAfterAFinalRefusal)
   EXPECT_EQ(c.next_deadline(), Instant::max());
   EXPECT_EQ(c.channels()[0].state, ChannelState::kTerminated);
   // A later catalog change gives it another chance.
-  c.handle_producers(now, {ProducerCandidate{PeerAddr{kPeer, {"sim:1"}}, PeerInfo{kPeer}}});
+  c.handle_producers(now, WallTime(),
+                     {ProducerCandidate{PeerAddr{kPeer, {"sim:1"}}, PeerInfo{kPeer}}});
   EXPECT_EQ(drain(c).size(), 1u);
 }
 

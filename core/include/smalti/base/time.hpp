@@ -45,6 +45,7 @@ class WallTime {
   static constexpr WallTime from_unix_nanos(std::int64_t ns) { return WallTime(ns); }
   constexpr std::int64_t unix_nanos() const { return ns_; }
   constexpr std::int64_t unix_millis() const { return ns_ / 1'000'000; }
+  static constexpr WallTime max() { return WallTime(INT64_MAX); }
 
   constexpr WallTime operator+(Duration d) const { return WallTime(ns_ + d.count()); }
   constexpr WallTime operator-(Duration d) const { return WallTime(ns_ - d.count()); }

@@ -35,6 +35,8 @@ struct ConsumerConfig {
   StreamId stream;
   std::size_t buffer_size = 1024;
   PeerPredicate require;
+  // Producers must hold a valid ticket for each.
+  tickets::Validators tickets;
   Backoff backoff;
 };
 
@@ -66,7 +68,9 @@ class ConsumerMachine {
       : config_(std::move(config)), rng_(seed) {}
 
   // The producers the catalog offers now (already filtered by stream id).
-  void handle_producers(Instant now, const std::vector<ProducerCandidate>& candidates);
+  // Returns when the earliest ticket among the eligible producers expires (then call again).
+  WallTime handle_producers(Instant now, WallTime wall,
+                            const std::vector<ProducerCandidate>& candidates);
   void handle_connected(Instant now, LinkToken link);
   void handle_frame(Instant now, LinkToken link, ByteView frame);
   // The link ended (or could not be opened); `info.code` decides between retry and giving up.

@@ -25,6 +25,7 @@
 #include "smalti/base/time.hpp"
 #include "smalti/discovery/peer_entry.hpp"
 #include "smalti/streams/messages.hpp"
+#include "smalti/tickets/ticket_validator.hpp"
 
 namespace smalti::streams {
 
@@ -44,6 +45,8 @@ struct ProducerConfig {
   std::size_t max_consumers = SIZE_MAX;
   bool disconnect_lagging = true;
   PeerPredicate require;  // empty: everyone
+  // Consumers must hold a valid ticket for each; a subscription ends when its tickets expire.
+  tickets::Validators tickets;
 };
 
 struct SendFrame {
@@ -77,8 +80,12 @@ class ProducerMachine {
   explicit ProducerMachine(ProducerConfig config) : config_(std::move(config)) {}
 
   // A consumer's Subscribe on `link` (already checked for network and stream by the driver).
-  void handle_subscribe(Instant now, LinkToken link, const PeerInfo& peer,
+  void handle_subscribe(Instant now, WallTime wall, LinkToken link, const PeerInfo& peer,
                         const Subscribe& subscribe);
+  // Ends subscriptions whose tickets expired by `wall` (NotAllowed).
+  void handle_wall_time(WallTime wall);
+  // When the next ticket expires (WallTime::max() when none does).
+  WallTime next_expiry() const;
   void handle_credit(LinkToken link, std::uint32_t n);
   void handle_closed(LinkToken link);
   // Fans `payload` (an encoded datum) out. Returns the number of subscriptions it was queued for.
@@ -102,6 +109,7 @@ class ProducerMachine {
     std::deque<std::shared_ptr<const Bytes>> queue;
     std::uint64_t credits = 0;
     SubscriptionStats stats;
+    WallTime expires = WallTime::max();
   };
   void drain(LinkToken link, Subscription& sub);
   void cut(LinkToken link, std::uint32_t code, std::string reason);

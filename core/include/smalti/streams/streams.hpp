@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "smalti/discovery/discovery.hpp"
+#include "smalti/runtime/effect_loop.hpp"
 #include "smalti/runtime/link_table.hpp"
 #include "smalti/runtime/task.hpp"
 #include "smalti/streams/consumer_machine.hpp"
@@ -50,6 +51,7 @@ struct ProducerCore {
   ProducerMachine machine;
   std::size_t online_min = 1;  // consumers needed to be online
   std::function<void(const Bytes&)> undelivered;
+  std::unique_ptr<DeadlineTimer> expiry_timer;  // the next ticket expiry
   explicit ProducerCore(ProducerConfig c) : machine(std::move(c)) {}
   ~ProducerCore();
 };
@@ -60,6 +62,7 @@ struct ConsumerCore {
   ConsumerMachine machine;
   std::size_t online_min = 0;
   std::map<LinkToken, LinkToken> to_service;  // machine token -> service token
+  WallTime ticket_expiry = WallTime::max();   // re-evaluate the producers then
   ConsumerCore(ConsumerConfig c, std::uint64_t seed) : machine(std::move(c), seed) {}
   ~ConsumerCore();
 };
@@ -115,6 +118,9 @@ class Streams {
   void run(ProducerCore& core);
   void run(ConsumerCore& core);
   void refresh_consumers();
+  void refresh(ConsumerCore& core);
+  // A monotonic deadline for a wall-clock instant.
+  Instant deadline_for(WallTime at) const;
   void watch_catalog();
   std::vector<ProducerCandidate> candidates(const StreamId& stream,
                                             std::vector<discovery::PeerEntry>& storage) const;

@@ -141,6 +141,12 @@ class Streams::ProducerBuilder {
              : std::move(pred);
     return *this;
   }
+  // Consumers must hold a valid ticket of the validator's class (stackable: all must pass); a
+  // subscription ends with NotAllowed when its tickets expire.
+  ProducerBuilder& require_ticket(std::shared_ptr<const tickets::TicketValidator> validator) {
+    config_.tickets.push_back(std::move(validator));
+    return *this;
+  }
   // Online once at least `n` consumers are subscribed (default 1).
   ProducerBuilder& online_when_subscribed(std::size_t n) {
     online_min_ = n;
@@ -194,6 +200,11 @@ class Streams::ConsumerBuilder {
     config_.require =
         prev ? PeerPredicate([prev, pred](const PeerInfo& p) { return prev(p) && pred(p); })
              : std::move(pred);
+    return *this;
+  }
+  // Producers must hold a valid ticket of the validator's class (stackable).
+  ConsumerBuilder& require_ticket(std::shared_ptr<const tickets::TicketValidator> validator) {
+    config_.tickets.push_back(std::move(validator));
     return *this;
   }
   ConsumerBuilder& with_backoff(Backoff b) {

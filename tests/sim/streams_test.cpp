@@ -314,6 +314,26 @@ TEST(Streams, SubscribingToAStreamNobodyProducesIsStreamNotFound) {
   EXPECT_EQ(held2.rec->closed->code, streams::stream_close::kDifferentNetwork);
 }
 
+const streams::StreamDef<Price> kPrices{
+    .name = "test.prices.v3", .buffer_size = 32, .max_consumers = 1};
+
+TEST(Streams, AStreamDefinitionConfiguresBothSidesInOnePlace) {
+  World world({.seed = 52});
+  auto hosts = add_discovery_nodes(world, 3);
+  auto producer = kPrices.producer(world.network(hosts[0])->streams()).build();
+  EXPECT_EQ(producer.stream_id(), streams::StreamId::from_string("test.prices.v3"));
+  auto c1 = kPrices.consumer(world.network(hosts[1])->streams()).build();
+  ASSERT_TRUE(world.run_until([&] { return producer.is_online(); }, 30s));
+  auto c2 = kPrices.consumer(world.network(hosts[2])->streams()).build();
+  world.run_for(10s);
+  EXPECT_EQ(producer.consumers().size(), 1u) << "max_consumers from the definition";
+  ASSERT_TRUE(producer.try_send({"DEF", 1}).is_ok());
+  world.run_for(1s);
+  auto got = c1.try_recv();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->symbol, "DEF");
+}
+
 TEST(Streams, ConsumerRequireTicketSkipsProducersWithoutOne) {
   World world({.seed = 50});
   auto hosts = add_discovery_nodes(world, 3);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
 
 #include "smalti/runtime/condition.hpp"
 
@@ -230,6 +231,47 @@ class Streams::ConsumerBuilder {
   Streams& streams_;
   ConsumerConfig config_;
   std::size_t online_min_ = 0;
+};
+
+}  // namespace smalti::streams
+
+namespace smalti::streams {
+
+// A stream declared once, with its id and configuration, for producers and consumers alike
+// (mosaik's stream! macro):
+//
+//   inline const streams::StreamDef<Price> kPrices{.name = "oracle.prices", .buffer_size = 256};
+//   auto producer = kPrices.producer(net.streams()).build();
+//   auto consumer = kPrices.consumer(net.streams()).build();
+template <typename T>
+struct StreamDef {
+  // The stream's name (its id is derived from it); empty: T's SMALTI_STREAM name.
+  std::string_view name;
+  std::size_t buffer_size = 1024;
+  std::size_t max_consumers = SIZE_MAX;
+  bool disconnect_lagging = true;
+  std::size_t producer_online_when = 1;
+  std::size_t consumer_online_when = 0;
+  Backoff backoff;
+
+  StreamId id() const { return name.empty() ? stream_id_of<T>() : StreamId::from_string(name); }
+  Streams::ProducerBuilder<T> producer(Streams& streams) const {
+    auto b = streams.producer<T>();
+    b.with_stream_id(id())
+        .with_buffer_size(buffer_size)
+        .with_max_consumers(max_consumers)
+        .disconnect_lagging(disconnect_lagging)
+        .online_when_subscribed(producer_online_when);
+    return b;
+  }
+  Streams::ConsumerBuilder<T> consumer(Streams& streams) const {
+    auto b = streams.consumer<T>();
+    b.with_stream_id(id())
+        .with_buffer_size(buffer_size)
+        .with_backoff(backoff)
+        .online_when_subscribed(consumer_online_when);
+    return b;
+  }
 };
 
 }  // namespace smalti::streams

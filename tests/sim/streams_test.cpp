@@ -334,6 +334,26 @@ TEST(Streams, AStreamDefinitionConfiguresBothSidesInOnePlace) {
   EXPECT_EQ(got->symbol, "DEF");
 }
 
+TEST(Streams, AConsumerThatOnlyHasAnUnsignedHintOfTheProducerStillSubscribes) {
+  World world({.seed = 53});
+  // No bootstrap: the nodes do not know each other.
+  std::vector<HostId> hosts;
+  for (int i = 0; i < 2; ++i) {
+    NodeSpec spec{.name = "u" + std::to_string(i)};
+    spec.options.discovery = discovery::Config(support::test_network());
+    hosts.push_back(world.add_node(std::move(spec)));
+  }
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  // The consumer's node learns of the producer only as an unsigned hint.
+  discovery::PeerEntry hint = world.network(hosts[0])->discovery().me().entry;
+  ASSERT_TRUE(world.network(hosts[1])->discovery().insert(hint));
+  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build();
+  ASSERT_TRUE(world.run_until([&] { return producer.is_online(); }, 30s));
+  // Catalogs were exchanged (on join, or on UnknownPeer): the hint gave way to the signed entry.
+  EXPECT_EQ(world.network(hosts[1])->discovery().signed_peers_count(), 1u);
+  EXPECT_EQ(world.network(hosts[0])->discovery().signed_peers_count(), 1u);
+}
+
 TEST(Streams, ConsumerRequireTicketSkipsProducersWithoutOne) {
   World world({.seed = 50});
   auto hosts = add_discovery_nodes(world, 3);

@@ -199,6 +199,14 @@ void ConsumerMachine::invariants() const {
   }
 }
 
+std::optional<PeerAddr> ConsumerMachine::producer_of(LinkToken link) const {
+  auto it = links_.find(link);
+  if (it == links_.end()) return std::nullopt;
+  auto c = channels_.find(it->second);
+  if (c == channels_.end()) return std::nullopt;
+  return c->second.addr;
+}
+
 std::size_t ConsumerMachine::connected() const {
   return static_cast<std::size_t>(
       std::count_if(channels_.begin(), channels_.end(),

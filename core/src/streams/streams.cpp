@@ -270,6 +270,12 @@ void Streams::on_down(LinkToken token) {
   } else {
     auto it = consumers_.find(route.consumer);
     if (auto core = it == consumers_.end() ? nullptr : it->second.lock()) {
+      // The producer does not know us yet: exchange catalogs with it before the retry.
+      if (info.code == stream_close::kUnknownPeer) {
+        if (auto producer = core->machine.producer_of(route.machine_link)) {
+          discovery_.sync_with(*producer, [](Status) {});
+        }
+      }
       core->machine.handle_closed(node_.now(), route.machine_link, info);
       core->to_service.erase(route.machine_link);
       run(*core);

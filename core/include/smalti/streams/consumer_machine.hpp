@@ -85,6 +85,8 @@ class ConsumerMachine {
   void invariants() const;
 
   std::size_t connected() const;
+  // The producer a link leads to (for the driver's catalog sync on UnknownPeer).
+  std::optional<PeerAddr> producer_of(LinkToken link) const;
   std::size_t queued() const { return queue_.size(); }
   std::vector<ChannelInfo> channels() const;
   const ConsumerConfig& config() const { return config_; }

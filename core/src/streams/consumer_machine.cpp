@@ -115,15 +115,19 @@ void ConsumerMachine::handle_frame(Instant now, LinkToken link, ByteView frame) 
   ++c->stats.datums;
   c->stats.bytes += datum->payload.size();
   c->delay = config_.backoff.initial;  // data flows: the next failure starts the backoff afresh
-  queue_.emplace_back(links_.at(link), std::move(datum->payload));
+  queue_.push_back(Queued{links_.at(link), link, std::move(datum->payload)});
 }
 
 std::optional<Bytes> ConsumerMachine::pop() {
   if (queue_.empty()) return std::nullopt;
-  auto [producer, payload] = std::move(queue_.front());
+  Queued item = std::move(queue_.front());
   queue_.pop_front();
-  auto it = channels_.find(producer);
-  if (it != channels_.end() && it->second.state == ChannelState::kConnected) {
+  Bytes payload = std::move(item.payload);
+  auto it = channels_.find(item.producer);
+  // A datum of an earlier link of this producer returns no credit to the current one, which
+  // was granted its own full window: that keeps the queue within one window per producer.
+  if (it != channels_.end() && it->second.state == ChannelState::kConnected &&
+      it->second.link == item.link) {
     Channel& c = it->second;
     // Credits go back in batches of half a window, so small datums do not cost a frame each.
     if (++c.to_return >= std::max<std::size_t>(1, config_.buffer_size / 2)) {
@@ -133,7 +137,7 @@ std::optional<Bytes> ConsumerMachine::pop() {
       c.to_return = 0;
     }
   }
-  return std::move(payload);
+  return payload;
 }
 
 void ConsumerMachine::handle_closed(Instant now, LinkToken link, const env::CloseInfo& info) {

@@ -160,5 +160,25 @@ TEST(ConsumerMachine, PoppingReturnsCreditsInHalfWindowBatches) {
   EXPECT_EQ(std::get<Credit>(*credit).n, 2u);
 }
 
+TEST(ConsumerMachine, DatumsOfAnEarlierLinkReturnNoCreditToTheNextOne) {
+  auto c = consumer(2);
+  LinkToken link = std::get<ConnectTo>(drain(c)[0]).link;
+  c.handle_connected(Instant(), link);
+  (void)drain(c);
+  c.handle_frame(Instant(), link, encode(Message{Start{kNet, kStream}}));
+  c.handle_frame(Instant(), link, encode(Message{Datum{Bytes{1}}}));
+  c.handle_frame(Instant(), link, encode(Message{Datum{Bytes{2}}}));
+  // The link resets; the two datums are still queued when the next link is up.
+  c.handle_closed(Instant(), link, env::CloseInfo{env::close_code::kReset, "", false});
+  c.handle_timeout(Instant() + 10s);
+  link = std::get<ConnectTo>(drain(c)[0]).link;
+  c.handle_connected(Instant() + 10s, link);
+  (void)drain(c);
+  c.handle_frame(Instant() + 10s, link, encode(Message{Start{kNet, kStream}}));
+  ASSERT_TRUE(c.pop().has_value());
+  ASSERT_TRUE(c.pop().has_value());
+  EXPECT_TRUE(drain(c).empty()) << "no credit for datums of the old link";
+}
+
 }  // namespace
 }  // namespace smalti::streams

@@ -110,7 +110,12 @@ class ConsumerMachine {
   Rng rng_;
   std::map<PeerId, Channel> channels_;
   std::map<LinkToken, PeerId> links_;
-  std::deque<std::pair<PeerId, Bytes>> queue_;
+  struct Queued {
+    PeerId producer;
+    LinkToken link = 0;  // the link it came on: only that link gets its credit back
+    Bytes payload;
+  };
+  std::deque<Queued> queue_;
   LinkToken next_link_ = 1;
   std::deque<ConsumerEffect> effects_;
   Instant last_now_;

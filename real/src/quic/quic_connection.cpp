@@ -403,29 +403,42 @@ QuicConnection::QuicConnection(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 
 QuicConnection::~QuicConnection() = default;
 
+std::unique_ptr<QuicConnection> QuicConnection::create(const QuicOptions& options, Handler* handler,
+                                                       ConnKey key, const UdpEndpoint& local,
+                                                       const UdpEndpoint& remote, bool client) {
+  auto impl = std::make_unique<Impl>();
+  impl->handler = handler;
+  impl->options = options;
+  impl->client = client;
+  impl->key = key;
+  impl->local = local;
+  std::unique_ptr<QuicConnection> c(new QuicConnection(std::move(impl)));
+  c->remote_ = remote;
+  return c;
+}
+
+// The path ngtcp2 sees: our bound address and the peer's (ngtcp2 keeps pointers, not copies,
+// so both live in this object).
+ngtcp2_path QuicConnection::path() {
+  return ngtcp2_path{{reinterpret_cast<ngtcp2_sockaddr*>(&impl_->local.addr), impl_->local.len},
+                     {reinterpret_cast<ngtcp2_sockaddr*>(&remote_.addr), remote_.len},
+                     nullptr};
+}
+
 Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(
     const QuicOptions& options, const TlsIdentity& identity, const UdpEndpoint& local,
     const UdpEndpoint& remote, const std::string& alpn, const PeerId& expected, ConnKey key,
     Instant now, Handler* handler) {
-  auto impl = std::make_unique<Impl>();
-  impl->handler = handler;
-  impl->options = options;
-  impl->client = true;
-  impl->expected = expected;
-  impl->alpn_offer = alpn;
-  impl->key = key;
-  impl->local = local;
-  std::unique_ptr<QuicConnection> c(new QuicConnection(std::move(impl)));
+  auto c = create(options, handler, key, local, remote, true);
   Impl& m = *c->impl_;
-  c->remote_ = remote;
+  m.expected = expected;
+  m.alpn_offer = alpn;
   std::uint8_t raw_dcid[18];
   random_bytes(raw_dcid, sizeof raw_dcid);
   ngtcp2_cid dcid;
   ngtcp2_cid_init(&dcid, raw_dcid, sizeof raw_dcid);
   const ngtcp2_cid scid = make_cid(key);
-  ngtcp2_path path{{reinterpret_cast<ngtcp2_sockaddr*>(&m.local.addr), m.local.len},
-                   {reinterpret_cast<ngtcp2_sockaddr*>(&c->remote_.addr), c->remote_.len},
-                   nullptr};
+  ngtcp2_path path = c->path();
   ngtcp2_settings settings;
   ngtcp2_transport_params params;
   m.settings_and_params(settings, params, now);
@@ -446,20 +459,11 @@ Result<std::unique_ptr<QuicConnection>> QuicConnection::accept(
   if (ngtcp2_accept(&hd, first_packet.data(), first_packet.size()) != 0) {
     return error(StatusCode::kInvalidArgument, "not a QUIC connection start");
   }
-  auto impl = std::make_unique<Impl>();
-  impl->handler = handler;
-  impl->options = options;
-  impl->client = false;
-  impl->served = alpns;
-  impl->key = key;
-  impl->local = local;
-  std::unique_ptr<QuicConnection> c(new QuicConnection(std::move(impl)));
+  auto c = create(options, handler, key, local, remote, false);
   Impl& m = *c->impl_;
-  c->remote_ = remote;
+  m.served = alpns;
   const ngtcp2_cid scid = make_cid(key);
-  ngtcp2_path path{{reinterpret_cast<ngtcp2_sockaddr*>(&m.local.addr), m.local.len},
-                   {reinterpret_cast<ngtcp2_sockaddr*>(&c->remote_.addr), c->remote_.len},
-                   nullptr};
+  ngtcp2_path path = c->path();
   ngtcp2_settings settings;
   ngtcp2_transport_params params;
   m.settings_and_params(settings, params, now);

@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "quic/tls_identity.hpp"
+
+struct ngtcp2_path;
 #include "smalti/base/bytes.hpp"
 #include "smalti/base/time.hpp"
 #include "smalti/env/transport.hpp"
@@ -122,6 +124,10 @@ class QuicConnection {
 
  private:
   explicit QuicConnection(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<QuicConnection> create(const QuicOptions& options, Handler* handler,
+                                                ConnKey key, const UdpEndpoint& local,
+                                                const UdpEndpoint& remote, bool client);
+  ngtcp2_path path();
   std::unique_ptr<Impl> impl_;
   UdpEndpoint remote_;
   bool closed_ = false;

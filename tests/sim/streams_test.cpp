@@ -81,7 +81,7 @@ TEST(Streams, SlowConsumerIsCutWithTooSlowWhileFastOnesKeepEverything) {
   ASSERT_TRUE(world.run_until([&] { return producer.when().subscribed(2).is_met(); }, 30s));
   std::vector<Price> fast_got;
   for (std::uint64_t i = 0; i < 200; ++i) {
-    ASSERT_TRUE(producer.try_send({"ETH", i}).is_ok() || i > 0);
+    ASSERT_TRUE(producer.try_send({"ETH", i}).is_ok()) << "the fast consumer keeps it online";
     world.run_for(5ms);
     drain(fast, fast_got);  // the slow one never reads: its credits run out, then its queue
   }

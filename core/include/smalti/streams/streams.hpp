@@ -5,11 +5,11 @@
 //   SMALTI_STREAM(Price, "oracle.price")         // the stream's name (its id is derived)
 //
 //   auto producer = net.streams().producer<Price>().with_buffer_size(256).build();
-//   co_await producer->when().online();           // at least online_when consumers connected
-//   producer->try_send({"ETH", 3200.0});
+//   co_await producer.when().online();            // at least online_when consumers connected
+//   Status sent = producer.try_send({"ETH", 3200.0});
 //
 //   auto consumer = net.streams().consumer<Price>().build();
-//   std::optional<Price> p = co_await consumer->recv();
+//   Price p = co_await consumer.recv();
 //
 // A producer advertises its stream in the node's discovery entry while a handle to it lives
 // (dropping the last handle withdraws it and closes its subscriptions). A consumer subscribes to
@@ -76,7 +76,8 @@ class Streams {
   Status start();
 
   // Untyped API (the typed handles below wrap it).
-  // kAlreadyExists with the existing core when this node already produces the stream.
+  // The producer of config.stream on this node: the existing one (and *existed = true) when
+  // there is one, else a new one advertised in the node's discovery entry.
   std::shared_ptr<ProducerCore> producer_core(ProducerConfig config, std::size_t online_min,
                                               std::function<void(const Bytes&)> undelivered,
                                               bool* existed);

@@ -1,0 +1,247 @@
+// RaftMachine: one member's Raft, as a pure state machine (DESIGN.md section 3).
+//
+// smalti's Raft keeps mosaik's shape (abstaining observers, a voting committee sized by the
+// members present, leadership preference, a bootstrap delay) and closes the safety gaps of
+// mosaik-behaviour.md section 12.2:
+//   - term, vote and log are persisted (Persist effects) before any message that depends on
+//     them leaves: sends queued behind a Persist are held until handle_persisted(token);
+//   - the voters are a configuration stored in the log (one voter added or removed at a time,
+//     only after the leader committed an entry of its own term), so two disjoint sets of
+//     members can never both be a quorum;
+//   - a leader commits by counting replicas only for entries of its current term;
+//   - every AppendEntries, heartbeats included, is acknowledged: a leader that has not heard
+//     from a quorum for an election timeout steps down, and reads confirm leadership with a
+//     heartbeat round (read-index);
+//   - pre-vote, and a member that heard from its leader within the election timeout ignores
+//     vote requests, so a rejoining member does not depose a healthy leader;
+//   - a member is a voter in one storage incarnation: a restart with empty storage is a new,
+//     non-voting member, never the old voter with its vote forgotten.
+//
+// Bootstrap: a member with an empty log that has not heard from a leader becomes the first
+// leader of a one-voter cluster after bootstrap_delay, if it has the lowest PeerId among its
+// bonded non-observer peers. Two clusters of one GroupId that meet (a partition at bootstrap)
+// merge: the one with the lower commit index (then the higher cluster digest) resets its log
+// and rejoins as new members; the Reset effect reports this, and docs/decisions.md says why.
+//
+// Inputs take `now`, which never decreases. Outputs are effects pulled with poll_effect().
+// Not thread-safe; driven by one GroupWorker.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <variant>
+#include <vector>
+
+#include "smalti/base/rng.hpp"
+#include "smalti/base/status.hpp"
+#include "smalti/groups/raft_log.hpp"
+
+namespace smalti::groups {
+
+enum class Role : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* role_name(Role role);
+
+// What a member must find again after a restart (with its log).
+struct HardState {
+  Term term = 0;
+  std::optional<Member> vote;
+  std::uint64_t incarnation = 0;  // 0: storage never initialised
+  friend bool operator==(const HardState&, const HardState&) = default;
+};
+SMALTI_FIELDS(HardState, term, vote, incarnation)
+
+struct RaftOptions {
+  PeerId self;
+  ConsensusConfig consensus;
+  LeadershipPreference preference;
+  std::uint64_t seed = 0;
+};
+
+// A peer with a live bond.
+struct RaftPeer {
+  PeerId id;
+  bool observer = false;
+};
+
+namespace raft_effect {
+struct Send {
+  PeerId to;
+  RaftMessage message;
+};
+// Make durable, in order: the hard state (when set), the truncation of every entry at index >=
+// truncate_from (when set), then `entries` at indexes append_from, append_from + 1, ...
+struct Persist {
+  std::uint64_t token = 0;
+  std::optional<HardState> hard_state;
+  std::optional<Index> truncate_from;
+  Index append_from = 0;
+  std::vector<LogEntry> entries;
+};
+// Entries up to `index` are committed: apply them (they are in log()).
+struct Committed {
+  Index index = 0;
+};
+// Role, term or leader changed (read them from the machine).
+struct RoleChanged {};
+// A linearizable read may run once the local state reflects `index`.
+struct ReadReady {
+  std::uint64_t read = 0;
+  Index index = 0;
+};
+// The read cannot be confirmed here (not, or no longer, the leader).
+struct ReadFailed {
+  std::uint64_t read = 0;
+};
+// This member lost a cluster merge: its log is gone; rebuild the state machine from nothing.
+struct Reset {};
+}  // namespace raft_effect
+
+using RaftEffect = std::variant<raft_effect::Send, raft_effect::Persist, raft_effect::Committed,
+                                raft_effect::RoleChanged, raft_effect::ReadReady,
+                                raft_effect::ReadFailed, raft_effect::Reset>;
+
+class RaftMachine {
+ public:
+  // `hard_state` and `log` are what the stores recovered (empty for a new member).
+  RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log, Instant now);
+
+  // ---- inputs ----------------------------------------------------------------------------------
+  void handle_message(Instant now, const PeerId& from, const RaftMessage& message);
+  void handle_timeout(Instant now);
+  // Everything of Persist effects with a token <= `token` is durable.
+  void handle_persisted(Instant now, std::uint64_t token);
+  // The bonded peers changed.
+  void handle_peers(Instant now, const std::vector<RaftPeer>& peers);
+  // Leader only: appends commands; returns the cursor of the first (kUnavailable otherwise,
+  // kLimitExceeded for an oversized command).
+  Result<Cursor> propose(Instant now, std::vector<Bytes> commands);
+  // Asks to confirm leadership for a linearizable read: a ReadReady or ReadFailed effect follows.
+  void read(Instant now, std::uint64_t read_id);
+
+  // ---- outputs ---------------------------------------------------------------------------------
+  std::optional<RaftEffect> poll_effect();
+  Instant next_deadline() const;
+  void invariants() const;
+
+  // ---- views -----------------------------------------------------------------------------------
+  Role role() const { return role_; }
+  Term term() const { return hard_.term; }
+  const std::optional<PeerId>& leader() const { return leader_; }
+  bool is_leader() const { return role_ == Role::kLeader; }
+  // Leader, or a follower whose log the leader's last AppendEntries found consistent.
+  bool is_online() const { return role_ == Role::kLeader || (leader_ && in_sync_); }
+  Index commit_index() const { return commit_; }
+  const RaftLog& log() const { return log_; }
+  const VoterSet& voters() const { return config_; }
+  const Digest& cluster() const { return cluster_; }
+  const HardState& hard_state() const { return hard_; }
+  const PeerId& self() const { return options_.self; }
+  Member self_member() const { return {options_.self, hard_.incarnation}; }
+  bool is_voter() const;
+
+  static constexpr std::size_t kMaxInflightAppends = 8;
+  static constexpr std::size_t kMaxPendingReads = 4096;
+  static constexpr std::size_t kMaxCommandBytes = 1u << 20;
+  static constexpr std::size_t kMaxHeldSends = 1u << 16;
+
+ private:
+  struct Progress {
+    Index next = 1;
+    Index match = 0;
+    std::size_t inflight = 0;
+    bool bonded = false;
+    bool observer = false;
+    std::uint64_t incarnation = 0;  // from its last answer; 0 before one
+    Instant last_ack;
+    bool acked = false;
+    std::uint64_t round = 0;
+  };
+  struct PendingRead {
+    std::uint64_t id = 0;
+    Index index = 0;
+    std::uint64_t round = 0;
+  };
+
+  // raft_machine.cpp: plumbing
+  Header header() const;
+  void send(const PeerId& to, RaftMessage message);
+  HardState& mutate_hard_state();
+  void persist_truncate(Index from);
+  void persist_append(const LogEntry& entry);
+  void flush(Instant now);
+  void emit(RaftEffect effect) { effects_.push_back(std::move(effect)); }
+  void reset_election_timer(Instant now);
+  void become_follower(Instant now, Term term, std::optional<PeerId> leader);
+  void set_commit(Index index);
+  void refresh_config();
+  std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
+  bool is_config_voter(const PeerId& peer, std::uint64_t incarnation) const;
+  bool in_leader_lease(Instant now) const;
+  // raft_election.cpp
+  void start_pre_vote(Instant now);
+  void start_election(Instant now);
+  void become_leader(Instant now);
+  void on_vote_request(Instant now, const PeerId& from, const VoteRequest& m);
+  void on_vote_response(Instant now, const PeerId& from, const VoteResponse& m);
+  bool count_votes() const;
+  // raft_replication.cpp
+  void on_append(Instant now, const PeerId& from, const AppendEntries& m);
+  void on_append_response(Instant now, const PeerId& from, const AppendResponse& m);
+  void append_from_leader(const AppendEntries& m);
+  bool contradicts_commit(const AppendEntries& m) const;
+  void replicate(const PeerId& peer, bool heartbeat);
+  void broadcast_heartbeat(Instant now);
+  void advance_commit();
+  void serve_reads();
+  void fail_reads();
+  void check_quorum(Instant now);
+  // raft_membership.cpp
+  bool may_bootstrap() const;
+  void bootstrap(Instant now);
+  bool on_foreign_cluster(Instant now, const Header& h);
+  void reset_membership(Instant now);
+  void change_membership(Instant now);
+  void append_config(Instant now, VoterSet voters);
+
+  RaftOptions options_;
+  Rng rng_;
+  HardState hard_;
+  RaftLog log_;
+  Digest cluster_;
+  VoterSet config_;
+  Index config_index_ = 0;
+  Index commit_ = 0;
+  Role role_ = Role::kFollower;
+  std::optional<PeerId> leader_;
+  bool in_sync_ = false;
+  Instant now_;
+  Instant started_at_;
+  Instant election_deadline_ = Instant::max();
+  Instant heartbeat_deadline_ = Instant::max();
+  std::optional<Instant> last_leader_contact_;
+  std::map<PeerId, Vote> votes_;
+  std::map<PeerId, RaftPeer> peers_;
+  // leader state
+  std::map<PeerId, Progress> progress_;
+  Index term_start_index_ = 0;
+  Instant leader_since_;
+  std::uint64_t round_ = 0;
+  std::deque<PendingRead> reads_;
+  // persistence
+  std::optional<raft_effect::Persist> pending_persist_;
+  std::uint64_t issued_token_ = 0;
+  std::uint64_t persisted_token_ = 0;
+  std::map<std::uint64_t, Index> last_index_at_token_;
+  Index durable_last_index_ = 0;
+  std::deque<std::pair<std::uint64_t, raft_effect::Send>> held_;
+  std::deque<RaftEffect> effects_;
+  // change detection for RoleChanged
+  Role reported_role_ = Role::kFollower;
+  Term reported_term_ = 0;
+  std::optional<PeerId> reported_leader_;
+};
+
+}  // namespace smalti::groups

@@ -1,0 +1,109 @@
+// Raft log entries and wire messages, as smalti runs Raft (see docs/decisions.md, "Groups").
+//
+// Every message starts with a Header naming the sender's cluster (the digest of its log's first
+// entry; zero while it has none), its term, its member incarnation and its commit index. The
+// incarnation tells a member that restarted with empty storage apart from the voter it was, so
+// a node that forgot its vote can never vote twice as the same voter.
+//
+//   AppendEntries   leader -> member   entries after `prev`, the leader's commit, a read round
+//   AppendResponse  member -> leader   acknowledges every AppendEntries, heartbeats included
+//   VoteRequest     candidate -> all   pre-vote (no state change) or real vote
+//   VoteResponse    voter -> candidate Granted, Denied or Abstained (observers)
+#pragma once
+
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+#include "smalti/base/codec.hpp"
+#include "smalti/base/identity.hpp"
+#include "smalti/groups/types.hpp"
+
+namespace smalti::groups {
+
+// A voter of the configuration: a peer in one incarnation of its storage.
+struct Member {
+  PeerId peer;
+  std::uint64_t incarnation = 0;
+  friend auto operator<=>(const Member&, const Member&) = default;
+};
+SMALTI_FIELDS(Member, peer, incarnation)
+
+enum class EntryKind : std::uint8_t { kCommand, kNoop, kConfig };
+SMALTI_ENUM(EntryKind, EntryKind::kConfig)
+
+struct LogEntry {
+  Term term = 0;
+  EntryKind kind = EntryKind::kCommand;
+  // kCommand: the encoded command; kConfig: an encoded VoterSet; kNoop: empty.
+  Bytes payload;
+  friend bool operator==(const LogEntry&, const LogEntry&) = default;
+};
+SMALTI_FIELDS(LogEntry, term, kind, payload)
+
+// The payload of a kConfig entry: the voters, ordered. A configuration takes effect as soon as
+// it is in a log (committed or not), as in the Raft dissertation's single-server changes.
+struct VoterSet {
+  std::vector<Member> voters;
+  friend bool operator==(const VoterSet&, const VoterSet&) = default;
+};
+SMALTI_FIELDS(VoterSet, voters)
+
+struct Header {
+  Digest cluster;
+  Term term = 0;
+  std::uint64_t incarnation = 0;
+  Index commit = 0;
+  friend bool operator==(const Header&, const Header&) = default;
+};
+SMALTI_FIELDS(Header, cluster, term, incarnation, commit)
+
+struct AppendEntries {
+  Header header;
+  Cursor prev;
+  std::vector<LogEntry> entries;
+  // Echoed by the response: a leader confirms it still leads (read-index) once a quorum echoed
+  // a round at least as new as the one a read waits for.
+  std::uint64_t round = 0;
+  friend bool operator==(const AppendEntries&, const AppendEntries&) = default;
+};
+SMALTI_FIELDS(AppendEntries, header, prev, entries, round)
+
+struct AppendResponse {
+  Header header;
+  bool success = false;
+  // success: the index the member now matches; failure: where the leader should retry from.
+  Index index = 0;
+  std::uint64_t round = 0;
+  bool observer = false;
+  friend bool operator==(const AppendResponse&, const AppendResponse&) = default;
+};
+SMALTI_FIELDS(AppendResponse, header, success, index, round, observer)
+
+struct VoteRequest {
+  Header header;  // term: the term asked for (the next term, for a pre-vote)
+  Cursor last;
+  bool pre_vote = false;
+  friend bool operator==(const VoteRequest&, const VoteRequest&) = default;
+};
+SMALTI_FIELDS(VoteRequest, header, last, pre_vote)
+
+enum class Vote : std::uint8_t { kGranted, kDenied, kAbstained };
+SMALTI_ENUM(Vote, Vote::kAbstained)
+
+struct VoteResponse {
+  Header header;
+  Term asked = 0;  // the term the request asked for (a pre-vote answer leaves header.term as is)
+  bool pre_vote = false;
+  Vote vote = Vote::kDenied;
+  friend bool operator==(const VoteResponse&, const VoteResponse&) = default;
+};
+SMALTI_FIELDS(VoteResponse, header, asked, pre_vote, vote)
+
+using RaftMessage = std::variant<AppendEntries, AppendResponse, VoteRequest, VoteResponse>;
+
+// Limits of one AppendEntries, which the leader respects and a decoder enforces.
+inline constexpr std::size_t kMaxEntriesPerAppend = 512;
+inline constexpr std::size_t kMaxAppendBytes = 1u << 20;
+
+}  // namespace smalti::groups

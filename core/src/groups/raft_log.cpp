@@ -1,0 +1,25 @@
+#include "smalti/groups/raft_log.hpp"
+
+namespace smalti::groups {
+
+std::vector<LogEntry> RaftLog::slice(Index from, std::size_t max_count,
+                                     std::size_t max_bytes) const {
+  std::vector<LogEntry> out;
+  std::size_t bytes = 0;
+  for (Index i = std::max<Index>(from, 1); i <= last_index() && out.size() < max_count; ++i) {
+    const LogEntry& e = at(i);
+    if (!out.empty() && bytes + e.payload.size() > max_bytes) break;
+    bytes += e.payload.size();
+    out.push_back(e);
+  }
+  return out;
+}
+
+Index RaftLog::first_index_of_term_at(Index i) const {
+  SMALTI_ASSERT(i >= 1 && i <= last_index(), "log index out of range");
+  const Term t = at(i).term;
+  while (i > 1 && at(i - 1).term == t) --i;
+  return i;
+}
+
+}  // namespace smalti::groups

@@ -1,0 +1,273 @@
+// RaftMachine plumbing: construction, persistence ordering, timers, roles and views.
+#include "smalti/groups/raft_machine.hpp"
+
+#include <algorithm>
+
+namespace smalti::groups {
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
+  }
+  return "?";
+}
+
+RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log,
+                         Instant now)
+    : options_(std::move(options)),
+      rng_(options_.seed),
+      hard_(std::move(hard_state)),
+      log_(std::move(log)),
+      now_(now),
+      started_at_(now) {
+  SMALTI_ASSERT(options_.consensus.validate().is_ok(), "invalid ConsensusConfig");
+  refresh_config();
+  durable_last_index_ = log_.last_index();
+  if (hard_.incarnation == 0) {
+    // New storage: a new member identity, durable before anything is said under it.
+    mutate_hard_state().incarnation = 1 + rng_.below(UINT64_MAX - 1);
+  }
+  reported_term_ = hard_.term;
+  reset_election_timer(now);
+  flush(now);
+}
+
+bool RaftMachine::is_voter() const {
+  return is_config_voter(options_.self, hard_.incarnation);
+}
+
+bool RaftMachine::is_config_voter(const PeerId& peer, std::uint64_t incarnation) const {
+  return std::any_of(config_.voters.begin(), config_.voters.end(), [&](const Member& m) {
+    return m.peer == peer && m.incarnation == incarnation;
+  });
+}
+
+Header RaftMachine::header() const {
+  return Header{cluster_, hard_.term, hard_.incarnation, commit_};
+}
+
+// ---- persistence ordering
+// ------------------------------------------------------------------------
+
+HardState& RaftMachine::mutate_hard_state() {
+  if (!pending_persist_) pending_persist_ = raft_effect::Persist{.token = ++issued_token_};
+  pending_persist_->hard_state = hard_;  // refreshed with the final value in flush()
+  return hard_;
+}
+
+void RaftMachine::persist_truncate(Index from) {
+  if (!pending_persist_) pending_persist_ = raft_effect::Persist{.token = ++issued_token_};
+  auto& p = *pending_persist_;
+  // Entries appended earlier in this batch at or past `from` are simply dropped from it.
+  if (!p.entries.empty() && from >= p.append_from) {
+    p.entries.resize(std::min<std::size_t>(p.entries.size(), from - p.append_from));
+    if (p.entries.empty()) p.append_from = 0;
+    return;
+  }
+  p.entries.clear();
+  p.append_from = 0;
+  p.truncate_from = p.truncate_from ? std::min(*p.truncate_from, from) : from;
+}
+
+void RaftMachine::persist_append(const LogEntry& entry) {
+  if (!pending_persist_) pending_persist_ = raft_effect::Persist{.token = ++issued_token_};
+  auto& p = *pending_persist_;
+  if (p.entries.empty()) p.append_from = log_.last_index();  // the entry is already in log_
+  p.entries.push_back(entry);
+}
+
+void RaftMachine::send(const PeerId& to, RaftMessage message) {
+  raft_effect::Send s{to, std::move(message)};
+  if (issued_token_ > persisted_token_) {
+    // Depends on state not yet durable. A bound keeps a stalled store from growing this queue
+    // without end; the oldest message is the least useful one to keep.
+    if (held_.size() >= kMaxHeldSends) held_.pop_front();
+    held_.emplace_back(issued_token_, std::move(s));
+  } else {
+    emit(std::move(s));
+  }
+}
+
+void RaftMachine::flush(Instant now) {
+  (void)now;
+  if (pending_persist_) {
+    if (pending_persist_->hard_state) pending_persist_->hard_state = hard_;
+    last_index_at_token_[pending_persist_->token] = log_.last_index();
+    emit(std::move(*pending_persist_));
+    pending_persist_.reset();
+  }
+  if (role_ != reported_role_ || hard_.term != reported_term_ || leader_ != reported_leader_) {
+    reported_role_ = role_;
+    reported_term_ = hard_.term;
+    reported_leader_ = leader_;
+    emit(raft_effect::RoleChanged{});
+  }
+}
+
+void RaftMachine::handle_persisted(Instant now, std::uint64_t token) {
+  SMALTI_ASSERT(now >= now_, "time went backwards");
+  now_ = now;
+  if (token <= persisted_token_) return;
+  SMALTI_ASSERT(token <= issued_token_, "persisted a token never issued");
+  persisted_token_ = token;
+  auto last = last_index_at_token_.upper_bound(token);
+  if (last != last_index_at_token_.begin()) {
+    durable_last_index_ = std::prev(last)->second;
+    last_index_at_token_.erase(last_index_at_token_.begin(), last);
+  }
+  while (!held_.empty() && held_.front().first <= persisted_token_) {
+    emit(std::move(held_.front().second));
+    held_.pop_front();
+  }
+  if (role_ == Role::kLeader) {
+    advance_commit();
+    serve_reads();
+  }
+  flush(now);
+}
+
+std::optional<RaftEffect> RaftMachine::poll_effect() {
+  if (effects_.empty()) return std::nullopt;
+  RaftEffect e = std::move(effects_.front());
+  effects_.pop_front();
+  return e;
+}
+
+// ---- timers and roles
+// ----------------------------------------------------------------------------
+
+void RaftMachine::reset_election_timer(Instant now) {
+  const auto& c = options_.consensus;
+  const std::uint32_t factor = options_.preference.multiplier();
+  Duration timeout =
+      c.election_timeout + rng_.duration_between(Duration::zero(), c.election_timeout_jitter);
+  if (hard_.term == 0 && log_.empty()) timeout += c.bootstrap_delay;
+  election_deadline_ = now + timeout * factor;
+}
+
+Instant RaftMachine::next_deadline() const {
+  return role_ == Role::kLeader ? heartbeat_deadline_ : election_deadline_;
+}
+
+void RaftMachine::handle_timeout(Instant now) {
+  SMALTI_ASSERT(now >= now_, "time went backwards");
+  now_ = now;
+  if (role_ == Role::kLeader) {
+    if (now >= heartbeat_deadline_) {
+      check_quorum(now);
+      if (role_ == Role::kLeader) {
+        change_membership(now);
+        broadcast_heartbeat(now);
+      }
+    }
+  } else if (now >= election_deadline_) {
+    reset_election_timer(now);
+    if (options_.preference.is_observer()) {
+      // Observers never stand for election.
+    } else if (log_.empty()) {
+      if (may_bootstrap()) bootstrap(now);
+    } else if (is_voter()) {
+      start_pre_vote(now);
+    }
+  }
+  flush(now);
+}
+
+void RaftMachine::become_follower(Instant now, Term term, std::optional<PeerId> leader) {
+  if (term > hard_.term) {
+    mutate_hard_state().term = term;
+    hard_.vote.reset();
+  }
+  if (role_ == Role::kLeader) fail_reads();
+  if (role_ != Role::kFollower || leader != leader_) in_sync_ = false;
+  role_ = Role::kFollower;
+  leader_ = std::move(leader);
+  votes_.clear();
+  progress_.clear();
+  heartbeat_deadline_ = Instant::max();
+  reset_election_timer(now);
+}
+
+bool RaftMachine::in_leader_lease(Instant now) const {
+  if (role_ == Role::kLeader) return true;
+  return leader_ && last_leader_contact_ &&
+         now < *last_leader_contact_ + options_.consensus.election_timeout;
+}
+
+void RaftMachine::set_commit(Index index) {
+  SMALTI_ASSERT(index <= log_.last_index(), "commit past the end of the log");
+  if (index <= commit_) return;
+  commit_ = index;
+  emit(raft_effect::Committed{commit_});
+}
+
+void RaftMachine::refresh_config() {
+  config_ = VoterSet{};
+  config_index_ = 0;
+  for (Index i = log_.last_index(); i >= 1; --i) {
+    const LogEntry& e = log_.at(i);
+    if (e.kind != EntryKind::kConfig) continue;
+    auto decoded = decode<VoterSet>(e.payload);
+    SMALTI_ASSERT(decoded.is_ok(), "a configuration entry in the log does not decode");
+    config_ = std::move(decoded).value();
+    config_index_ = i;
+    break;
+  }
+  cluster_ = log_.empty() ? Digest::zero() : Digest::hash(encode(log_.at(1)));
+}
+
+void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMessage& message) {
+  SMALTI_ASSERT(now >= now_, "time went backwards");
+  now_ = now;
+  std::visit(
+      [&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if (on_foreign_cluster(now, m.header)) return;
+        if constexpr (std::is_same_v<M, AppendEntries>) on_append(now, from, m);
+        if constexpr (std::is_same_v<M, AppendResponse>) on_append_response(now, from, m);
+        if constexpr (std::is_same_v<M, VoteRequest>) on_vote_request(now, from, m);
+        if constexpr (std::is_same_v<M, VoteResponse>) on_vote_response(now, from, m);
+      },
+      message);
+  flush(now);
+}
+
+void RaftMachine::handle_peers(Instant now, const std::vector<RaftPeer>& peers) {
+  SMALTI_ASSERT(now >= now_, "time went backwards");
+  now_ = now;
+  peers_.clear();
+  for (const RaftPeer& p : peers) {
+    if (p.id != options_.self) peers_[p.id] = p;
+  }
+  if (role_ == Role::kLeader) {
+    for (auto& [id, progress] : progress_) progress.bonded = peers_.count(id) != 0;
+    for (const auto& [id, peer] : peers_) {
+      auto [it, added] = progress_.try_emplace(id);
+      it->second.bonded = true;
+      it->second.observer = peer.observer;
+      if (added) {
+        it->second.next = log_.last_index() + 1;
+        replicate(id, /*heartbeat=*/true);
+      }
+    }
+  }
+  flush(now);
+}
+
+void RaftMachine::invariants() const {
+  SMALTI_ASSERT(commit_ <= log_.last_index(), "commit index past the end of the log");
+  SMALTI_ASSERT(role_ != Role::kLeader || leader_ == options_.self, "a leader names another");
+  SMALTI_ASSERT(role_ != Role::kLeader || is_voter(), "a leader that is not a voter");
+  SMALTI_ASSERT(log_.last().term <= hard_.term, "an entry from a future term");
+  SMALTI_ASSERT(hard_.incarnation != 0, "no incarnation");
+  SMALTI_ASSERT(reads_.size() <= kMaxPendingReads, "too many pending reads");
+}
+
+}  // namespace smalti::groups

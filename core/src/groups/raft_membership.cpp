@@ -1,0 +1,132 @@
+// RaftMachine membership: bootstrap, merging clusters of one group, and voter changes.
+#include <algorithm>
+
+#include "smalti/groups/raft_machine.hpp"
+
+namespace smalti::groups {
+
+// An empty member that has not heard from a leader for a while founds the cluster if no bonded
+// peer that could found it sorts before it: among members that start together, one founds and
+// the leader then adds the others.
+bool RaftMachine::may_bootstrap() const {
+  if (options_.preference.is_observer()) return false;
+  if (last_leader_contact_ &&
+      now_ - *last_leader_contact_ <
+          options_.consensus.bootstrap_delay + options_.consensus.election_timeout) {
+    return false;
+  }
+  return std::none_of(peers_.begin(), peers_.end(),
+                      [&](const auto& p) { return !p.second.observer && p.first < options_.self; });
+}
+
+void RaftMachine::bootstrap(Instant now) {
+  SMALTI_ASSERT(log_.empty(), "bootstrap with a log");
+  mutate_hard_state().term = hard_.term + 1;
+  hard_.vote = self_member();
+  VoterSet founders{{self_member()}};
+  log_.append(LogEntry{hard_.term, EntryKind::kConfig, encode(founders)});
+  persist_append(log_.at(1));
+  refresh_config();
+  become_leader(now);
+}
+
+// Two clusters of one group meet when members bootstrapped on both sides of a partition. The
+// one with the lower commit index (ties: the higher cluster digest) gives way: its members
+// drop their logs and rejoin the other as new members. Returns true when `h` is foreign and the
+// message must be ignored.
+bool RaftMachine::on_foreign_cluster(Instant now, const Header& h) {
+  if (h.cluster == cluster_ || h.cluster == Digest::zero() || cluster_ == Digest::zero()) {
+    return false;
+  }
+  const bool we_give_way = h.commit > commit_ || (h.commit == commit_ && h.cluster < cluster_);
+  if (!we_give_way) return true;
+  reset_membership(now);
+  return false;  // now empty, the message is handled as any from a leader of this group
+}
+
+void RaftMachine::reset_membership(Instant now) {
+  if (role_ == Role::kLeader) fail_reads();
+  log_.truncate_from(1);
+  persist_truncate(1);
+  commit_ = 0;
+  refresh_config();
+  HardState& hs = mutate_hard_state();
+  hs.vote.reset();
+  hs.incarnation = 1 + rng_.below(UINT64_MAX - 1);
+  role_ = Role::kFollower;
+  leader_.reset();
+  in_sync_ = false;
+  progress_.clear();
+  votes_.clear();
+  term_start_index_ = 0;
+  heartbeat_deadline_ = Instant::max();
+  durable_last_index_ = 0;
+  emit(raft_effect::Reset{});
+  reset_election_timer(now);
+}
+
+void RaftMachine::append_config(Instant now, VoterSet voters) {
+  (void)now;
+  std::sort(voters.voters.begin(), voters.voters.end());
+  log_.append(LogEntry{hard_.term, EntryKind::kConfig, encode(voters)});
+  persist_append(log_.at(log_.last_index()));
+  refresh_config();
+  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/false);
+}
+
+// One voter change at a time, and only once the leader committed an entry of its term and the
+// previous change (Raft dissertation 4.1 and its single-server-change fix): removes a voter
+// not heard from for the bond timeout, adds the most caught-up learner while voters are fewer
+// than max_voters, keeping the count odd past two when only one learner is waiting.
+void RaftMachine::change_membership(Instant now) {
+  if (commit_ < term_start_index_ || config_index_ > commit_) return;
+  const Duration dead_after = options_.consensus.bond_timeout();
+  auto alive = [&](const Member& m) {
+    if (m.peer == options_.self) return true;
+    auto it = progress_.find(m.peer);
+    if (it == progress_.end() || it->second.incarnation != m.incarnation) {
+      return now - leader_since_ < dead_after;
+    }
+    const Instant since =
+        it->second.acked ? std::max(it->second.last_ack, leader_since_) : leader_since_;
+    return now - since < dead_after;
+  };
+  VoterSet next = config_;
+  auto dead = std::find_if(next.voters.begin(), next.voters.end(),
+                           [&](const Member& m) { return !alive(m); });
+  if (dead != next.voters.end()) {
+    next.voters.erase(dead);
+    append_config(now, std::move(next));
+    return;
+  }
+  const std::size_t max_voters = options_.consensus.max_voters;
+  std::vector<std::pair<Index, PeerId>> learners;  // (match, id), most caught up first
+  for (const auto& [id, p] : progress_) {
+    if (!p.bonded || !p.acked || p.observer || now - p.last_ack >= dead_after) continue;
+    if (is_config_voter(id, p.incarnation) || p.match < commit_) continue;
+    learners.emplace_back(p.match, id);
+  }
+  if (next.voters.size() > max_voters) {
+    // max_voters was lowered: drop the least caught-up voter other than the leader.
+    auto worst = std::min_element(
+        next.voters.begin(), next.voters.end(), [&](const Member& a, const Member& b) {
+          auto ma = a.peer == options_.self ? log_.last_index() : progress_[a.peer].match;
+          auto mb = b.peer == options_.self ? log_.last_index() : progress_[b.peer].match;
+          return ma < mb;
+        });
+    next.voters.erase(worst);
+    append_config(now, std::move(next));
+    return;
+  }
+  if (learners.empty() || next.voters.size() >= max_voters) return;
+  const std::size_t after = next.voters.size() + 1;
+  if (after > 2 && after % 2 == 0 && learners.size() < 2) return;
+  std::sort(learners.begin(), learners.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  const PeerId& chosen = learners.front().second;
+  next.voters.push_back(Member{chosen, progress_[chosen].incarnation});
+  append_config(now, std::move(next));
+}
+
+}  // namespace smalti::groups

@@ -1,0 +1,247 @@
+// RaftMachine replication: AppendEntries on both sides, commit, read-index, check-quorum.
+#include <algorithm>
+
+#include "smalti/groups/raft_machine.hpp"
+
+namespace smalti::groups {
+
+// ---- follower side
+// -------------------------------------------------------------------------------
+
+void RaftMachine::on_append(Instant now, const PeerId& from, const AppendEntries& m) {
+  auto reject = [&](Index retry_from) {
+    send(from,
+         AppendResponse{header(), false, retry_from, m.round, options_.preference.is_observer()});
+  };
+  if (m.header.term < hard_.term) {
+    reject(log_.last_index() + 1);  // tells a stale leader the newer term
+    return;
+  }
+  if (role_ != Role::kFollower || leader_ != from || m.header.term > hard_.term) {
+    become_follower(now, m.header.term, from);
+  } else {
+    reset_election_timer(now);
+  }
+  last_leader_contact_ = now;
+  const Index prev = m.prev.index;
+  if (prev > log_.last_index()) {
+    in_sync_ = false;
+    reject(log_.last_index() + 1);
+    return;
+  }
+  if (log_.term_at(prev) != m.prev.term) {
+    in_sync_ = false;
+    reject(prev == 0 ? 1 : std::max(commit_ + 1, log_.first_index_of_term_at(prev)));
+    return;
+  }
+  if (contradicts_commit(m)) {
+    // Leader Completeness makes this impossible for a correct leader of this cluster; peer input
+    // never crashes a node, so the message is refused.
+    in_sync_ = false;
+    reject(commit_ + 1);
+    return;
+  }
+  append_from_leader(m);
+  in_sync_ = true;
+  const Index match = prev + m.entries.size();
+  set_commit(std::max(commit_, std::min(m.header.commit, match)));
+  send(from, AppendResponse{header(), true, match, m.round, options_.preference.is_observer()});
+}
+
+bool RaftMachine::contradicts_commit(const AppendEntries& m) const {
+  if (m.prev.index < commit_ && log_.term_at(m.prev.index) != m.prev.term) return true;
+  Index i = m.prev.index;
+  for (const LogEntry& e : m.entries) {
+    if (++i > commit_) break;
+    if (log_.at(i).term != e.term) return true;
+  }
+  return false;
+}
+
+void RaftMachine::append_from_leader(const AppendEntries& m) {
+  bool config_touched = false;
+  Index i = m.prev.index;
+  for (const LogEntry& e : m.entries) {
+    ++i;
+    if (i <= log_.last_index()) {
+      if (log_.at(i).term == e.term) continue;
+      SMALTI_ASSERT(i > commit_, "truncating a committed entry");
+      config_touched = config_touched || i <= config_index_ || i == 1;
+      log_.truncate_from(i);
+      persist_truncate(i);
+    }
+    config_touched = config_touched || e.kind == EntryKind::kConfig || i == 1;
+    log_.append(e);
+    persist_append(e);
+  }
+  if (config_touched) refresh_config();
+}
+
+// ---- leader side
+// ---------------------------------------------------------------------------------
+
+void RaftMachine::replicate(const PeerId& peer, bool heartbeat) {
+  auto it = progress_.find(peer);
+  if (it == progress_.end() || !it->second.bonded) return;
+  Progress& p = it->second;
+  const bool has_entries = p.next <= log_.last_index();
+  if (!heartbeat && (!has_entries || p.inflight >= kMaxInflightAppends)) return;
+  if (p.next == 0) p.next = 1;
+  AppendEntries ae{header(), Cursor{log_.term_at(p.next - 1).value_or(0), p.next - 1}, {}, round_};
+  if (has_entries && p.inflight < kMaxInflightAppends) {
+    ae.entries = log_.slice(p.next, kMaxEntriesPerAppend, kMaxAppendBytes);
+    p.next += ae.entries.size();
+    ++p.inflight;
+  }
+  send(peer, std::move(ae));
+}
+
+void RaftMachine::broadcast_heartbeat(Instant now) {
+  ++round_;
+  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
+  heartbeat_deadline_ = now + options_.consensus.heartbeat_interval;
+  serve_reads();  // a one-voter group confirms at once
+}
+
+void RaftMachine::on_append_response(Instant now, const PeerId& from, const AppendResponse& m) {
+  if (m.header.term > hard_.term) {
+    become_follower(now, m.header.term, std::nullopt);
+    return;
+  }
+  if (role_ != Role::kLeader || m.header.term < hard_.term) return;
+  auto it = progress_.find(from);
+  if (it == progress_.end()) return;
+  Progress& p = it->second;
+  if (p.incarnation != m.header.incarnation) {
+    p.match = 0;  // a new incarnation has a new log
+    p.round = 0;
+  }
+  p.incarnation = m.header.incarnation;
+  p.observer = m.observer;
+  p.last_ack = now;
+  p.acked = true;
+  p.round = std::max(p.round, m.round);
+  if (m.success) {
+    p.match = std::max(p.match, std::min(m.index, log_.last_index()));
+    p.next = std::max(p.next, p.match + 1);
+    if (p.inflight > 0) --p.inflight;
+  } else {
+    p.next = std::clamp<Index>(m.index, p.match + 1, log_.last_index() + 1);
+    p.inflight = 0;
+  }
+  advance_commit();
+  serve_reads();
+  replicate(from, /*heartbeat=*/!m.success);
+}
+
+// Commits the highest entry of the current term that a quorum of the configuration stores.
+// Entries of earlier terms are never committed by counting (Raft section 5.4.2); they commit
+// with the first current-term entry after them.
+void RaftMachine::advance_commit() {
+  for (Index n = log_.last_index(); n > commit_; --n) {
+    if (log_.at(n).term != hard_.term) break;
+    std::size_t stored = 0;
+    for (const Member& v : config_.voters) {
+      if (v.peer == options_.self) {
+        if (v.incarnation == hard_.incarnation && durable_last_index_ >= n) ++stored;
+        continue;
+      }
+      auto it = progress_.find(v.peer);
+      if (it != progress_.end() && it->second.incarnation == v.incarnation &&
+          it->second.match >= n) {
+        ++stored;
+      }
+    }
+    if (stored >= quorum()) {
+      set_commit(n);
+      // Followers learn the new commit index at once (mosaik's immediate heartbeat).
+      for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
+      return;
+    }
+  }
+}
+
+void RaftMachine::read(Instant now, std::uint64_t read_id) {
+  SMALTI_ASSERT(now >= now_, "time went backwards");
+  now_ = now;
+  if (role_ != Role::kLeader || reads_.size() >= kMaxPendingReads) {
+    emit(raft_effect::ReadFailed{read_id});
+  } else {
+    // Confirmed once a quorum answers a round sent after this call, and the leader's first
+    // entry of its term is committed (before that its commit index may lag the true one).
+    ++round_;
+    reads_.push_back(PendingRead{read_id, std::max(commit_, term_start_index_), round_});
+    for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
+    serve_reads();
+  }
+  flush(now);
+}
+
+void RaftMachine::serve_reads() {
+  while (!reads_.empty()) {
+    const PendingRead& r = reads_.front();
+    if (commit_ < r.index) return;
+    std::size_t confirmed = 0;
+    for (const Member& v : config_.voters) {
+      if (v.peer == options_.self) {
+        ++confirmed;
+        continue;
+      }
+      auto it = progress_.find(v.peer);
+      if (it != progress_.end() && it->second.incarnation == v.incarnation &&
+          it->second.round >= r.round) {
+        ++confirmed;
+      }
+    }
+    if (confirmed < quorum()) return;
+    emit(raft_effect::ReadReady{r.id, r.index});
+    reads_.pop_front();
+  }
+}
+
+void RaftMachine::fail_reads() {
+  for (const PendingRead& r : reads_) emit(raft_effect::ReadFailed{r.id});
+  reads_.clear();
+}
+
+// A leader that has not heard from a quorum for an election timeout steps down: it cannot
+// commit, and another leader may already exist on the other side of a partition.
+void RaftMachine::check_quorum(Instant now) {
+  const Duration window = options_.consensus.election_timeout;
+  if (now - leader_since_ < window) return;
+  std::size_t heard = 0;
+  for (const Member& v : config_.voters) {
+    if (v.peer == options_.self) {
+      ++heard;
+      continue;
+    }
+    auto it = progress_.find(v.peer);
+    if (it != progress_.end() && it->second.acked && it->second.incarnation == v.incarnation &&
+        now - it->second.last_ack < window) {
+      ++heard;
+    }
+  }
+  if (heard < quorum()) become_follower(now, hard_.term, std::nullopt);
+}
+
+Result<Cursor> RaftMachine::propose(Instant now, std::vector<Bytes> commands) {
+  SMALTI_ASSERT(now >= now_, "time went backwards");
+  now_ = now;
+  if (role_ != Role::kLeader) return error(StatusCode::kUnavailable, "not the leader");
+  for (const Bytes& c : commands) {
+    if (c.size() > kMaxCommandBytes) {
+      return error(StatusCode::kLimitExceeded,
+                   "a command of " + std::to_string(c.size()) + " bytes exceeds the limit");
+    }
+  }
+  const Cursor first{hard_.term, log_.last_index() + 1};
+  for (Bytes& c : commands) {
+    log_.append(LogEntry{hard_.term, EntryKind::kCommand, std::move(c)});
+    persist_append(log_.at(log_.last_index()));
+  }
+  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/false);
+  flush(now);
+  return first;
+}
+
+}  // namespace smalti::groups

@@ -1,0 +1,241 @@
+// RaftMachine alone, fed by hand: each test pins one rule, most of them a mosaik weakness
+// (mosaik-behaviour.md section 12.2) that the test would catch.
+#include "smalti/groups/raft_machine.hpp"
+
+#include <gtest/gtest.h>
+
+namespace smalti::groups {
+namespace {
+
+const PeerId kA{Digest::from_u64(1)};
+const PeerId kB{Digest::from_u64(2)};
+const PeerId kC{Digest::from_u64(3)};
+const Member kMa{kA, 5}, kMb{kB, 7}, kMc{kC, 8};
+
+ConsensusConfig fast() {
+  return ConsensusConfig{}
+      .with_heartbeat_interval(100ms)
+      .with_heartbeat_jitter(30ms)
+      .with_election_timeout(400ms)
+      .with_election_timeout_jitter(100ms)
+      .with_bootstrap_delay(0ms);
+}
+
+LogEntry config_entry(Term term, std::vector<Member> voters) {
+  return LogEntry{term, EntryKind::kConfig, encode(VoterSet{std::move(voters)})};
+}
+
+std::vector<RaftEffect> drain(RaftMachine& m) {
+  std::vector<RaftEffect> out;
+  while (auto e = m.poll_effect()) out.push_back(std::move(*e));
+  return out;
+}
+
+template <typename T>
+std::vector<T> only(const std::vector<RaftEffect>& effects) {
+  std::vector<T> out;
+  for (const auto& e : effects) {
+    if (auto* t = std::get_if<T>(&e)) out.push_back(*t);
+  }
+  return out;
+}
+
+// Acknowledges every Persist in `effects` and returns what the acknowledgement released.
+std::vector<RaftEffect> persist_all(RaftMachine& m, Instant now,
+                                    const std::vector<RaftEffect>& effects) {
+  std::uint64_t token = 0;
+  for (const auto& p : only<raft_effect::Persist>(effects)) token = std::max(token, p.token);
+  if (token) m.handle_persisted(now, token);
+  return drain(m);
+}
+
+struct Fixture {
+  Instant now;
+  RaftMachine m;
+  Fixture(HardState hs, std::vector<LogEntry> log, LeadershipPreference pref = {})
+      : m(RaftOptions{kA, fast(), pref, 1}, std::move(hs), std::move(log), Instant()) {
+    persist_all(m, now, drain(m));
+    m.handle_peers(now, {{kB}, {kC}});
+    drain(m);
+  }
+  std::vector<RaftEffect> feed(const PeerId& from, RaftMessage msg) {
+    m.handle_message(now, from, msg);
+    return drain(m);
+  }
+  // Wins an election at the next term with B's votes; returns with every effect drained.
+  void win() {
+    now = now + 1s;
+    m.handle_timeout(now);
+    persist_all(m, now, drain(m));
+    const Term next = m.term() + 1;
+    feed(kB, VoteResponse{Header{m.cluster(), m.term(), kMb.incarnation, 0}, next, true,
+                          Vote::kGranted});
+    persist_all(m, now, drain(m));
+    auto effects = feed(kB, VoteResponse{Header{m.cluster(), next, kMb.incarnation, 0}, next, false,
+                                         Vote::kGranted});
+    persist_all(m, now, effects);
+    ASSERT_TRUE(m.is_leader());
+  }
+};
+
+TEST(RaftMachine, AVoteIsDurableBeforeTheAnswerLeaves) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  const VoteRequest ask{Header{f.m.cluster(), 2, kMb.incarnation, 0}, f.m.log().last(), false};
+  auto effects = f.feed(kB, ask);
+  auto persists = only<raft_effect::Persist>(effects);
+  ASSERT_EQ(persists.size(), 1u);
+  ASSERT_TRUE(persists[0].hard_state.has_value());
+  EXPECT_EQ(persists[0].hard_state->term, 2u);
+  EXPECT_EQ(persists[0].hard_state->vote, kMb);
+  EXPECT_TRUE(only<raft_effect::Send>(effects).empty()) << "answered before the vote was durable";
+  auto released = only<raft_effect::Send>(persist_all(f.m, f.now, effects));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(std::get<VoteResponse>(released[0].message).vote, Vote::kGranted);
+}
+
+// mosaik keeps the vote in memory: restarted in the same term, it votes again.
+TEST(RaftMachine, ARestartedMemberDoesNotVoteTwiceInATerm) {
+  Fixture f(HardState{2, kMb, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  auto effects = f.feed(
+      kC, VoteRequest{Header{f.m.cluster(), 2, kMc.incarnation, 0}, f.m.log().last(), false});
+  auto sends = only<raft_effect::Send>(persist_all(f.m, f.now, effects));
+  for (const auto& e : effects) {
+    if (auto* s = std::get_if<raft_effect::Send>(&e)) sends.push_back(*s);
+  }
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(std::get<VoteResponse>(sends[0].message).vote, Vote::kDenied);
+}
+
+// mosaik commits the majority index whatever its term (Raft paper, figure 8).
+TEST(RaftMachine, ALeaderCommitsEarlierTermEntriesOnlyThroughOneOfItsOwn) {
+  Fixture f(HardState{3, std::nullopt, kMa.incarnation},
+            {config_entry(1, {kMa, kMb, kMc}), LogEntry{2, EntryKind::kCommand, encode(42u)}});
+  f.win();  // term 4, no-op at index 3
+  ASSERT_EQ(f.m.log().last_index(), 3u);
+  // B stores index 2 (term 2) but not the no-op: a majority holds index 2.
+  f.feed(kB, AppendResponse{Header{f.m.cluster(), 4, kMb.incarnation, 0}, true, 2, 0});
+  EXPECT_EQ(f.m.commit_index(), 0u) << "committed an entry of an earlier term by counting";
+  f.feed(kB, AppendResponse{Header{f.m.cluster(), 4, kMb.incarnation, 0}, true, 3, 0});
+  EXPECT_EQ(f.m.commit_index(), 3u);
+}
+
+// mosaik serves strong reads from whoever believes it leads.
+TEST(RaftMachine, AReadWaitsForAQuorumRoundAfterItWasAsked) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  f.win();
+  f.feed(kB, AppendResponse{Header{f.m.cluster(), f.m.term(), kMb.incarnation, 0}, true, 2, 1});
+  ASSERT_EQ(f.m.commit_index(), 2u);
+  f.m.read(f.now, 77);
+  auto effects = drain(f.m);
+  EXPECT_TRUE(only<raft_effect::ReadReady>(effects).empty());
+  // An answer to an older round does not confirm the read.
+  effects =
+      f.feed(kB, AppendResponse{Header{f.m.cluster(), f.m.term(), kMb.incarnation, 2}, true, 2, 1});
+  EXPECT_TRUE(only<raft_effect::ReadReady>(effects).empty());
+  std::uint64_t round = 0;
+  for (const auto& s : only<raft_effect::Send>(persist_all(f.m, f.now, {}))) {
+    if (auto* ae = std::get_if<AppendEntries>(&s.message)) round = std::max(round, ae->round);
+  }
+  effects = f.feed(
+      kC, AppendResponse{Header{f.m.cluster(), f.m.term(), kMc.incarnation, 2}, true, 2, 100});
+  auto ready = only<raft_effect::ReadReady>(effects);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].read, 77u);
+  EXPECT_EQ(ready[0].index, 2u);
+}
+
+// mosaik's leader never learns it lost its majority: heartbeats are not acknowledged.
+TEST(RaftMachine, ALeaderThatHearsNoQuorumStepsDownAndFailsItsReads) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  f.win();
+  f.m.read(f.now, 5);
+  drain(f.m);
+  for (int i = 0; i < 20 && f.m.is_leader(); ++i) {
+    f.now = f.now + 100ms;
+    f.m.handle_timeout(f.now);
+    auto effects = drain(f.m);
+    if (!f.m.is_leader()) {
+      auto failed = only<raft_effect::ReadFailed>(effects);
+      ASSERT_EQ(failed.size(), 1u);
+      EXPECT_EQ(failed[0].read, 5u);
+    }
+  }
+  EXPECT_FALSE(f.m.is_leader());
+  EXPECT_FALSE(f.m.propose(f.now, {encode(1u)}).is_ok());
+}
+
+TEST(RaftMachine, AFollowerInsideItsLeaderLeaseIgnoresCandidates) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  f.feed(kB, AppendEntries{Header{f.m.cluster(), 1, kMb.incarnation, 1}, Cursor{1, 1}, {}, 1});
+  ASSERT_EQ(f.m.leader(), kB);
+  auto effects =
+      f.feed(kC, VoteRequest{Header{f.m.cluster(), 5, kMc.incarnation, 0}, Cursor{1, 1}, false});
+  EXPECT_EQ(f.m.term(), 1u);
+  EXPECT_EQ(f.m.leader(), kB);
+  auto sends = only<raft_effect::Send>(effects);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(std::get<VoteResponse>(sends[0].message).vote, Vote::kDenied);
+}
+
+TEST(RaftMachine, AnObserverAbstainsAndNeverStands) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMb, kMc})},
+            LeadershipPreference::observer());
+  auto effects =
+      f.feed(kB, VoteRequest{Header{f.m.cluster(), 2, kMb.incarnation, 0}, Cursor{1, 1}, false});
+  auto sends = only<raft_effect::Send>(persist_all(f.m, f.now, effects));
+  for (const auto& s : only<raft_effect::Send>(effects)) sends.push_back(s);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(std::get<VoteResponse>(sends[0].message).vote, Vote::kAbstained);
+  f.now = f.now + 10s;
+  f.m.handle_timeout(f.now);
+  EXPECT_EQ(f.m.role(), Role::kFollower);
+}
+
+TEST(RaftMachine, AMessageContradictingACommittedEntryIsRefusedNotObeyed) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation},
+            {config_entry(1, {kMa, kMb, kMc}), LogEntry{1, EntryKind::kCommand, encode(1u)}});
+  f.feed(kB, AppendEntries{Header{f.m.cluster(), 1, kMb.incarnation, 2}, Cursor{1, 2}, {}, 1});
+  ASSERT_EQ(f.m.commit_index(), 2u);
+  // A (faulty) leader of term 3 rewrites index 2.
+  auto effects = f.feed(kC, AppendEntries{Header{f.m.cluster(), 3, kMc.incarnation, 0},
+                                          Cursor{1, 1},
+                                          {LogEntry{3, EntryKind::kCommand, encode(9u)}},
+                                          1});
+  EXPECT_EQ(f.m.log().at(2).term, 1u);
+  EXPECT_EQ(f.m.commit_index(), 2u);
+  // And a nonsense position does not crash.
+  f.feed(kC, AppendEntries{Header{f.m.cluster(), 3, kMc.incarnation, 0}, Cursor{7, 0}, {}, 1});
+  f.feed(kC, AppendEntries{Header{f.m.cluster(), 3, kMc.incarnation, 0}, Cursor{1, 99}, {}, 1});
+  EXPECT_EQ(f.m.log().last_index(), 2u);
+}
+
+TEST(RaftMachine, ProposalsOnlyOnTheLeaderAndBounded) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  EXPECT_EQ(f.m.propose(f.now, {encode(1u)}).status().code(), StatusCode::kUnavailable);
+  f.win();
+  auto at = f.m.propose(f.now, {encode(1u), encode(2u)});
+  ASSERT_TRUE(at.is_ok());
+  EXPECT_EQ(at->index, 3u);
+  EXPECT_EQ(at->term, f.m.term());
+  Bytes huge(RaftMachine::kMaxCommandBytes + 1, 0);
+  EXPECT_EQ(f.m.propose(f.now, {huge}).status().code(), StatusCode::kLimitExceeded);
+}
+
+TEST(GroupTypes, GroupIdDependsOnKeyMachineSyncValidatorsAndHeartbeatsOnly) {
+  const GroupKey key = GroupKey::from_secret("k");
+  const Digest sm = Digest::from_string("sm"), sync = Digest::from_string("sync");
+  const GroupId base = derive_group_id(key, ConsensusConfig{}, sm, sync, {});
+  EXPECT_EQ(base, derive_group_id(key, ConsensusConfig{}.with_election_timeout(9s), sm, sync, {}));
+  EXPECT_NE(base, derive_group_id(GroupKey::from_secret("k2"), ConsensusConfig{}, sm, sync, {}));
+  EXPECT_NE(base,
+            derive_group_id(key, ConsensusConfig{}.with_heartbeat_jitter(10ms), sm, sync, {}));
+  EXPECT_NE(base, derive_group_id(key, ConsensusConfig{}, Digest::from_string("x"), sync, {}));
+  const Digest v = Digest::from_string("validator");
+  EXPECT_NE(base, derive_group_id(key, ConsensusConfig{}, sm, sync, std::span(&v, 1)));
+  EXPECT_EQ(key.redacted().size(), 8u);
+  EXPECT_FALSE(ConsensusConfig{}.with_heartbeat_jitter(0ms).validate().is_ok());
+  EXPECT_TRUE(ConsensusConfig{}.validate().is_ok());
+}
+
+}  // namespace
+}  // namespace smalti::groups

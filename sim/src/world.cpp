@@ -71,6 +71,8 @@ struct World::Host {
   PeerId peer_id;
   std::unique_ptr<SimClock> clock;
   std::unique_ptr<SimFileSystem> disk;
+  // The durable side of the in-memory group stores: kept across crashes, like the disk.
+  std::shared_ptr<groups::MemoryMedium> medium = std::make_shared<groups::MemoryMedium>();
   std::unique_ptr<HostExecutor> executor;
   std::unique_ptr<HostTransport> transport;
   std::unique_ptr<HostEntropy> entropy;
@@ -162,6 +164,7 @@ void World::start_host(Host& h) {
   NetworkOptions options = h.spec.options;
   options.node.name = h.spec.name;
   options.node.secret_seed = h.identity_seed;
+  if (!options.groups.medium) options.groups.medium = h.medium;
   record(h.id, "node.start", h.incarnation, 0, 0);
   run_on_host(h.id, [&] {
     auto net = Network::create(env, std::move(options));

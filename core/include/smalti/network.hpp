@@ -1,14 +1,15 @@
 // Network: what an application holds — one node with its protocols.
 //
 // The same class runs in the simulator (sim::World::add_node gives one per simulated node) and
-// on the real backend. It owns the Node runtime and the protocol services (ping, discovery and
-// streams today; groups as it lands). Executor thread only, like its node.
+// on the real backend. It owns the Node runtime and the protocol services (ping, discovery,
+// streams and groups). Executor thread only, like its node.
 #pragma once
 
 #include <memory>
 
 #include "smalti/discovery/discovery.hpp"
 #include "smalti/env/environment.hpp"
+#include "smalti/groups/groups.hpp"
 #include "smalti/ping/ping_service.hpp"
 #include "smalti/runtime/node.hpp"
 #include "smalti/streams/streams.hpp"
@@ -20,6 +21,7 @@ struct NetworkOptions {
   ping::Config ping;
   // The network to join, its bootstrap peers, tags and timings.
   discovery::Config discovery;
+  groups::GroupsOptions groups;
 };
 
 class Network {
@@ -36,6 +38,7 @@ class Network {
   ping::PingService& ping() { return *ping_; }
   discovery::Discovery& discovery() { return *discovery_; }
   streams::Streams& streams() { return *streams_; }
+  groups::Groups& groups() { return *groups_; }
   void spawn(Task<void> task) { node_->spawn(std::move(task)); }
 
  private:
@@ -44,6 +47,7 @@ class Network {
   std::unique_ptr<ping::PingService> ping_;
   std::unique_ptr<discovery::Discovery> discovery_;
   std::unique_ptr<streams::Streams> streams_;
+  std::unique_ptr<groups::Groups> groups_;
 };
 
 }  // namespace smalti

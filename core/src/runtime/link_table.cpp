@@ -102,6 +102,12 @@ Duration LinkTable::rtt(Token token) const {
   return it->second.link->rtt();
 }
 
+std::optional<Digest> LinkTable::secret(Token token, std::string_view label) const {
+  auto it = entries_.find(token);
+  if (it == entries_.end() || !it->second.link) return std::nullopt;
+  return it->second.link->secret(label);
+}
+
 void LinkTable::on_link_closed(Token token, const env::CloseInfo& info) {
   auto it = entries_.find(token);
   if (it == entries_.end()) return;

@@ -13,12 +13,16 @@ Result<std::unique_ptr<Network>> Network::create(const env::Environment& env,
   SMALTI_RETURN_IF_ERROR(net->discovery_->start().with_context("discovery"));
   net->streams_ = std::make_unique<streams::Streams>(*net->node_, *net->discovery_);
   SMALTI_RETURN_IF_ERROR(net->streams_->start().with_context("streams"));
+  net->groups_ =
+      std::make_unique<groups::Groups>(*net->node_, *net->discovery_, std::move(options.groups));
+  SMALTI_RETURN_IF_ERROR(net->groups_->start().with_context("groups"));
   return net;
 }
 
 Network::~Network() {
   // Tasks first: they use the services.
   node_->shutdown_now();
+  groups_.reset();
   streams_.reset();
   discovery_.reset();
   ping_.reset();

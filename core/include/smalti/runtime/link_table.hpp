@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "smalti/env/transport.hpp"
 #include "smalti/runtime/node.hpp"
@@ -47,6 +48,8 @@ class LinkTable {
   std::optional<PeerId> remote(Token token) const;
   // The transport's smoothed RTT of the link; zero when unknown.
   Duration rtt(Token token) const;
+  // The link's exporter secret for `label` (env::Link::secret); nullopt for no open link.
+  std::optional<Digest> secret(Token token, std::string_view label) const;
   std::size_t size() const { return entries_.size(); }
   bool contains(Token token) const { return entries_.count(token) != 0; }
 

@@ -11,10 +11,11 @@
 //   world.run_for(10s);
 //   world.crash(b); world.restart(b);
 //
-// Faults: the network's (see network.hpp), node crash (volatile state gone, synced files kept,
-// the node's setup runs again on restart), pause (no events run, links stall), per-node clock
-// drift, skew and jumps, the disk's (see sim_file_system.hpp) and named BUGGIFY points.
-// Single-threaded: a World and its nodes are used from one thread.
+// Faults: the network's (see network.hpp), node crash (volatile state gone, synced files and
+// the groups' durable in-memory stores kept, the node's setup runs again on restart), pause (no
+// events run, links stall), per-node clock drift, skew and jumps, the disk's (see
+// sim_file_system.hpp) and named BUGGIFY points. Single-threaded: a World and its nodes are used
+// from one thread.
 #pragma once
 
 #include <array>

@@ -1,0 +1,80 @@
+// Where a group member keeps what must survive a restart: its HardState (term, vote,
+// incarnation) in a StateStore and its log in a LogStore.
+//
+// Writes are ordered and take effect in memory at once; sync(done) makes every earlier write
+// durable and then calls done on the executor. The Raft driver acknowledges a Persist effect
+// only from that callback, so nothing a member said depends on state a crash could lose.
+//
+// The in-memory stores keep their durable part in a MemoryMedium, which outlives the stores: the
+// simulator gives each host one that survives its crashes (as a disk would), so a restarted
+// member finds its term, vote and log again. Without a medium the stores are volatile, and a
+// restarted member starts as a new incarnation (a new, non-voting member), which is safe.
+// Executor thread only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "smalti/env/executor.hpp"
+#include "smalti/groups/raft_machine.hpp"
+
+namespace smalti::groups {
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual Result<HardState> load_state() = 0;
+  virtual void save(const HardState& state) = 0;
+  virtual void sync(std::function<void(Status)> done) = 0;
+};
+
+class LogStore {
+ public:
+  virtual ~LogStore() = default;
+  virtual Result<std::vector<LogEntry>> load_log() = 0;
+  // Removes every entry at index >= from.
+  virtual void truncate_from(Index from) = 0;
+  // Writes `entries` at indexes at, at + 1, ... (at <= last index + 1), replacing any there.
+  virtual void append(Index at, const std::vector<LogEntry>& entries) = 0;
+  virtual void sync(std::function<void(Status)> done) = 0;
+};
+
+// The durable side of the in-memory stores, one slot per group.
+class MemoryMedium {
+ public:
+  struct Slot {
+    HardState hard_state;
+    std::vector<LogEntry> log;
+  };
+  Slot& slot(const GroupId& group) { return slots_[group]; }
+
+ private:
+  std::map<GroupId, Slot> slots_;
+};
+
+// Both stores over one medium slot (a fresh private medium when none is given).
+class MemoryStores final : public StateStore, public LogStore {
+ public:
+  MemoryStores(env::Executor& executor, std::shared_ptr<MemoryMedium> medium, const GroupId& group);
+
+  Result<HardState> load_state() override { return durable().hard_state; }
+  void save(const HardState& state) override { hard_state_ = state; }
+  Result<std::vector<LogEntry>> load_log() override { return durable().log; }
+  void truncate_from(Index from) override;
+  void append(Index at, const std::vector<LogEntry>& entries) override;
+  void sync(std::function<void(Status)> done) override;
+
+ private:
+  MemoryMedium::Slot& durable() { return medium_->slot(group_); }
+  env::Executor& executor_;
+  std::shared_ptr<MemoryMedium> medium_;
+  GroupId group_;
+  HardState hard_state_;
+  std::vector<LogEntry> log_;
+  std::size_t dirty_from_ = 0;  // log_[dirty_from_..] differs from the medium
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace smalti::groups

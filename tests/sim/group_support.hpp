@@ -1,0 +1,102 @@
+// Helpers for group simulation tests: a Counter state machine and a world of members that join
+// one group in their setup (so a restarted member joins again). Test thread only.
+#pragma once
+
+#include <map>
+#include <optional>
+
+#include "discovery_support.hpp"
+#include "smalti/groups/groups.hpp"
+
+namespace smalti::sim::support {
+
+struct Counter {
+  using Command = std::uint64_t;  // added to the value
+  using Query = groups::Unit;
+  using QueryResult = std::uint64_t;
+  std::uint64_t value = 0;
+  std::uint64_t applied_commands = 0;
+  Digest signature() const { return Digest::from_string("test.counter.v1"); }
+  void apply(const Command& c, const groups::ApplyContext&) {
+    value += c;
+    ++applied_commands;
+  }
+  QueryResult query(const Query&) const { return value; }
+};
+
+inline groups::ConsensusConfig fast_consensus() {
+  return groups::ConsensusConfig{}
+      .with_heartbeat_interval(100ms)
+      .with_heartbeat_jitter(30ms)
+      .with_max_missed_heartbeats(10)
+      .with_election_timeout(500ms)
+      .with_election_timeout_jitter(250ms)
+      .with_bootstrap_delay(500ms);
+}
+
+template <typename M = Counter>
+class GroupCluster {
+ public:
+  GroupCluster(World& world, std::size_t n, groups::ConsensusConfig consensus = fast_consensus(),
+               std::string key = "test.group")
+      : world_(world) {
+    for (std::size_t i = 0; i < n; ++i) {
+      NodeSpec spec{.name = "g" + std::to_string(i)};
+      spec.options.discovery =
+          discovery::Config(test_network()).with_announce_interval(2s).with_purge_after(20s);
+      if (i > 0) spec.options.discovery.with_bootstrap(world.addr(hosts_[0]));
+      const HostId host = static_cast<HostId>(world.host_count());
+      spec.setup = [this, host, consensus, key](Network& net) {
+        groups_.erase(host);
+        auto g = net.groups()
+                     .with_key(groups::GroupKey::from_secret(key))
+                     .with_state_machine(M{})
+                     .with_consensus_config(consensus)
+                     .join();
+        SMALTI_ASSERT(g.is_ok(), "join failed");
+        groups_.emplace(host, std::move(g).value());
+      };
+      hosts_.push_back(world.add_node(std::move(spec)));
+    }
+  }
+  ~GroupCluster() { groups_.clear(); }
+
+  const std::vector<HostId>& hosts() const { return hosts_; }
+  groups::Group<M>* group(HostId h) {
+    auto it = groups_.find(h);
+    return it == groups_.end() || !world_.network(h) ? nullptr : &it->second;
+  }
+  void crash(HostId h) {
+    groups_.erase(h);
+    world_.crash(h);
+  }
+  std::optional<HostId> leader() {
+    std::optional<HostId> best;
+    for (HostId h : hosts_) {
+      auto* g = group(h);
+      if (g && g->is_leader() && (!best || g->status().term > group(*best)->status().term)) {
+        best = h;
+      }
+    }
+    return best;
+  }
+  // Every live member online, with `voters` voters and one leader.
+  bool formed(std::size_t voters) {
+    std::size_t leaders = 0;
+    for (HostId h : hosts_) {
+      auto* g = group(h);
+      if (!g) continue;
+      auto s = g->status();
+      if (!s.online || s.voters != voters) return false;
+      leaders += g->is_leader();
+    }
+    return leaders == 1;
+  }
+
+ private:
+  World& world_;
+  std::vector<HostId> hosts_;
+  std::map<HostId, groups::Group<M>> groups_;
+};
+
+}  // namespace smalti::sim::support

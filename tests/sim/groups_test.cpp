@@ -1,0 +1,148 @@
+// Groups in the simulator: bonds, elections, commands, queries, handles, and the mosaik
+// weaknesses that must not come back.
+#include <gtest/gtest.h>
+
+#include "group_support.hpp"
+
+namespace smalti::sim {
+namespace {
+
+using groups::Consistency;
+using support::Counter;
+using support::GroupCluster;
+
+// Runs `call()` (which returns an awaitable) in a task on `host`, and the world until it
+// yields (or `limit` passes).
+template <typename T, typename Call>
+std::optional<T> await_on(World& world, HostId host, Call call, Duration limit = 30s) {
+  auto result = std::make_shared<std::optional<T>>();
+  world.network(host)->spawn([](Call c, std::shared_ptr<std::optional<T>> out) -> Task<void> {
+    out->emplace(co_await c());
+  }(std::move(call), result));
+  world.run_until([&] { return result->has_value(); }, limit);
+  return *result;
+}
+
+TEST(Groups, ThreeMembersBondElectOneLeaderAndReplicate) {
+  World world({.seed = 61});
+  GroupCluster<> c(world, 3);
+  ASSERT_TRUE(world.run_until([&] { return c.formed(3); }, 60s));
+  for (HostId h : c.hosts()) EXPECT_EQ(c.group(h)->bonds().size(), 2u);
+  const HostId leader = *c.leader();
+  const HostId follower = leader == c.hosts()[0] ? c.hosts()[1] : c.hosts()[0];
+  auto a =
+      await_on<Result<groups::Index>>(world, leader, [&] { return c.group(leader)->execute(5); });
+  ASSERT_TRUE(a && a->is_ok()) << (a ? a->status().to_string() : "no answer");
+  auto b = await_on<Result<groups::Index>>(world, follower,
+                                           [&] { return c.group(follower)->execute(2); });
+  ASSERT_TRUE(b && b->is_ok()) << (b ? b->status().to_string() : "no answer");
+  EXPECT_GT(**b, **a);
+  // A strong query on a follower sees both commands at once.
+  auto q = await_on<Result<groups::QueryResultAt<std::uint64_t>>>(
+      world, follower, [&] { return c.group(follower)->query({}, Consistency::kStrong); });
+  ASSERT_TRUE(q && q->is_ok());
+  EXPECT_EQ((*q)->result, 7u);
+  EXPECT_GE((*q)->index, **b);
+  // Weak queries converge everywhere.
+  ASSERT_TRUE(world.run_until(
+      [&] {
+        for (HostId h : c.hosts()) {
+          if (c.group(h)->state().value != 7) return false;
+        }
+        return true;
+      },
+      5s));
+}
+
+TEST(Groups, ALeaderCrashElectsAnotherAndTheGroupContinues) {
+  World world({.seed = 62});
+  GroupCluster<> c(world, 3);
+  ASSERT_TRUE(world.run_until([&] { return c.formed(3); }, 60s));
+  const HostId first = *c.leader();
+  ASSERT_TRUE(await_on<Result<groups::Index>>(world, first, [&] {
+                return c.group(first)->execute(1);
+              })->is_ok());
+  c.crash(first);
+  ASSERT_TRUE(world.run_until([&] { return c.leader().has_value(); }, 20s));
+  const HostId second = *c.leader();
+  EXPECT_NE(second, first);
+  auto r =
+      await_on<Result<groups::Index>>(world, second, [&] { return c.group(second)->execute(10); });
+  ASSERT_TRUE(r && r->is_ok());
+  EXPECT_EQ(c.group(second)->state().value, 11u);
+  // The crashed member restarts with its durable log and catches up.
+  world.restart(first);
+  ASSERT_TRUE(
+      world.run_until([&] { return c.group(first) && c.group(first)->state().value == 11; }, 30s));
+}
+
+// mosaik: execute reports success for an index that a new leader filled with another entry.
+TEST(Groups, ExecuteFailsWhenANewLeaderReplacedTheEntry) {
+  World world({.seed = 63});
+  GroupCluster<> c(world, 3);
+  ASSERT_TRUE(world.run_until([&] { return c.formed(3); }, 60s));
+  const HostId old = *c.leader();
+  std::vector<HostId> rest;
+  for (HostId h : c.hosts()) {
+    if (h != old) rest.push_back(h);
+  }
+  world.net().partition({old}, rest);
+  std::optional<Result<groups::Index>> lost;
+  c.group(old)->worker().execute({encode(std::uint64_t{100})},
+                                 [&](Result<groups::Index> r) { lost = std::move(r); });
+  ASSERT_TRUE(world.run_until(
+      [&] {
+        auto l = c.leader();
+        return l && *l != old;
+      },
+      20s));
+  const HostId fresh = *c.leader();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(await_on<Result<groups::Index>>(world, fresh, [&] {
+                  return c.group(fresh)->execute(1);
+                })->is_ok());
+  }
+  EXPECT_FALSE(lost.has_value());
+  world.net().heal_all();
+  ASSERT_TRUE(world.run_until([&] { return lost.has_value(); }, 30s));
+  EXPECT_EQ(lost->status().code(), StatusCode::kCancelled) << lost->status().to_string();
+  ASSERT_TRUE(world.run_until([&] { return c.group(old)->state().value == 3; }, 10s));
+}
+
+TEST(Groups, JoinIsIdempotentAndTheGroupLivesWhileAnyHandleDoes) {
+  World world({.seed = 64});
+  GroupCluster<> c(world, 2);
+  ASSERT_TRUE(world.run_until([&] { return c.formed(2); }, 60s));
+  Network* net = world.network(c.hosts()[0]);
+  const auto id = c.group(c.hosts()[0])->id();
+  {
+    auto second = net->groups()
+                      .with_key(groups::GroupKey::from_secret("test.group"))
+                      .with_state_machine(Counter{})
+                      .with_consensus_config(support::fast_consensus())
+                      .join();
+    ASSERT_TRUE(second.is_ok());
+    EXPECT_EQ(&second->worker(), &c.group(c.hosts()[0])->worker());
+    // Another machine type under the same key is another group (the signature differs).
+    auto noop = net->groups().with_key(groups::GroupKey::from_secret("test.group")).join();
+    ASSERT_TRUE(noop.is_ok());
+    EXPECT_NE(noop->id(), id);
+  }
+  // The extra handles are gone; the group is not.
+  world.run_for(2s);
+  EXPECT_TRUE(c.group(c.hosts()[0])->status().online);
+  EXPECT_EQ(net->groups().active().size(), 1u);
+  EXPECT_TRUE(net->discovery().me().entry.groups.count(id));
+}
+
+TEST(Groups, MembersWithDifferentKeysNeverBond) {
+  World world({.seed = 65});
+  GroupCluster<> a(world, 2, support::fast_consensus(), "key-a");
+  GroupCluster<> b(world, 2, support::fast_consensus(), "key-b");
+  world.run_for(20s);
+  for (HostId h : a.hosts()) EXPECT_EQ(a.group(h)->bonds().size(), 1u);
+  for (HostId h : b.hosts()) EXPECT_EQ(b.group(h)->bonds().size(), 1u);
+}
+
+}  // namespace
+}  // namespace smalti::sim

@@ -27,16 +27,17 @@ void RaftChecker::observe(MemberKey member, const groups::RaftMachine& raft) {
 // (index, term) for log matching.
 void RaftChecker::refresh(MemberView& view, const groups::RaftMachine& raft) {
   const groups::RaftLog& log = raft.log();
-  if (view.cluster != raft.cluster()) {
+  if (view.cluster != raft.cluster() || view.machine != &raft) {
     view = MemberView{};
     view.cluster = raft.cluster();
+    view.machine = &raft;
+    view.truncations = log.truncations();
   }
   Index same = std::min<Index>(view.terms.size(), log.last_index());
-  for (Index i = 1; i <= same; ++i) {
-    if (view.terms[i - 1] != log.at(i).term) {
-      same = i - 1;
-      break;
-    }
+  if (view.truncations != log.truncations()) {
+    // Something was cut since the last look (rare): digest the whole log again.
+    same = 0;
+    view.truncations = log.truncations();
   }
   view.terms.resize(same);
   view.prefix.resize(same);

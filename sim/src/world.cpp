@@ -282,6 +282,7 @@ bool World::step() {
   auto fn = std::move(event.fn);
   queue_.release(slot);
   run_on_host(h.id, fn);
+  if (step_observer_) step_observer_(h.id);
   return true;
 }
 

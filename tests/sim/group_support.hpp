@@ -34,6 +34,12 @@ inline groups::ConsensusConfig fast_consensus() {
       .with_bootstrap_delay(500ms);
 }
 
+// Voters a group of n members settles on with the default max_voters (5): all of them up to
+// three, then an odd number.
+inline std::size_t expected_voters(std::size_t n) {
+  return n <= 3 ? n : n == 4 ? 3 : 5;
+}
+
 template <typename M = Counter>
 class GroupCluster {
  public:

@@ -146,3 +146,31 @@ TEST(Groups, MembersWithDifferentKeysNeverBond) {
 
 }  // namespace
 }  // namespace smalti::sim
+
+namespace smalti::sim {
+namespace {
+
+// Found by GroupProperties: a leader removed a dead voter while a second voter was failing but
+// not yet declared dead, so the smaller configuration needed that voter to commit anything and
+// the group stalled for good once it was lost. Removal now waits for a fresh quorum.
+TEST(Groups, ASecondFailureDuringAVoterRemovalDoesNotStallTheGroup) {
+  World world({.seed = 1});
+  GroupCluster<> c(world, 4);
+  ASSERT_TRUE(world.run_until([&] { return c.formed(3); }, 60s));
+  c.crash(c.hosts()[0]);
+  world.clock(c.hosts()[1]).jump(-20s);  // its entries look stale: it never bonds again
+  world.run_for(802ms);
+  c.crash(c.hosts()[1]);
+  world.run_for(19s);
+  world.restart(c.hosts()[0]);
+  world.restart(c.hosts()[1]);
+  EXPECT_TRUE(world.run_until(
+      [&] {
+        auto l = c.leader();
+        return l && c.group(*l)->status().voters == 3 && c.group(*l)->status().online;
+      },
+      60s));
+}
+
+}  // namespace
+}  // namespace smalti::sim

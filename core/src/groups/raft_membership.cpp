@@ -91,12 +91,24 @@ void RaftMachine::change_membership(Instant now) {
         it->second.acked ? std::max(it->second.last_ack, leader_since_) : leader_since_;
     return now - since < dead_after;
   };
+  // Answered within two heartbeats: such voters can commit the change at once. A removal waits
+  // until a quorum of the smaller configuration is fresh, or a second voter that is failing but
+  // not yet declared dead would be needed to commit it (and the group would stall on it).
+  auto fresh = [&](const Member& m) {
+    if (m.peer == options_.self) return true;
+    auto it = progress_.find(m.peer);
+    return it != progress_.end() && it->second.acked && it->second.incarnation == m.incarnation &&
+           now - it->second.last_ack < 2 * options_.consensus.heartbeat_interval;
+  };
   VoterSet next = config_;
   auto dead = std::find_if(next.voters.begin(), next.voters.end(),
                            [&](const Member& m) { return !alive(m); });
   if (dead != next.voters.end()) {
     next.voters.erase(dead);
-    append_config(now, std::move(next));
+    const auto fresh_voters = std::count_if(next.voters.begin(), next.voters.end(), fresh);
+    if (static_cast<std::size_t>(fresh_voters) >= next.voters.size() / 2 + 1) {
+      append_config(now, std::move(next));
+    }
     return;
   }
   const std::size_t max_voters = options_.consensus.max_voters;

@@ -36,8 +36,14 @@ class RaftLog {
   // Removes every entry at index >= from (from >= 1).
   void truncate_from(Index from) {
     SMALTI_ASSERT(from >= 1, "the sentinel cannot be truncated");
-    if (from <= entries_.size()) entries_.resize(from - 1);
+    if (from <= entries_.size()) {
+      entries_.resize(from - 1);
+      ++truncations_;
+    }
   }
+  // How many truncations removed entries so far: an observer that saw the same count knows
+  // every entry it saw is still there.
+  std::uint64_t truncations() const { return truncations_; }
   // Entries [from, ...] up to `max_count` entries and about `max_bytes` of payload (at least one
   // entry when there is one).
   std::vector<LogEntry> slice(Index from, std::size_t max_count, std::size_t max_bytes) const;
@@ -46,6 +52,7 @@ class RaftLog {
 
  private:
   std::vector<LogEntry> entries_;
+  std::uint64_t truncations_ = 0;
 };
 
 }  // namespace smalti::groups

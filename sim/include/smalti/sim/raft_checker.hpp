@@ -45,6 +45,8 @@ class RaftChecker {
     std::vector<Digest> prefix;       // prefix[i]: chained digest of entries 1..i + 1
     groups::Index commit = 0;
     groups::Term led_term = 0;  // the last term it was seen leading in
+    std::uint64_t truncations = 0;
+    const groups::RaftMachine* machine = nullptr;
   };
   void fail(std::string what);
   void refresh(MemberView& view, const groups::RaftMachine& raft);

@@ -92,6 +92,11 @@ class World {
 
   // A world-level action at a virtual instant (fault schedules, checks).
   void at(Instant when, std::function<void()> fn);
+  // Called after every event a node ran, with its host (checkers that watch every step). It
+  // must not schedule events or change the world.
+  void set_step_observer(std::function<void(HostId)> observer) {
+    step_observer_ = std::move(observer);
+  }
 
   SimNetwork& net() { return *network_; }
   void crash(HostId host);
@@ -152,6 +157,7 @@ class World {
   std::map<std::string, bool, std::less<>> buggify_points_;
   Rng buggify_rng_;
   HostId current_host_ = kWorldHost;
+  std::function<void(HostId)> step_observer_;
   std::uint32_t timer_kind_ = 0;  // pre-interned trace kinds of the hot path
   std::uint32_t post_kind_ = 0;
   std::uint32_t net_kind_ = 0;

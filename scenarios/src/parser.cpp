@@ -158,13 +158,21 @@ Status Parser::check(const Tokens& t) {
   } else if (t.size() == 4 && t[1] == "stream-liveness" && t[2] == "within") {
     SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
     s_.checks.push_back({CheckKind::kStreamLiveness, d});
+  } else if (t.size() == 2 && t[1] == "group-safety") {
+    s_.checks.push_back({CheckKind::kGroupSafety, {}});
+  } else if (t.size() == 2 && t[1] == "group-linearizable") {
+    s_.checks.push_back({CheckKind::kGroupLinearizable, {}});
+  } else if (t.size() == 4 && t[1] == "group-liveness" && t[2] == "within") {
+    SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
+    s_.checks.push_back({CheckKind::kGroupLiveness, d});
   } else if (t.size() == 4 && t[1] == "discovery-converged" && t[2] == "within") {
     SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
     s_.checks.push_back({CheckKind::kDiscoveryConverged, d});
   } else {
     return bad(
         "usage: check ping-safety | ping-liveness within D | discovery-converged within D | "
-        "stream-order | stream-liveness within D | determinism");
+        "stream-order | stream-liveness within D | group-safety | group-linearizable | "
+        "group-liveness within D | determinism");
   }
   return Status::ok();
 }
@@ -226,6 +234,9 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
       if (t[4] != "slow" || s_.nodes == 0) return bad(std::string(kUsage) + " (after 'nodes')");
       SMALTI_ASSIGN_OR_RETURN(s_.stream_slow, parse_hosts(t[5], s_.nodes));
     }
+  } else if (kw == "workload" && t.size() >= 2 && t[1] == "group") {
+    if (t.size() != 4 || t[2] != "every") return bad("usage: workload group every D");
+    SMALTI_ASSIGN_OR_RETURN(s_.group_every, parse_positive(t[3]));
   } else if (kw == "workload") {
     if (t.size() != 4 && t.size() != 6) return bad("usage: workload ping every D [timeout D]");
     if (t[1] != "ping" || t[2] != "every") return bad("usage: workload ping every D [timeout D]");
@@ -356,6 +367,9 @@ Result<Scenario> Parser::parse(std::string_view text) {
   if (s_.stream_every > Duration::zero() && !s_.discovery.enabled) {
     return bad("the stream workload needs a 'discovery' statement");
   }
+  if (s_.group_every > Duration::zero() && !s_.discovery.enabled) {
+    return bad("the group workload needs a 'discovery' statement");
+  }
   std::stable_sort(s_.faults.begin(), s_.faults.end(),
                    [](const FaultAction& a, const FaultAction& b) { return a.at < b.at; });
   for (const Check& c : s_.checks) {
@@ -371,9 +385,15 @@ Result<Scenario> Parser::parse(std::string_view text) {
     if (stream_check && s_.stream_every == Duration::zero()) {
       return bad("stream checks need 'workload stream every D'");
     }
-    const bool liveness = c.kind == CheckKind::kPingLiveness ||
-                          c.kind == CheckKind::kDiscoveryConverged ||
-                          c.kind == CheckKind::kStreamLiveness;
+    const bool group_check = c.kind == CheckKind::kGroupSafety ||
+                             c.kind == CheckKind::kGroupLinearizable ||
+                             c.kind == CheckKind::kGroupLiveness;
+    if (group_check && s_.group_every == Duration::zero()) {
+      return bad("group checks need 'workload group every D'");
+    }
+    const bool liveness =
+        c.kind == CheckKind::kPingLiveness || c.kind == CheckKind::kDiscoveryConverged ||
+        c.kind == CheckKind::kStreamLiveness || c.kind == CheckKind::kGroupLiveness;
     if (liveness && last_fault_end(s_) + c.within > s_.duration) {
       return bad(
           "the liveness window ends after the scenario: make it longer or the bound shorter");

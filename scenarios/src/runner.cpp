@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "smalti/scenarios/discovery_watch.hpp"
+#include "smalti/scenarios/group_workload.hpp"
 #include "smalti/scenarios/stream_workload.hpp"
 #include "smalti/scenarios/workload.hpp"
 #include "smalti/sim/world.hpp"
@@ -131,7 +132,8 @@ void print_header(const Scenario& s, const RunOptions& o) {
 // Builds the world of `scenario`: its nodes with their workload, and its fault schedule.
 std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t seed, bool record,
                                        bool perturb, PingRecorder& recorder, DiscoveryWatch& watch,
-                                       StreamRecorder& streams, const RunOptions* log) {
+                                       StreamRecorder& streams, GroupRecorder& group,
+                                       const RunOptions* log) {
   auto state = std::make_shared<FaultState>();
   auto world = std::make_unique<sim::World>(
       sim::WorldOptions{.seed = seed, .network = scenario.network, .record_trace = record});
@@ -149,10 +151,12 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
     }
     const bool ping = scenario.ping_every > Duration::zero();
     const bool stream = scenario.stream_every > Duration::zero();
-    if (ping || stream) {
-      spec.setup = [&w, &recorder, &streams, i, ping, stream](Network& net) {
+    const bool kv = scenario.group_every > Duration::zero();
+    if (ping || stream || kv) {
+      spec.setup = [&w, &recorder, &streams, &group, i, ping, stream, kv](Network& net) {
         if (ping) start_ping_workload(w, recorder, i, net);
         if (stream) streams.start(w, i, net);
+        if (kv) group.start(w, i, net);
       };
     }
     w.add_node(std::move(spec));
@@ -165,6 +169,10 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
     });
   }
   watch.schedule(w, log != nullptr ? log->out : nullptr);
+  if (scenario.group_every > Duration::zero()) {
+    group.set_log(log != nullptr ? log->out : nullptr);
+    w.set_step_observer([&w, &group](HostId host) { group.observe(w, host); });
+  }
   // The self-check's test hook: halfway through, a perturbed run records one extra event, the
   // way an unseeded random draw or a timing race would. The event exists in every run so that
   // runs number their events alike.
@@ -183,8 +191,9 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   PingRecorder recorder(scenario);
   DiscoveryWatch watch(scenario);
   StreamRecorder streams(scenario);
+  GroupRecorder group(scenario);
   auto world_ptr = make_world(scenario, options.seed, !options.trace_path.empty(), options.perturb,
-                              recorder, watch, streams, &options);
+                              recorder, watch, streams, group, &options);
   sim::World& world = *world_ptr;
   print_header(scenario, options);
   world.run_until(Instant() + scenario.duration);
@@ -199,6 +208,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   report.checks = recorder.evaluate(world, scenario);
   for (CheckResult& r : watch.evaluate()) report.checks.push_back(std::move(r));
   for (CheckResult& r : streams.evaluate(world)) report.checks.push_back(std::move(r));
+  for (CheckResult& r : group.evaluate(world)) report.checks.push_back(std::move(r));
   for (const Check& c : scenario.checks) {
     if (c.kind != CheckKind::kDeterminism) continue;
     const DeterminismReport d = check_determinism(scenario, options.seed);
@@ -244,6 +254,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
     say(options,
         "stream: ticks sent by n0=" + std::to_string(streams.sent()) + "; received:" + per_node);
   }
+  if (scenario.group_every > Duration::zero()) say(options, group.summary());
   say(options, "pings: started=" + std::to_string(report.pings_started) +
                    " succeeded=" + std::to_string(report.pings_succeeded) +
                    " failed or timed out=" + std::to_string(report.pings_failed));
@@ -281,8 +292,9 @@ DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed
     PingRecorder recorder(scenario);
     DiscoveryWatch watch(scenario);
     StreamRecorder streams(scenario);
+    GroupRecorder group(scenario);
     auto world_ptr = make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder,
-                                watch, streams, nullptr);
+                                watch, streams, group, nullptr);
     sim::World& world = *world_ptr;
     world.run_until(Instant() + scenario.duration);
     hashes.push_back(world.trace().hash_hex());

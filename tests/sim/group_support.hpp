@@ -49,7 +49,7 @@ class GroupCluster {
     for (std::size_t i = 0; i < n; ++i) {
       NodeSpec spec{.name = "g" + std::to_string(i)};
       spec.options.discovery =
-          discovery::Config(test_network()).with_announce_interval(2s).with_purge_after(20s);
+          discovery::Config(test_network()).with_announce_interval(2s).with_purge_after(60s);
       if (i > 0) spec.options.discovery.with_bootstrap(world.addr(hosts_[0]));
       const HostId host = static_cast<HostId>(world.host_count());
       spec.setup = [this, host, consensus, key](Network& net) {

@@ -182,8 +182,9 @@ class RaftCluster {
       std::vector<groups::RaftPeer> peers;
       for (std::size_t j = 0; j < size(); ++j) {
         if (j != i && machines_[j] && connected(i, j)) {
-          peers.push_back(
-              {ids_[j], j < options_.preferences.size() && options_.preferences[j].is_observer()});
+          peers.push_back({ids_[j],
+                           j < options_.preferences.size() && options_.preferences[j].is_observer(),
+                           machines_[j]->hard_state().incarnation});
         }
       }
       machines_[i]->handle_peers(now_, peers);

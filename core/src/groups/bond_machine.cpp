@@ -17,7 +17,7 @@ BondMachine BondMachine::initiate(const BondConfig& config, const PeerId& remote
   m.handshake_deadline_ = now + config.handshake_timeout;
   m.send(now, Hello{config.network, config.group,
                     bond_proof(config.key_secret, link_secret, config.self), config.observer,
-                    std::move(bonds)});
+                    config.incarnation, std::move(bonds)});
   return m;
 }
 
@@ -33,19 +33,21 @@ BondMachine BondMachine::accept(const BondConfig& config, const PeerId& remote,
     m.close(bond_close::kInvalidProof, "invalid proof of the group key");
   } else {
     m.send(now, Welcome{bond_proof(config.key_secret, link_secret, config.self), config.observer,
-                        std::move(bonds)});
-    m.come_up(now, hello.observer, hello.bonds);
+                        config.incarnation, std::move(bonds)});
+    m.come_up(now, hello.observer, hello.incarnation, hello.bonds);
   }
   return m;
 }
 
-void BondMachine::come_up(Instant now, bool observer, std::vector<PeerId> bonds) {
+void BondMachine::come_up(Instant now, bool observer, std::uint64_t incarnation,
+                          std::vector<PeerId> bonds) {
   state_ = State::kUp;
   remote_observer_ = observer;
+  remote_incarnation_ = incarnation;
   handshake_deadline_ = Instant::max();
   last_received_ = now;
   schedule_ping(now);
-  effects_.push_back(bond_effect::Up{observer, std::move(bonds)});
+  effects_.push_back(bond_effect::Up{observer, incarnation, std::move(bonds)});
 }
 
 void BondMachine::close(std::uint32_t code, std::string reason) {
@@ -80,7 +82,7 @@ void BondMachine::handle_message(Instant now, const GroupMessage& message) {
     } else if (welcome->proof != expected_proof()) {
       close(bond_close::kInvalidProof, "invalid proof of the group key");
     } else {
-      come_up(now, welcome->observer, welcome->bonds);
+      come_up(now, welcome->observer, welcome->incarnation, welcome->bonds);
     }
     return;
   }

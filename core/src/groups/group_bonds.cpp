@@ -38,9 +38,11 @@ std::optional<LinkToken> GroupWorker::bond_of(const PeerId& peer) const {
 void GroupWorker::refresh_candidates() {
   if (!groups_) return;
   const Instant now = node_.now();
+  bool lowest = true;
   for (const discovery::PeerEntry& entry : discovery_.signed_peers()) {
     const PeerId peer = entry.id();
     if (peer == node_.id() || !entry.groups.count(id_)) continue;
+    lowest = lowest && node_.id() < peer;
     const bool linked = std::any_of(bonds_.begin(), bonds_.end(),
                                     [&](const auto& b) { return b.second.peer == peer; });
     if (linked || bonds_.size() >= kMaxBonds || !authorized(peer)) continue;
@@ -49,6 +51,7 @@ void GroupWorker::refresh_candidates() {
         node_.id() < peer ? kRedialAfter : 2 * groups_->options().handshake_timeout;
     if ((first && node_.id() < peer) || now - seen->second >= wait) dial(peer, entry.address);
   }
+  raft_->set_founding_allowed(lowest);
   if (!spec_.validators.empty()) {
     std::vector<LinkToken> refused;
     for (const auto& [token, bond] : bonds_) {
@@ -73,6 +76,7 @@ void GroupWorker::on_connected(LinkToken token) {
     drop_bond(token, bond_close::kUnknownPeer, "unexpected remote");
     return;
   }
+  bond_config_.incarnation = raft_->hard_state().incarnation;
   it->second.machine = BondMachine::initiate(bond_config_, it->second.peer, *secret, up_bonds(),
                                              node_.now(), rng_.next_u64());
   run_bond(token);
@@ -95,6 +99,7 @@ void GroupWorker::on_hello(LinkToken token, const PeerId& remote, const Hello& h
     groups_->close(token, bond_close::kProtocolViolation, "no link secret");
     return;
   }
+  bond_config_.incarnation = raft_->hard_state().incarnation;
   bonds_[token] = Bond{remote, false,
                        BondMachine::accept(bond_config_, remote, *secret, hello, up_bonds(),
                                            node_.now(), rng_.next_u64()),

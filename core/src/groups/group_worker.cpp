@@ -49,6 +49,7 @@ GroupWorker::GroupWorker(Groups& groups, const GroupId& id, GroupSpec spec,
                             spec_.key.secret(),
                             node_.id(),
                             machine_->leadership_preference().is_observer(),
+                            0,
                             spec_.consensus,
                             groups.options().handshake_timeout};
   raft_ = std::make_unique<RaftMachine>(
@@ -197,11 +198,27 @@ void GroupWorker::settle_executes() {
                    "the commands were replaced by a new leader's entries and not applied"));
     }
   }
+  // Terms never decrease along a log: once an entry of a later term is applied, an entry of an
+  // earlier term further on can never be committed, even if no new entry ever reaches its
+  // index. Checked once per applied term, not per entry.
+  const Term applied_term = applied_ == 0 ? 0 : raft_->log().term_at(applied_).value_or(0);
+  if (applied_term <= settled_term_) return;
+  settled_term_ = applied_term;
+  for (auto it = executes_.begin(); it != executes_.end();) {
+    if (it->second.last.term < applied_term) {
+      auto done = std::move(it->second.done);
+      it = executes_.erase(it);
+      done(error(StatusCode::kCancelled, "a new leader's entries replaced the commands"));
+    } else {
+      ++it;
+    }
+  }
 }
 
 void GroupWorker::on_reset() {
   machine_->reset();
   applied_ = 0;
+  settled_term_ = 0;
   auto executes = std::move(executes_);
   for (auto& [i, e] : executes) {
     e.done(error(StatusCode::kCancelled, "this member joined another cluster of the group"));
@@ -213,7 +230,8 @@ void GroupWorker::update_raft_peers() {
   std::vector<RaftPeer> peers;
   for (const auto& [token, bond] : bonds_) {
     if (bond.machine && bond.machine->state() == BondMachine::State::kUp) {
-      peers.push_back(RaftPeer{bond.peer, bond.machine->remote_observer()});
+      peers.push_back(
+          RaftPeer{bond.peer, bond.machine->remote_observer(), bond.machine->remote_incarnation()});
     }
   }
   raft_->handle_peers(node_.now(), peers);

@@ -229,6 +229,11 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
   std::visit(
       [&](const auto& m) {
         using M = std::decay_t<decltype(m)>;
+        // A term this large can only come from a faulty peer, and one more would wrap to 0.
+        if (m.header.term > kMaxTerm) return;
+        if constexpr (std::is_same_v<M, AppendEntries>) {
+          if (!well_formed(m)) return;
+        }
         if (on_foreign_cluster(now, m.header)) return;
         if constexpr (std::is_same_v<M, AppendEntries>) on_append(now, from, m);
         if constexpr (std::is_same_v<M, AppendResponse>) on_append_response(now, from, m);
@@ -237,6 +242,25 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
       },
       message);
   flush(now);
+}
+
+// Entries no correct leader sends: a position or entry of a later term than the message's, or
+// a configuration entry that does not decode. Refused whole, before anything changes.
+bool RaftMachine::well_formed(const AppendEntries& m) {
+  if (m.prev.term > m.header.term || m.entries.size() > kMaxEntriesPerAppend) return false;
+  if (m.prev.index > UINT64_MAX - m.entries.size()) return false;
+  Term previous = m.prev.term;
+  for (const LogEntry& e : m.entries) {
+    if (e.term > m.header.term || e.term < previous) return false;
+    previous = e.term;
+    if (e.kind == EntryKind::kConfig) {
+      auto voters = decode<VoterSet>(e.payload);
+      if (!voters.is_ok() || voters->voters.empty() || voters->voters.size() > kMaxVoters) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 void RaftMachine::handle_peers(Instant now, const std::vector<RaftPeer>& peers) {

@@ -9,12 +9,16 @@ namespace smalti::groups {
 // peer that could found it sorts before it: among members that start together, one founds and
 // the leader then adds the others.
 bool RaftMachine::may_bootstrap() const {
-  if (options_.preference.is_observer()) return false;
+  if (options_.preference.is_observer() || !founding_allowed_) return false;
   if (last_leader_contact_ &&
       now_ - *last_leader_contact_ <
           options_.consensus.bootstrap_delay + options_.consensus.election_timeout) {
     return false;
   }
+  const auto founders = 1 + std::count_if(peers_.begin(), peers_.end(), [](const auto& p) {
+                          return !p.second.observer && p.second.incarnation != 0;
+                        });
+  if (static_cast<std::uint32_t>(founders) < options_.consensus.bootstrap_expect) return false;
   return std::none_of(peers_.begin(), peers_.end(),
                       [&](const auto& p) { return !p.second.observer && p.first < options_.self; });
 }
@@ -24,6 +28,12 @@ void RaftMachine::bootstrap(Instant now) {
   mutate_hard_state().term = hard_.term + 1;
   hard_.vote = self_member();
   VoterSet founders{{self_member()}};
+  for (const auto& [id, peer] : peers_) {  // ascending PeerId
+    if (founders.voters.size() >= options_.consensus.max_voters) break;
+    if (!peer.observer && peer.incarnation != 0) founders.voters.push_back({id, peer.incarnation});
+  }
+  if (founders.voters.size() > 2 && founders.voters.size() % 2 == 0) founders.voters.pop_back();
+  std::sort(founders.voters.begin(), founders.voters.end());
   log_.append(LogEntry{hard_.term, EntryKind::kConfig, encode(founders)});
   persist_append(log_.at(1));
   refresh_config();
@@ -61,6 +71,7 @@ void RaftMachine::reset_membership(Instant now) {
   term_start_index_ = 0;
   heartbeat_deadline_ = Instant::max();
   durable_last_index_ = 0;
+  last_leader_contact_ = now;  // wait for the winner's leader before founding anything again
   emit(raft_effect::Reset{});
   reset_election_timer(now);
 }

@@ -33,6 +33,9 @@ Status ConsensusConfig::validate() const {
     return error(StatusCode::kInvalidArgument, "forward and query timeouts must be positive");
   }
   if (max_voters == 0) return error(StatusCode::kInvalidArgument, "max_voters must be at least 1");
+  if (bootstrap_expect == 0) {
+    return error(StatusCode::kInvalidArgument, "bootstrap_expect must be at least 1");
+  }
   return Status::ok();
 }
 

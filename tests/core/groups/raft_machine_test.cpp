@@ -239,3 +239,38 @@ TEST(GroupTypes, GroupIdDependsOnKeyMachineSyncValidatorsAndHeartbeatsOnly) {
 
 }  // namespace
 }  // namespace smalti::groups
+
+namespace smalti::groups {
+namespace {
+
+// Found by group_messages_fuzz: each of these aborted a node or broke its invariants.
+TEST(RaftMachine, MalformedAppendEntriesAreRefusedWhole) {
+  Fixture f(HardState{0, std::nullopt, kMa.incarnation}, {});
+  // A configuration entry that does not decode.
+  f.feed(kB, AppendEntries{Header{Digest::zero(), 1, kMb.incarnation, 0},
+                           Cursor{0, 0},
+                           {LogEntry{1, EntryKind::kConfig, {}}},
+                           1});
+  EXPECT_TRUE(f.m.log().empty());
+  // An entry of a later term than the message's.
+  f.feed(kB, AppendEntries{Header{Digest::zero(), 0, kMb.incarnation, 5},
+                           Cursor{0, 0},
+                           {config_entry(1, {kMa, kMb})},
+                           1});
+  EXPECT_TRUE(f.m.log().empty());
+  EXPECT_EQ(f.m.commit_index(), 0u);
+  // A term that would wrap around.
+  f.feed(kB, AppendEntries{
+                 Header{Digest::zero(), UINT64_MAX, kMb.incarnation, 0}, Cursor{0, 0}, {}, 1});
+  EXPECT_EQ(f.m.term(), 0u);
+  f.m.invariants();
+  // A well-formed one is taken.
+  f.feed(kB, AppendEntries{Header{Digest::zero(), 1, kMb.incarnation, 1},
+                           Cursor{0, 0},
+                           {config_entry(1, {kMa, kMb})},
+                           1});
+  EXPECT_EQ(f.m.log().last_index(), 1u);
+}
+
+}  // namespace
+}  // namespace smalti::groups

@@ -28,6 +28,7 @@ struct BondConfig {
   Digest key_secret;
   PeerId self;
   bool observer = false;
+  std::uint64_t incarnation = 0;  // this member's, announced in the handshake
   ConsensusConfig consensus;
   Duration handshake_timeout = 2s;
 };
@@ -39,6 +40,7 @@ struct SendFrame {
 // The bond is up; `bonds` are the remote's own bonds (topology to follow).
 struct Up {
   bool observer = false;
+  std::uint64_t incarnation = 0;
   std::vector<PeerId> bonds;
 };
 struct Deliver {
@@ -79,11 +81,12 @@ class BondMachine {
   State state() const { return state_; }
   const PeerId& remote() const { return remote_; }
   bool remote_observer() const { return remote_observer_; }
+  std::uint64_t remote_incarnation() const { return remote_incarnation_; }
 
  private:
   BondMachine(const BondConfig& config, const PeerId& remote, const Digest& link_secret,
               Instant now, std::uint64_t seed);
-  void come_up(Instant now, bool observer, std::vector<PeerId> bonds);
+  void come_up(Instant now, bool observer, std::uint64_t incarnation, std::vector<PeerId> bonds);
   void close(std::uint32_t code, std::string reason);
   void send(Instant now, GroupMessage message);
   void schedule_ping(Instant now);
@@ -95,6 +98,7 @@ class BondMachine {
   Rng rng_;
   State state_ = State::kHandshake;
   bool remote_observer_ = false;
+  std::uint64_t remote_incarnation_ = 0;
   Instant handshake_deadline_ = Instant::max();
   Instant ping_at_ = Instant::max();
   Instant last_received_;

@@ -38,18 +38,20 @@ struct Hello {
   GroupId group;
   Digest proof;
   bool observer = false;
+  std::uint64_t incarnation = 0;  // the sender's member incarnation (see raft_messages.hpp)
   std::vector<PeerId> bonds;
   friend bool operator==(const Hello&, const Hello&) = default;
 };
-SMALTI_FIELDS(Hello, network, group, proof, observer, bonds)
+SMALTI_FIELDS(Hello, network, group, proof, observer, incarnation, bonds)
 
 struct Welcome {
   Digest proof;
   bool observer = false;
+  std::uint64_t incarnation = 0;
   std::vector<PeerId> bonds;
   friend bool operator==(const Welcome&, const Welcome&) = default;
 };
-SMALTI_FIELDS(Welcome, proof, observer, bonds)
+SMALTI_FIELDS(Welcome, proof, observer, incarnation, bonds)
 
 struct Ping {
   friend bool operator==(const Ping&, const Ping&) = default;

@@ -171,6 +171,7 @@ class GroupWorker {
   Signal changed_;
   Rng rng_;
   Index applied_ = 0;
+  Term settled_term_ = 0;  // settle_executes() dropped every execute of an earlier term
   std::map<LinkToken, Bond> bonds_;
   std::map<PeerId, Instant> last_dial_;  // the last dial, or (higher id) when first seen
   std::multimap<Index, PendingExecute> executes_;

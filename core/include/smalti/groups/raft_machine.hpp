@@ -17,9 +17,12 @@
 //   - a member is a voter in one storage incarnation: a restart with empty storage is a new,
 //     non-voting member, never the old voter with its vote forgotten.
 //
-// Bootstrap: a member with an empty log that has not heard from a leader becomes the first
-// leader of a one-voter cluster after bootstrap_delay, if it has the lowest PeerId among its
-// bonded non-observer peers. Two clusters of one GroupId that meet (a partition at bootstrap)
+// Bootstrap: a member with an empty log that has not heard from a leader founds the cluster
+// after bootstrap_delay if it has the lowest PeerId among its bonded non-observer peers and the
+// driver allows it (set_founding_allowed: lowest among every member it knows of); the
+// founding configuration holds it and those peers (up to max_voters, an odd number past two),
+// so members that start together are all voters from the first entry and a minority cut off
+// later can never commit. Two clusters of one GroupId that meet (a partition at bootstrap)
 // merge: the one with the lower commit index (then the higher cluster digest) resets its log
 // and rejoins as new members; the Reset effect reports this, and docs/decisions.md says why.
 //
@@ -64,6 +67,7 @@ struct RaftOptions {
 struct RaftPeer {
   PeerId id;
   bool observer = false;
+  std::uint64_t incarnation = 0;  // as the bond handshake announced it
 };
 
 namespace raft_effect {
@@ -115,6 +119,10 @@ class RaftMachine {
   void handle_persisted(Instant now, std::uint64_t token);
   // The bonded peers changed.
   void handle_peers(Instant now, const std::vector<RaftPeer>& peers);
+  // Whether this member may found the cluster: the driver allows it only while no member of
+  // the group it knows of (bonded or not) has a lower PeerId. A member cut off at formation then
+  // waits for the founder instead of founding a second cluster.
+  void set_founding_allowed(bool allowed) { founding_allowed_ = allowed; }
   // Leader only: appends commands; returns the cursor of the first (kUnavailable otherwise,
   // kLimitExceeded for an oversized command).
   Result<Cursor> propose(Instant now, std::vector<Bytes> commands);
@@ -146,6 +154,11 @@ class RaftMachine {
   static constexpr std::size_t kMaxPendingReads = 4096;
   static constexpr std::size_t kMaxCommandBytes = 1u << 20;
   static constexpr std::size_t kMaxHeldSends = 1u << 16;
+  // Terms above this are refused (a faulty peer; the next term would wrap around).
+  static constexpr Term kMaxTerm = Term{1} << 62;
+  static constexpr std::size_t kMaxVoters = 255;
+  // An AppendEntries a correct leader could send (see raft_machine.cpp).
+  static bool well_formed(const AppendEntries& m);
 
  private:
   struct Progress {
@@ -217,6 +230,7 @@ class RaftMachine {
   Role role_ = Role::kFollower;
   std::optional<PeerId> leader_;
   bool in_sync_ = false;
+  bool founding_allowed_ = true;
   Instant now_;
   Instant started_at_;
   Instant election_deadline_ = Instant::max();

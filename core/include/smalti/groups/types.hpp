@@ -80,6 +80,11 @@ struct ConsensusConfig {
   // Voters the leader keeps in the configuration (mosaik hard-codes 5); other members replicate
   // as non-voting learners and are promoted when a voter is lost.
   std::uint32_t max_voters = 5;
+  // Members (this one included) that must be bonded before one founds the cluster. 1, mosaik's
+  // behaviour, lets a lone member found; a member cut off from the others while the group
+  // forms then founds a second cluster, and when they meet the smaller one's entries are
+  // dropped. Set it to a majority of the expected group size and that cannot happen.
+  std::uint32_t bootstrap_expect = 1;
 
   ConsensusConfig& with_heartbeat_interval(Duration d) { return heartbeat_interval = d, *this; }
   ConsensusConfig& with_heartbeat_jitter(Duration d) { return heartbeat_jitter = d, *this; }
@@ -94,6 +99,7 @@ struct ConsensusConfig {
   ConsensusConfig& with_forward_timeout(Duration d) { return forward_timeout = d, *this; }
   ConsensusConfig& with_query_timeout(Duration d) { return query_timeout = d, *this; }
   ConsensusConfig& with_max_voters(std::uint32_t n) { return max_voters = n, *this; }
+  ConsensusConfig& with_bootstrap_expect(std::uint32_t n) { return bootstrap_expect = n, *this; }
 
   // kInvalidArgument naming the first bad setting (mosaik divides by a zero jitter).
   Status validate() const;

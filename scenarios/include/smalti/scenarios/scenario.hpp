@@ -62,6 +62,9 @@ enum class CheckKind : std::uint8_t {
   kDiscoveryConverged,
   kStreamOrder,
   kStreamLiveness,
+  kGroupSafety,
+  kGroupLinearizable,
+  kGroupLiveness,
 };
 
 struct Check {
@@ -87,6 +90,7 @@ struct Scenario {
   DiscoverySpec discovery;
   Duration stream_every{0};  // zero: no stream workload
   std::vector<HostId> stream_slow;
+  Duration group_every{0};          // zero: no group workload
   std::vector<FaultAction> faults;  // ordered by time, then by line
   std::vector<Check> checks;
 };

@@ -34,6 +34,7 @@
 #include <variant>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "smalti/base/assert.hpp"
 #include "smalti/discovery/discovery_machine.hpp"
 #include "smalti/discovery/messages.hpp"
@@ -62,23 +63,7 @@ constexpr std::size_t kVersions = 4;
 constexpr std::size_t kSlots = 4;
 constexpr std::size_t kMaxPendingConnects = 16;
 
-class Input {
- public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  ByteView take(std::size_t n) {
-    const std::size_t k = std::min(n, size_ - std::min(pos_, size_));
-    ByteView out(data_ + pos_, k);
-    pos_ += k;
-    return out;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
+using Input = smalti::fuzz::FuzzInput;
 
 // Keys, addresses, entries and departures, signed once for every run.
 struct Fixtures {
@@ -115,20 +100,8 @@ const Fixtures& fixtures() {
 }
 
 void check_decode(ByteView raw) {
-  auto message = discovery::decode_message(raw);
-  if (message.is_ok()) {
-    SMALTI_ASSERT(raw.size() <= discovery::kMaxMessageSize, "accepted an oversized frame");
-    const Bytes again = smalti::encode(*message);
-    SMALTI_ASSERT(again.size() == raw.size() && std::equal(again.begin(), again.end(), raw.begin()),
-                  "a decoded frame does not re-encode to the same bytes");
-    auto twice = discovery::decode_message(again);
-    SMALTI_ASSERT(twice.is_ok() && *twice == *message, "decode(encode(m)) != m");
-    return;
-  }
-  const StatusCode code = message.status().code();
-  SMALTI_ASSERT(code == StatusCode::kMalformed || code == StatusCode::kLimitExceeded,
-                "unexpected decode error code");
-  if (raw.size() > discovery::kMaxMessageSize) SMALTI_ASSERT(code == StatusCode::kLimitExceeded);
+  smalti::fuzz::check_canonical_decode(
+      raw, [](ByteView b) { return discovery::decode_message(b); }, discovery::kMaxMessageSize);
 }
 
 class Driver {

@@ -38,6 +38,7 @@
 #include <variant>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "smalti/base/assert.hpp"
 #include "smalti/groups/bond_machine.hpp"
 #include "smalti/groups/group_messages.hpp"
@@ -78,44 +79,11 @@ groups::ConsensusConfig consensus() {
       .with_bootstrap_delay(200ms);
 }
 
-class Input {
- public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  std::uint64_t u64() {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = v << 8 | byte();
-    return v;
-  }
-  ByteView take(std::size_t n) {
-    const std::size_t k = std::min(n, size_ - std::min(pos_, size_));
-    ByteView out(data_ + pos_, k);
-    pos_ += k;
-    return out;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
+using Input = smalti::fuzz::FuzzInput;
 
 void check_decode(ByteView raw) {
-  auto message = groups::decode_group_message(raw);
-  if (message.is_ok()) {
-    SMALTI_ASSERT(raw.size() <= groups::kMaxMessageSize, "accepted an oversized frame");
-    const Bytes again = smalti::encode(*message);
-    SMALTI_ASSERT(again.size() == raw.size() && std::equal(again.begin(), again.end(), raw.begin()),
-                  "a decoded groups frame does not re-encode to the same bytes");
-    auto twice = groups::decode_group_message(again);
-    SMALTI_ASSERT(twice.is_ok() && *twice == *message, "decode(encode(m)) != m");
-    return;
-  }
-  const StatusCode code = message.status().code();
-  SMALTI_ASSERT(code == StatusCode::kMalformed || code == StatusCode::kLimitExceeded,
-                "unexpected decode error code");
-  if (raw.size() > groups::kMaxMessageSize) SMALTI_ASSERT(code == StatusCode::kLimitExceeded);
+  smalti::fuzz::check_canonical_decode(
+      raw, [](ByteView b) { return groups::decode_group_message(b); }, groups::kMaxMessageSize);
 }
 
 // What a peer would receive must pass the peer's decoder.

@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 
+#include "fuzz_support.hpp"
 #include "smalti/base/assert.hpp"
 #include "smalti/ping/ping_machine.hpp"
 #include "smalti/ping/ping_messages.hpp"
@@ -35,37 +36,11 @@ using smalti::PeerId;
 using smalti::StatusCode;
 namespace ping = smalti::ping;
 
-class Input {
- public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  ByteView take(std::size_t n) {
-    const std::size_t k = n < size_ - pos_ ? n : size_ - pos_;
-    ByteView out(data_ + pos_, k);
-    pos_ += k;
-    return out;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
+using Input = smalti::fuzz::FuzzInput;
 
 void check_decode(ByteView raw) {
-  auto message = ping::decode_message(raw);
-  if (message.is_ok()) {
-    SMALTI_ASSERT(raw.size() <= ping::kMaxFrameSize, "accepted an oversized frame");
-    const Bytes again = smalti::encode(*message);
-    SMALTI_ASSERT(again.size() == raw.size() && std::equal(again.begin(), again.end(), raw.begin()),
-                  "a decoded frame does not re-encode to the same bytes");
-    return;
-  }
-  const StatusCode code = message.status().code();
-  SMALTI_ASSERT(code == StatusCode::kMalformed || code == StatusCode::kLimitExceeded,
-                "unexpected decode error code");
-  if (raw.size() > ping::kMaxFrameSize) SMALTI_ASSERT(code == StatusCode::kLimitExceeded);
+  smalti::fuzz::check_canonical_decode(
+      raw, [](ByteView b) { return ping::decode_message(b); }, ping::kMaxFrameSize);
 }
 
 class Driver {

@@ -94,8 +94,7 @@ std::string GroupRecorder::summary() const {
          std::to_string(checker_.max_committed());
 }
 
-std::vector<CheckResult> GroupRecorder::evaluate(sim::World& world) const {
-  (void)world;
+std::vector<CheckResult> GroupRecorder::evaluate() const {
   std::vector<CheckResult> out;
   for (const Check& c : scenario_.checks) {
     if (c.kind == CheckKind::kGroupSafety) {

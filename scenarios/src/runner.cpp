@@ -208,7 +208,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   report.checks = recorder.evaluate(world, scenario);
   for (CheckResult& r : watch.evaluate()) report.checks.push_back(std::move(r));
   for (CheckResult& r : streams.evaluate(world)) report.checks.push_back(std::move(r));
-  for (CheckResult& r : group.evaluate(world)) report.checks.push_back(std::move(r));
+  for (CheckResult& r : group.evaluate()) report.checks.push_back(std::move(r));
   for (const Check& c : scenario.checks) {
     if (c.kind != CheckKind::kDeterminism) continue;
     const DeterminismReport d = check_determinism(scenario, options.seed);

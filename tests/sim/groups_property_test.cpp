@@ -113,8 +113,8 @@ void apply_fault(World& world, Cluster& c, const Fault& f) {
 }
 
 // One case: `form_first` lets the group form before the faults begin; otherwise they start at
-// once, while it forms. `require_liveness`: the group must commit again after the faults heal.
-void run_case(bool form_first, bool require_liveness) {
+// once, while it forms (issue 5 records seeds that fail that way: not in CI until fixed).
+void run_case(bool form_first) {
   const auto n = *rc::gen::elementOf(std::vector<std::size_t>{1, 2, 3, 4, 5, 6, 7});
   const auto seed = *rc::gen::inRange<std::uint64_t>(1, 1'000'000);
   const auto every = Duration(std::chrono::milliseconds(*rc::gen::inRange<int>(20, 200)));
@@ -199,7 +199,7 @@ void run_case(bool form_first, bool require_liveness) {
                << s.voters << (s.online ? " online" : " offline") << "\n";
     }
   }
-  if (require_liveness) RC_ASSERT(committed);
+  RC_ASSERT(committed);
   RC_LOG() << "recovered in " << format_duration(world.now() - healed) << "\n";
   std::size_t done_ops = 0;
   for (const auto& op : workload->history) done_ops += op.completed != Instant::max();
@@ -214,7 +214,7 @@ void run_case(bool form_first, bool require_liveness) {
 }
 
 RC_GTEST_PROP(GroupProperties, SafeLinearizableAndLiveUnderFaults, ()) {
-  run_case(/*form_first=*/true, /*require_liveness=*/true);
+  run_case(/*form_first=*/true);
 }
 
 }  // namespace

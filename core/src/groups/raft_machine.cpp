@@ -36,7 +36,7 @@ RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<
   }
   reported_term_ = hard_.term;
   reset_election_timer(now);
-  flush(now);
+  flush();
 }
 
 bool RaftMachine::is_voter() const {
@@ -95,8 +95,7 @@ void RaftMachine::send(const PeerId& to, RaftMessage message) {
   }
 }
 
-void RaftMachine::flush(Instant now) {
-  (void)now;
+void RaftMachine::flush() {
   if (pending_persist_) {
     if (pending_persist_->hard_state) pending_persist_->hard_state = hard_;
     last_index_at_token_[pending_persist_->token] = log_.last_index();
@@ -130,7 +129,7 @@ void RaftMachine::handle_persisted(Instant now, std::uint64_t token) {
     advance_commit();
     serve_reads();
   }
-  flush(now);
+  flush();
 }
 
 std::optional<RaftEffect> RaftMachine::poll_effect() {
@@ -177,7 +176,7 @@ void RaftMachine::handle_timeout(Instant now) {
       start_pre_vote(now);
     }
   }
-  flush(now);
+  flush();
 }
 
 void RaftMachine::become_follower(Instant now, Term term, std::optional<PeerId> leader) {
@@ -241,7 +240,7 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
         if constexpr (std::is_same_v<M, VoteResponse>) on_vote_response(now, from, m);
       },
       message);
-  flush(now);
+  flush();
 }
 
 // Entries no correct leader sends: a position or entry of a later term than the message's, or
@@ -282,7 +281,7 @@ void RaftMachine::handle_peers(Instant now, const std::vector<RaftPeer>& peers) 
       }
     }
   }
-  flush(now);
+  flush();
 }
 
 void RaftMachine::invariants() const {

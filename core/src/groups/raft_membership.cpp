@@ -76,8 +76,7 @@ void RaftMachine::reset_membership(Instant now) {
   reset_election_timer(now);
 }
 
-void RaftMachine::append_config(Instant now, VoterSet voters) {
-  (void)now;
+void RaftMachine::append_config(VoterSet voters) {
   std::sort(voters.voters.begin(), voters.voters.end());
   log_.append(LogEntry{hard_.term, EntryKind::kConfig, encode(voters)});
   persist_append(log_.at(log_.last_index()));
@@ -118,7 +117,7 @@ void RaftMachine::change_membership(Instant now) {
     next.voters.erase(dead);
     const auto fresh_voters = std::count_if(next.voters.begin(), next.voters.end(), fresh);
     if (static_cast<std::size_t>(fresh_voters) >= next.voters.size() / 2 + 1) {
-      append_config(now, std::move(next));
+      append_config(std::move(next));
     }
     return;
   }
@@ -138,7 +137,7 @@ void RaftMachine::change_membership(Instant now) {
           return ma < mb;
         });
     next.voters.erase(worst);
-    append_config(now, std::move(next));
+    append_config(std::move(next));
     return;
   }
   if (learners.empty() || next.voters.size() >= max_voters) return;
@@ -149,7 +148,7 @@ void RaftMachine::change_membership(Instant now) {
   });
   const PeerId& chosen = learners.front().second;
   next.voters.push_back(Member{chosen, progress_[chosen].incarnation});
-  append_config(now, std::move(next));
+  append_config(std::move(next));
 }
 
 }  // namespace smalti::groups

@@ -174,7 +174,7 @@ void RaftMachine::read(Instant now, std::uint64_t read_id) {
     for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
     serve_reads();
   }
-  flush(now);
+  flush();
 }
 
 void RaftMachine::serve_reads() {
@@ -240,7 +240,7 @@ Result<Cursor> RaftMachine::propose(Instant now, std::vector<Bytes> commands) {
     persist_append(log_.at(log_.last_index()));
   }
   for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/false);
-  flush(now);
+  flush();
   return first;
 }
 

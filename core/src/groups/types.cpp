@@ -32,7 +32,10 @@ Status ConsensusConfig::validate() const {
   if (forward_timeout <= Duration::zero() || query_timeout <= Duration::zero()) {
     return error(StatusCode::kInvalidArgument, "forward and query timeouts must be positive");
   }
-  if (max_voters == 0) return error(StatusCode::kInvalidArgument, "max_voters must be at least 1");
+  if (max_voters == 0 || max_voters > kMaxVoters) {
+    return error(StatusCode::kInvalidArgument,
+                 "max_voters must be between 1 and " + std::to_string(kMaxVoters));
+  }
   if (bootstrap_expect == 0) {
     return error(StatusCode::kInvalidArgument, "bootstrap_expect must be at least 1");
   }

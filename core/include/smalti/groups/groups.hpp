@@ -2,12 +2,12 @@
 // routes each bond link to the worker of its group, and joins groups:
 //
 //   struct Counter { ... };                       // a StateMachine (state_machine.hpp)
-//   auto group = net.groups().with_key(GroupKey::from_secret("ledger"))
-//                    .with_state_machine(Counter{})
-//                    .join();
-//   co_await group.when().online();
-//   Result<Index> at = co_await group.execute(5);
-//   auto value = co_await group.query(Unit{}, Consistency::kStrong);
+//   Result<Group<Counter>> group = net.groups().with_key(GroupKey::from_secret("ledger"))
+//                                      .with_state_machine(Counter{})
+//                                      .join();
+//   co_await group->when().online();
+//   Result<Index> at = co_await group->execute(5);
+//   auto value = co_await group->query(Unit{}, Consistency::kStrong);  // QueryResultAt
 //
 // A join of a group already active on this node returns another handle to the same worker
 // (the machine and storage given are discarded; a different machine type is refused). The

@@ -18,8 +18,9 @@
 //     non-voting member, never the old voter with its vote forgotten.
 //
 // Bootstrap: a member with an empty log that has not heard from a leader founds the cluster
-// after bootstrap_delay if it has the lowest PeerId among its bonded non-observer peers and the
-// driver allows it (set_founding_allowed: lowest among every member it knows of); the
+// after bootstrap_delay if it has the lowest PeerId among its bonded non-observer peers, at
+// least bootstrap_expect members (itself included) are bonded, and the driver allows it
+// (set_founding_allowed: lowest among every member it knows of); the
 // founding configuration holds it and those peers (up to max_voters, an odd number past two),
 // so members that start together are all voters from the first entry and a minority cut off
 // later can never commit. Two clusters of one GroupId that meet (a partition at bootstrap)
@@ -156,7 +157,6 @@ class RaftMachine {
   static constexpr std::size_t kMaxHeldSends = 1u << 16;
   // Terms above this are refused (a faulty peer; the next term would wrap around).
   static constexpr Term kMaxTerm = Term{1} << 62;
-  static constexpr std::size_t kMaxVoters = 255;
   // An AppendEntries a correct leader could send (see raft_machine.cpp).
   static bool well_formed(const AppendEntries& m);
 
@@ -184,7 +184,7 @@ class RaftMachine {
   HardState& mutate_hard_state();
   void persist_truncate(Index from);
   void persist_append(const LogEntry& entry);
-  void flush(Instant now);
+  void flush();
   void emit(RaftEffect effect) { effects_.push_back(std::move(effect)); }
   void reset_election_timer(Instant now);
   void become_follower(Instant now, Term term, std::optional<PeerId> leader);
@@ -217,7 +217,7 @@ class RaftMachine {
   bool on_foreign_cluster(Instant now, const Header& h);
   void reset_membership(Instant now);
   void change_membership(Instant now);
-  void append_config(Instant now, VoterSet voters);
+  void append_config(VoterSet voters);
 
   RaftOptions options_;
   Rng rng_;

@@ -21,6 +21,9 @@
 namespace smalti::groups {
 
 using GroupId = Digest;
+
+// The most voters a configuration may hold (and a peer's configuration entry may list).
+inline constexpr std::uint32_t kMaxVoters = 255;
 using Index = std::uint64_t;  // 0 is "before the first entry"
 using Term = std::uint64_t;   // 0 is "before the first election"
 

@@ -37,7 +37,7 @@ class GroupRecorder {
   // After each event `host` ran.
   void observe(sim::World& world, HostId host);
   void set_log(std::ostream* out) { log_ = out; }
-  std::vector<CheckResult> evaluate(sim::World& world) const;
+  std::vector<CheckResult> evaluate() const;
   std::string summary() const;
 
   static constexpr std::uint64_t kKeys = 8;

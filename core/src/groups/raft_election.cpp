@@ -1,5 +1,8 @@
-// RaftMachine elections: pre-vote, vote, counting against the configuration, taking office.
+// RaftMachine elections: pre-vote, vote, counting against the configuration (and, before the
+// founding entry is known committed, against bootstrap_expect members of the group), taking
+// office.
 #include <algorithm>
+#include <set>
 
 #include "smalti/groups/raft_machine.hpp"
 
@@ -10,16 +13,30 @@ void RaftMachine::start_pre_vote(Instant now) {
   leader_.reset();
   in_sync_ = false;
   votes_.clear();
-  votes_[options_.self] = Vote::kGranted;
+  votes_[options_.self] = Ballot{Vote::kGranted, hard_.incarnation};
   if (count_votes()) {
     start_election(now);
     return;
   }
+  Header h = header();
+  h.term = hard_.term + 1;
+  request_votes(h, /*pre_vote=*/true);
+}
+
+// Asks the voters of the configuration and, until the founding entry is known committed, every
+// bonded member of the group (observers only abstain).
+void RaftMachine::request_votes(const Header& h, bool pre_vote) {
+  std::set<PeerId> asked;
   for (const Member& m : config_.voters) {
-    if (m.peer == options_.self) continue;
-    Header h = header();
-    h.term = hard_.term + 1;
-    send(m.peer, VoteRequest{h, log_.last(), /*pre_vote=*/true});
+    if (m.peer != options_.self && asked.insert(m.peer).second) {
+      send(m.peer, VoteRequest{h, log_.last(), pre_vote});
+    }
+  }
+  if (hard_.founded) return;
+  for (const auto& [id, peer] : peers_) {
+    if (!peer.observer && asked.insert(id).second) {
+      send(id, VoteRequest{h, log_.last(), pre_vote});
+    }
   }
 }
 
@@ -30,26 +47,35 @@ void RaftMachine::start_election(Instant now) {
   mutate_hard_state().term = hard_.term + 1;
   hard_.vote = self_member();
   votes_.clear();
-  votes_[options_.self] = Vote::kGranted;
+  votes_[options_.self] = Ballot{Vote::kGranted, hard_.incarnation};
   reset_election_timer(now);
   if (count_votes()) {
-    become_leader(now);
+    if (log_.empty()) {
+      found(now);
+    } else {
+      become_leader(now);
+    }
     return;
   }
-  for (const Member& m : config_.voters) {
-    if (m.peer == options_.self) continue;
-    send(m.peer, VoteRequest{header(), log_.last(), /*pre_vote=*/false});
-  }
+  request_votes(header(), /*pre_vote=*/false);
 }
 
-// True when the granted votes of current voters make a quorum of the configuration.
+// True when the granted votes make a quorum of the configuration and, until the founding entry
+// is known committed, come from bootstrap_expect members of the group (group_quorum).
 bool RaftMachine::count_votes() const {
-  std::size_t granted = 0;
+  std::size_t in_config = 0;
   for (const Member& m : config_.voters) {
     auto it = votes_.find(m.peer);
-    if (it != votes_.end() && it->second == Vote::kGranted) ++granted;
+    if (it != votes_.end() && it->second.vote == Vote::kGranted &&
+        it->second.incarnation == m.incarnation) {
+      ++in_config;
+    }
   }
-  return granted >= quorum();
+  if (!log_.empty() && in_config < quorum()) return false;
+  if (hard_.founded) return true;
+  const auto granted = std::count_if(votes_.begin(), votes_.end(),
+                                     [](const auto& b) { return b.second.vote == Vote::kGranted; });
+  return static_cast<std::size_t>(granted) >= group_quorum();
 }
 
 void RaftMachine::become_leader(Instant now) {
@@ -119,16 +145,24 @@ void RaftMachine::on_vote_response(Instant now, const PeerId& from, const VoteRe
     become_follower(now, m.header.term, std::nullopt);
     return;
   }
-  if (!is_config_voter(from, m.header.incarnation)) return;
+  // Before the founding entry is known committed, every member's vote counts towards
+  // bootstrap_expect; afterwards only the configuration's.
+  if (hard_.founded && !is_config_voter(from, m.header.incarnation)) return;
+  const Ballot ballot{m.vote, m.header.incarnation};
   if (m.pre_vote) {
     if (role_ != Role::kPreCandidate || m.asked != hard_.term + 1) return;
-    votes_[from] = m.vote;
+    votes_[from] = ballot;
     if (count_votes()) start_election(now);
     return;
   }
   if (role_ != Role::kCandidate || m.asked != hard_.term) return;
-  votes_[from] = m.vote;
-  if (count_votes()) become_leader(now);
+  votes_[from] = ballot;
+  if (!count_votes()) return;
+  if (log_.empty()) {
+    found(now);
+  } else {
+    become_leader(now);
+  }
 }
 
 }  // namespace smalti::groups

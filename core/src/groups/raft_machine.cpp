@@ -30,6 +30,7 @@ RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<
   SMALTI_ASSERT(options_.consensus.validate().is_ok(), "invalid ConsensusConfig");
   refresh_config();
   durable_last_index_ = log_.last_index();
+  if (hard_.founded && !log_.empty()) commit_ = 1;  // what `founded` records
   if (hard_.incarnation == 0) {
     // New storage: a new member identity, durable before anything is said under it.
     mutate_hard_state().incarnation = 1 + rng_.below(UINT64_MAX - 1);
@@ -171,7 +172,7 @@ void RaftMachine::handle_timeout(Instant now) {
     if (options_.preference.is_observer()) {
       // Observers never stand for election.
     } else if (log_.empty()) {
-      if (may_bootstrap()) bootstrap(now);
+      if (may_bootstrap()) start_election(now);  // for founding: see found()
     } else if (is_voter()) {
       start_pre_vote(now);
     }
@@ -204,6 +205,8 @@ void RaftMachine::set_commit(Index index) {
   SMALTI_ASSERT(index <= log_.last_index(), "commit past the end of the log");
   if (index <= commit_) return;
   commit_ = index;
+  // Durable, so that after a restart elections count the configuration's votes alone.
+  if (!hard_.founded) mutate_hard_state().founded = true;
   emit(raft_effect::Committed{commit_});
 }
 

@@ -23,14 +23,22 @@ bool RaftMachine::may_bootstrap() const {
                       [&](const auto& p) { return !p.second.observer && p.first < options_.self; });
 }
 
-void RaftMachine::bootstrap(Instant now) {
-  SMALTI_ASSERT(log_.empty(), "bootstrap with a log");
-  mutate_hard_state().term = hard_.term + 1;
-  hard_.vote = self_member();
+// bootstrap_expect members of the group: before the founding entry is known committed, votes
+// and stored copies must come from this many members (see the header).
+std::size_t RaftMachine::group_quorum() const {
+  return std::max<std::size_t>(1, options_.consensus.bootstrap_expect);
+}
+
+// Won a founding election: the founding configuration is this member and those that voted
+// for it (ascending PeerId, up to max_voters, an odd number past two).
+void RaftMachine::found(Instant now) {
+  SMALTI_ASSERT(log_.empty() && role_ == Role::kCandidate, "founding without an election");
   VoterSet founders{{self_member()}};
-  for (const auto& [id, peer] : peers_) {  // ascending PeerId
+  for (const auto& [id, ballot] : votes_) {  // ascending PeerId
     if (founders.voters.size() >= options_.consensus.max_voters) break;
-    if (!peer.observer && peer.incarnation != 0) founders.voters.push_back({id, peer.incarnation});
+    if (id != options_.self && ballot.vote == Vote::kGranted) {
+      founders.voters.push_back({id, ballot.incarnation});
+    }
   }
   if (founders.voters.size() > 2 && founders.voters.size() % 2 == 0) founders.voters.pop_back();
   std::sort(founders.voters.begin(), founders.voters.end());
@@ -40,14 +48,26 @@ void RaftMachine::bootstrap(Instant now) {
   become_leader(now);
 }
 
-// Two clusters of one group meet when members bootstrapped on both sides of a partition. The
-// one with the lower commit index (ties: the higher cluster digest) gives way: its members
-// drop their logs and rejoin the other as new members. Returns true when `h` is foreign and the
-// message must be ignored.
+// A message from another cluster of this group. Returns true when it must be ignored.
+//   - While this member's founding entry is not known committed, Raft decides as usual: a
+//     leader elected by bootstrap_expect members overwrites an uncommitted founding entry
+//     (it cannot overwrite a committed one), except that a committed cluster is joined at
+//     once (it can only be the sole committed one when bootstrap_expect is large enough).
+//   - Two committed clusters (bootstrap_expect too low for the group) merge: the one with the
+//     lower commit index (ties: the higher digest) gives way, its members drop their logs and
+//     rejoin the other as new members.
+//   - A committed member hears an uncommitted cluster out: such a cluster's candidates cannot
+//     win its vote and its leaders' terms are stale (Raft's log comparison).
 bool RaftMachine::on_foreign_cluster(Instant now, const Header& h) {
-  if (h.cluster == cluster_ || h.cluster == Digest::zero() || cluster_ == Digest::zero()) {
+  if (cluster_ == Digest::zero() || h.cluster == cluster_ || h.cluster == Digest::zero()) {
     return false;
   }
+  const bool theirs_committed = h.commit >= 1;
+  if (!hard_.founded) {
+    if (theirs_committed) reset_membership(now);
+    return false;
+  }
+  if (!theirs_committed) return false;
   const bool we_give_way = h.commit > commit_ || (h.commit == commit_ && h.cluster < cluster_);
   if (!we_give_way) return true;
   reset_membership(now);
@@ -62,6 +82,7 @@ void RaftMachine::reset_membership(Instant now) {
   refresh_config();
   HardState& hs = mutate_hard_state();
   hs.vote.reset();
+  hs.founded = false;
   hs.incarnation = 1 + rng_.below(UINT64_MAX - 1);
   role_ = Role::kFollower;
   leader_.reset();

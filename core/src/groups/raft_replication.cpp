@@ -134,30 +134,36 @@ void RaftMachine::on_append_response(Instant now, const PeerId& from, const Appe
   replicate(from, /*heartbeat=*/!m.success);
 }
 
-// Commits the highest entry of the current term that a quorum of the configuration stores.
-// Entries of earlier terms are never committed by counting (Raft section 5.4.2); they commit
-// with the first current-term entry after them.
+// Commits the highest entry of the current term that a quorum of the configuration stores and,
+// until the founding entry is known committed, bootstrap_expect members of the group (any
+// non-observer). Entries of earlier terms are never committed by counting (Raft section
+// 5.4.2); they commit with the first current-term entry after them.
 void RaftMachine::advance_commit() {
   for (Index n = log_.last_index(); n > commit_; --n) {
     if (log_.at(n).term != hard_.term) break;
-    std::size_t stored = 0;
+    const bool self_stores = durable_last_index_ >= n;
+    std::size_t in_config = 0;
     for (const Member& v : config_.voters) {
       if (v.peer == options_.self) {
-        if (v.incarnation == hard_.incarnation && durable_last_index_ >= n) ++stored;
+        if (v.incarnation == hard_.incarnation && self_stores) ++in_config;
         continue;
       }
       auto it = progress_.find(v.peer);
       if (it != progress_.end() && it->second.incarnation == v.incarnation &&
           it->second.match >= n) {
-        ++stored;
+        ++in_config;
       }
     }
-    if (stored >= quorum()) {
-      set_commit(n);
-      // Followers learn the new commit index at once (mosaik's immediate heartbeat).
-      for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
-      return;
+    if (in_config < quorum()) continue;
+    if (!hard_.founded) {
+      std::size_t in_group = self_stores ? 1 : 0;
+      for (const auto& [id, p] : progress_) in_group += !p.observer && p.acked && p.match >= n;
+      if (in_group < group_quorum()) continue;
     }
+    set_commit(n);
+    // Followers learn the new commit index at once (mosaik's immediate heartbeat).
+    for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
+    return;
   }
 }
 

@@ -4,82 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include "core/groups/raft_test_support.hpp"
+
 namespace smalti::groups {
 namespace {
 
-const PeerId kA{Digest::from_u64(1)};
-const PeerId kB{Digest::from_u64(2)};
-const PeerId kC{Digest::from_u64(3)};
-const Member kMa{kA, 5}, kMb{kB, 7}, kMc{kC, 8};
-
-ConsensusConfig fast() {
-  return ConsensusConfig{}
-      .with_heartbeat_interval(100ms)
-      .with_heartbeat_jitter(30ms)
-      .with_election_timeout(400ms)
-      .with_election_timeout_jitter(100ms)
-      .with_bootstrap_delay(0ms);
-}
-
-LogEntry config_entry(Term term, std::vector<Member> voters) {
-  return LogEntry{term, EntryKind::kConfig, encode(VoterSet{std::move(voters)})};
-}
-
-std::vector<RaftEffect> drain(RaftMachine& m) {
-  std::vector<RaftEffect> out;
-  while (auto e = m.poll_effect()) out.push_back(std::move(*e));
-  return out;
-}
-
-template <typename T>
-std::vector<T> only(const std::vector<RaftEffect>& effects) {
-  std::vector<T> out;
-  for (const auto& e : effects) {
-    if (auto* t = std::get_if<T>(&e)) out.push_back(*t);
-  }
-  return out;
-}
-
-// Acknowledges every Persist in `effects` and returns what the acknowledgement released.
-std::vector<RaftEffect> persist_all(RaftMachine& m, Instant now,
-                                    const std::vector<RaftEffect>& effects) {
-  std::uint64_t token = 0;
-  for (const auto& p : only<raft_effect::Persist>(effects)) token = std::max(token, p.token);
-  if (token) m.handle_persisted(now, token);
-  return drain(m);
-}
-
-struct Fixture {
-  Instant now;
-  RaftMachine m;
-  Fixture(HardState hs, std::vector<LogEntry> log, LeadershipPreference pref = {})
-      : m(RaftOptions{kA, fast(), pref, 1}, std::move(hs), std::move(log), Instant()) {
-    persist_all(m, now, drain(m));
-    m.handle_peers(now, {{kB}, {kC}});
-    drain(m);
-  }
-  std::vector<RaftEffect> feed(const PeerId& from, RaftMessage msg) {
-    m.handle_message(now, from, msg);
-    return drain(m);
-  }
-  // Wins an election at the next term with B's votes; returns with every effect drained.
-  void win() {
-    now = now + 1s;
-    m.handle_timeout(now);
-    persist_all(m, now, drain(m));
-    const Term next = m.term() + 1;
-    feed(kB, VoteResponse{Header{m.cluster(), m.term(), kMb.incarnation, 0}, next, true,
-                          Vote::kGranted});
-    persist_all(m, now, drain(m));
-    auto effects = feed(kB, VoteResponse{Header{m.cluster(), next, kMb.incarnation, 0}, next, false,
-                                         Vote::kGranted});
-    persist_all(m, now, effects);
-    ASSERT_TRUE(m.is_leader());
-  }
-};
+using namespace test;  // NOLINT: the fixture and its peers
 
 TEST(RaftMachine, AVoteIsDurableBeforeTheAnswerLeaves) {
-  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
   const VoteRequest ask{Header{f.m.cluster(), 2, kMb.incarnation, 0}, f.m.log().last(), false};
   auto effects = f.feed(kB, ask);
   auto persists = only<raft_effect::Persist>(effects);
@@ -95,7 +28,7 @@ TEST(RaftMachine, AVoteIsDurableBeforeTheAnswerLeaves) {
 
 // mosaik keeps the vote in memory: restarted in the same term, it votes again.
 TEST(RaftMachine, ARestartedMemberDoesNotVoteTwiceInATerm) {
-  Fixture f(HardState{2, kMb, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  Fixture f(HardState{2, kMb, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
   auto effects = f.feed(
       kC, VoteRequest{Header{f.m.cluster(), 2, kMc.incarnation, 0}, f.m.log().last(), false});
   auto sends = only<raft_effect::Send>(persist_all(f.m, f.now, effects));
@@ -108,20 +41,20 @@ TEST(RaftMachine, ARestartedMemberDoesNotVoteTwiceInATerm) {
 
 // mosaik commits the majority index whatever its term (Raft paper, figure 8).
 TEST(RaftMachine, ALeaderCommitsEarlierTermEntriesOnlyThroughOneOfItsOwn) {
-  Fixture f(HardState{3, std::nullopt, kMa.incarnation},
+  Fixture f(HardState{3, std::nullopt, kMa.incarnation, true},
             {config_entry(1, {kMa, kMb, kMc}), LogEntry{2, EntryKind::kCommand, encode(42u)}});
   f.win();  // term 4, no-op at index 3
   ASSERT_EQ(f.m.log().last_index(), 3u);
   // B stores index 2 (term 2) but not the no-op: a majority holds index 2.
   f.feed(kB, AppendResponse{Header{f.m.cluster(), 4, kMb.incarnation, 0}, true, 2, 0});
-  EXPECT_EQ(f.m.commit_index(), 0u) << "committed an entry of an earlier term by counting";
+  EXPECT_LT(f.m.commit_index(), 2u) << "committed an entry of an earlier term by counting";
   f.feed(kB, AppendResponse{Header{f.m.cluster(), 4, kMb.incarnation, 0}, true, 3, 0});
   EXPECT_EQ(f.m.commit_index(), 3u);
 }
 
 // mosaik serves strong reads from whoever believes it leads.
 TEST(RaftMachine, AReadWaitsForAQuorumRoundAfterItWasAsked) {
-  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
   f.win();
   f.feed(kB, AppendResponse{Header{f.m.cluster(), f.m.term(), kMb.incarnation, 0}, true, 2, 1});
   ASSERT_EQ(f.m.commit_index(), 2u);
@@ -146,7 +79,7 @@ TEST(RaftMachine, AReadWaitsForAQuorumRoundAfterItWasAsked) {
 
 // mosaik's leader never learns it lost its majority: heartbeats are not acknowledged.
 TEST(RaftMachine, ALeaderThatHearsNoQuorumStepsDownAndFailsItsReads) {
-  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
   f.win();
   f.m.read(f.now, 5);
   drain(f.m);
@@ -165,7 +98,7 @@ TEST(RaftMachine, ALeaderThatHearsNoQuorumStepsDownAndFailsItsReads) {
 }
 
 TEST(RaftMachine, AFollowerInsideItsLeaderLeaseIgnoresCandidates) {
-  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
   f.feed(kB, AppendEntries{Header{f.m.cluster(), 1, kMb.incarnation, 1}, Cursor{1, 1}, {}, 1});
   ASSERT_EQ(f.m.leader(), kB);
   auto effects =
@@ -178,7 +111,7 @@ TEST(RaftMachine, AFollowerInsideItsLeaderLeaseIgnoresCandidates) {
 }
 
 TEST(RaftMachine, AnObserverAbstainsAndNeverStands) {
-  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMb, kMc})},
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMb, kMc})},
             LeadershipPreference::observer());
   auto effects =
       f.feed(kB, VoteRequest{Header{f.m.cluster(), 2, kMb.incarnation, 0}, Cursor{1, 1}, false});
@@ -192,7 +125,7 @@ TEST(RaftMachine, AnObserverAbstainsAndNeverStands) {
 }
 
 TEST(RaftMachine, AMessageContradictingACommittedEntryIsRefusedNotObeyed) {
-  Fixture f(HardState{1, std::nullopt, kMa.incarnation},
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true},
             {config_entry(1, {kMa, kMb, kMc}), LogEntry{1, EntryKind::kCommand, encode(1u)}});
   f.feed(kB, AppendEntries{Header{f.m.cluster(), 1, kMb.incarnation, 2}, Cursor{1, 2}, {}, 1});
   ASSERT_EQ(f.m.commit_index(), 2u);
@@ -210,7 +143,7 @@ TEST(RaftMachine, AMessageContradictingACommittedEntryIsRefusedNotObeyed) {
 }
 
 TEST(RaftMachine, ProposalsOnlyOnTheLeaderAndBounded) {
-  Fixture f(HardState{1, std::nullopt, kMa.incarnation}, {config_entry(1, {kMa, kMb, kMc})});
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
   EXPECT_EQ(f.m.propose(f.now, {encode(1u)}).status().code(), StatusCode::kUnavailable);
   f.win();
   auto at = f.m.propose(f.now, {encode(1u), encode(2u)});
@@ -236,12 +169,6 @@ TEST(GroupTypes, GroupIdDependsOnKeyMachineSyncValidatorsAndHeartbeatsOnly) {
   EXPECT_FALSE(ConsensusConfig{}.with_heartbeat_jitter(0ms).validate().is_ok());
   EXPECT_TRUE(ConsensusConfig{}.validate().is_ok());
 }
-
-}  // namespace
-}  // namespace smalti::groups
-
-namespace smalti::groups {
-namespace {
 
 // Found by group_messages_fuzz: each of these aborted a node or broke its invariants.
 TEST(RaftMachine, MalformedAppendEntriesAreRefusedWhole) {

@@ -17,15 +17,24 @@
 //   - a member is a voter in one storage incarnation: a restart with empty storage is a new,
 //     non-voting member, never the old voter with its vote forgotten.
 //
-// Bootstrap: a member with an empty log that has not heard from a leader founds the cluster
-// after bootstrap_delay if it has the lowest PeerId among its bonded non-observer peers, at
-// least bootstrap_expect members (itself included) are bonded, and the driver allows it
-// (set_founding_allowed: lowest among every member it knows of); the
-// founding configuration holds it and those peers (up to max_voters, an odd number past two),
-// so members that start together are all voters from the first entry and a minority cut off
-// later can never commit. Two clusters of one GroupId that meet (a partition at bootstrap)
-// merge: the one with the lower commit index (then the higher cluster digest) resets its log
-// and rejoins as new members; the Reset effect reports this, and docs/decisions.md says why.
+// Bootstrap: a member with an empty log that has not heard from a leader stands for founding
+// the cluster after bootstrap_delay if it has the lowest PeerId among its bonded non-observer
+// peers, at least bootstrap_expect members (itself included) are bonded, and the driver
+// allows it (set_founding_allowed: lowest among every member it knows of). It asks every
+// bonded member for a vote; with bootstrap_expect votes it founds the cluster with itself and
+// the members that voted for it as the founding configuration (up to max_voters, an odd
+// number past two).
+//
+// Until a member knows the founding entry committed (`founded`, persisted), every decision
+// needs, besides a majority of the configuration, bootstrap_expect members of the group:
+// votes for an election, stored copies for a commit. The group's members are the implicit
+// configuration before the first one, and when bootstrap_expect is more than half of them,
+// any two such sets meet: Raft's own argument then shows that two foundings can never both
+// commit, and an uncommitted founding is simply overwritten by the committed one's leader
+// (docs/decisions.md). Two committed clusters of one GroupId (bootstrap_expect at most half
+// the group; mosaik's default of 1) merge as mosaik's do: the one with the lower commit index
+// (then the higher cluster digest) resets its log and rejoins as new members; the Reset
+// effect reports this.
 //
 // Inputs take `now`, which never decreases. Outputs are effects pulled with poll_effect().
 // Not thread-safe; driven by one GroupWorker.
@@ -53,9 +62,10 @@ struct HardState {
   Term term = 0;
   std::optional<Member> vote;
   std::uint64_t incarnation = 0;  // 0: storage never initialised
+  bool founded = false;           // the log's founding entry is known committed
   friend bool operator==(const HardState&, const HardState&) = default;
 };
-SMALTI_FIELDS(HardState, term, vote, incarnation)
+SMALTI_FIELDS(HardState, term, vote, incarnation, founded)
 
 struct RaftOptions {
   PeerId self;
@@ -172,6 +182,10 @@ class RaftMachine {
     bool acked = false;
     std::uint64_t round = 0;
   };
+  struct Ballot {
+    Vote vote = Vote::kDenied;
+    std::uint64_t incarnation = 0;
+  };
   struct PendingRead {
     std::uint64_t id = 0;
     Index index = 0;
@@ -196,6 +210,7 @@ class RaftMachine {
   // raft_election.cpp
   void start_pre_vote(Instant now);
   void start_election(Instant now);
+  void request_votes(const Header& header, bool pre_vote);
   void become_leader(Instant now);
   void on_vote_request(Instant now, const PeerId& from, const VoteRequest& m);
   void on_vote_response(Instant now, const PeerId& from, const VoteResponse& m);
@@ -213,8 +228,9 @@ class RaftMachine {
   void check_quorum(Instant now);
   // raft_membership.cpp
   bool may_bootstrap() const;
-  void bootstrap(Instant now);
   bool on_foreign_cluster(Instant now, const Header& h);
+  std::size_t group_quorum() const;
+  void found(Instant now);
   void reset_membership(Instant now);
   void change_membership(Instant now);
   void append_config(VoterSet voters);
@@ -236,7 +252,7 @@ class RaftMachine {
   Instant election_deadline_ = Instant::max();
   Instant heartbeat_deadline_ = Instant::max();
   std::optional<Instant> last_leader_contact_;
-  std::map<PeerId, Vote> votes_;
+  std::map<PeerId, Ballot> votes_;
   std::map<PeerId, RaftPeer> peers_;
   // leader state
   std::map<PeerId, Progress> progress_;

@@ -83,10 +83,11 @@ struct ConsensusConfig {
   // Voters the leader keeps in the configuration (mosaik hard-codes 5); other members replicate
   // as non-voting learners and are promoted when a voter is lost.
   std::uint32_t max_voters = 5;
-  // Members (this one included) that must be bonded before one founds the cluster. 1, mosaik's
-  // behaviour, lets a lone member found; a member cut off from the others while the group
-  // forms then founds a second cluster, and when they meet the smaller one's entries are
-  // dropped. Set it to a majority of the expected group size and that cannot happen.
+  // Members (this one included) whose votes found the cluster, and whose stored copies commit
+  // entries until the founding is known committed. 1, mosaik's behaviour, lets a lone member
+  // found; a member cut off from the others while the group forms then founds a second
+  // cluster, and when they meet the smaller one's entries are dropped. Set it to a majority of
+  // the expected group size and that cannot happen (raft_machine.hpp says why).
   std::uint32_t bootstrap_expect = 1;
 
   ConsensusConfig& with_heartbeat_interval(Duration d) { return heartbeat_interval = d, *this; }

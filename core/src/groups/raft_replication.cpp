@@ -1,5 +1,7 @@
 // RaftMachine replication: AppendEntries on both sides, commit, read-index, check-quorum.
 #include <algorithm>
+#include <functional>
+#include <vector>
 
 #include "smalti/groups/raft_machine.hpp"
 
@@ -139,32 +141,36 @@ void RaftMachine::on_append_response(Instant now, const PeerId& from, const Appe
 // non-observer). Entries of earlier terms are never committed by counting (Raft section
 // 5.4.2); they commit with the first current-term entry after them.
 void RaftMachine::advance_commit() {
-  for (Index n = log_.last_index(); n > commit_; --n) {
-    if (log_.at(n).term != hard_.term) break;
-    const bool self_stores = durable_last_index_ >= n;
-    std::size_t in_config = 0;
-    for (const Member& v : config_.voters) {
-      if (v.peer == options_.self) {
-        if (v.incarnation == hard_.incarnation && self_stores) ++in_config;
-        continue;
-      }
-      auto it = progress_.find(v.peer);
-      if (it != progress_.end() && it->second.incarnation == v.incarnation &&
-          it->second.match >= n) {
-        ++in_config;
-      }
+  // The k-th highest of the stored indexes is stored by k members: O(members), however long
+  // the uncommitted tail (a leader cut off keeps appending until check-quorum).
+  auto kth_highest = [](std::vector<Index>& stored, std::size_t k) -> Index {
+    if (k == 0 || stored.size() < k) return 0;
+    std::nth_element(stored.begin(), stored.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                     stored.end(), std::greater<>());
+    return stored[k - 1];
+  };
+  std::vector<Index> stored;
+  for (const Member& v : config_.voters) {
+    if (v.peer == options_.self) {
+      stored.push_back(v.incarnation == hard_.incarnation ? durable_last_index_ : 0);
+      continue;
     }
-    if (in_config < quorum()) continue;
-    if (!hard_.founded) {
-      std::size_t in_group = self_stores ? 1 : 0;
-      for (const auto& [id, p] : progress_) in_group += !p.observer && p.acked && p.match >= n;
-      if (in_group < group_quorum()) continue;
-    }
-    set_commit(n);
-    // Followers learn the new commit index at once (mosaik's immediate heartbeat).
-    for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
-    return;
+    auto it = progress_.find(v.peer);
+    const bool same = it != progress_.end() && it->second.incarnation == v.incarnation;
+    stored.push_back(same ? it->second.match : 0);
   }
+  Index n = kth_highest(stored, quorum());
+  if (!hard_.founded) {
+    stored.assign(1, durable_last_index_);
+    for (const auto& [id, p] : progress_) {
+      if (!p.observer && p.acked) stored.push_back(p.match);
+    }
+    n = std::min(n, kth_highest(stored, group_quorum()));
+  }
+  if (n <= commit_ || log_.at(n).term != hard_.term) return;
+  set_commit(n);
+  // Followers learn the new commit index at once (mosaik's immediate heartbeat).
+  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
 }
 
 void RaftMachine::read(Instant now, std::uint64_t read_id) {

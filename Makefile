@@ -8,7 +8,9 @@ FUZZ_SECONDS ?= 120
 SMOKE_SECONDS ?= 10
 SWARM_SEEDS ?= 2000
 
-CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Benchmarks are built by `make bench` only, which keeps `make test` (and CI) shorter.
+BENCH ?= OFF
+CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMALTI_BENCH=$(BENCH)
 
 .PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint format format-check bench fuzz swarm clean
 
@@ -57,14 +59,19 @@ format: deps
 test: lint format-check test-unit test-asan fuzz-smoke
 	@echo "make test: all checks passed"
 
-bench: build
+bench: deps
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) -DSMALTI_BENCH=ON >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
 	@bash scripts/run_bench.sh $(BUILD_DIR)
 
 fuzz: build-fuzz
 	@bash scripts/run_fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
+# Thousands of seeds: the demo scenario (discovery, streams and a 5-node group through its faults),
+# then the group properties (random sizes, workloads and fault schedules, formed or forming).
 swarm: build
 	@$(BUILD_DIR)/smalti-sim swarm scenarios/files/demo.scn --seeds $(SWARM_SEEDS)
+	@bash scripts/group_swarm.sh $(BUILD_DIR) $(SWARM_SEEDS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

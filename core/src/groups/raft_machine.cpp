@@ -172,7 +172,8 @@ void RaftMachine::handle_timeout(Instant now) {
     if (options_.preference.is_observer()) {
       // Observers never stand for election.
     } else if (log_.empty()) {
-      if (may_bootstrap()) start_election(now);  // for founding: see found()
+      // Founding starts with a pre-vote too: a member that cannot win disturbs no term.
+      if (may_bootstrap()) start_pre_vote(now);
     } else if (is_voter()) {
       start_pre_vote(now);
     }

@@ -81,7 +81,8 @@ void RaftMachine::reset_membership(Instant now) {
   commit_ = 0;
   refresh_config();
   HardState& hs = mutate_hard_state();
-  hs.vote.reset();
+  // The vote stays: it binds this term whatever the log holds (a second vote in the same term,
+  // under the new incarnation, would count twice towards bootstrap_expect).
   hs.founded = false;
   hs.incarnation = 1 + rng_.below(UINT64_MAX - 1);
   role_ = Role::kFollower;

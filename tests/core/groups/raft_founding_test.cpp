@@ -20,6 +20,20 @@ VoteResponse granted(const Member& voter, Term term) {
                       Vote::kGranted};
 }
 
+VoteResponse pre_vote_granted(const Member& voter, const RaftMachine& m) {
+  return VoteResponse{Header{Digest::zero(), m.term(), voter.incarnation, 0}, m.term() + 1, true,
+                      Vote::kGranted};
+}
+
+// Times out into the founding pre-vote; returns the requests it sent.
+std::vector<raft_effect::Send> time_out(Fixture& f) {
+  f.now = f.now + 1s;
+  f.m.handle_timeout(f.now);
+  auto effects = drain(f.m);
+  persist_all(f.m, f.now, effects);
+  return only<raft_effect::Send>(effects);
+}
+
 AppendResponse stored(const Member& member, const RaftMachine& m, Index index) {
   return AppendResponse{Header{m.cluster(), m.term(), member.incarnation, 0}, true, index, 0};
 }
@@ -34,12 +48,14 @@ TEST(RaftFounding, AFounderNeedsBootstrapExpectVotesAndTakesOnlyItsVoters) {
   Fixture f(
       HardState{0, std::nullopt, kMa.incarnation}, {}, {}, expecting(3),
       {{kB, false, kMb.incarnation}, {kC, false, kMc.incarnation}, {kD, false, kMd.incarnation}});
-  f.now = f.now + 1s;
-  f.m.handle_timeout(f.now);
-  auto effects = persist_all(f.m, f.now, drain(f.m));
-  EXPECT_EQ(f.m.role(), Role::kCandidate);
+  EXPECT_EQ(time_out(f).size(), 3u) << "every bonded member is asked";
+  EXPECT_EQ(f.m.role(), Role::kPreCandidate);
+  EXPECT_EQ(f.m.term(), 0u) << "a pre-vote changes no term";
   EXPECT_TRUE(f.m.log().empty()) << "founded without a single vote";
-  EXPECT_EQ(only<raft_effect::Send>(effects).size(), 3u) << "every bonded member is asked";
+  persist_all(f.m, f.now, f.feed(kB, pre_vote_granted(kMb, f.m)));
+  EXPECT_EQ(f.m.role(), Role::kPreCandidate) << "two pre-votes of the three expected";
+  persist_all(f.m, f.now, f.feed(kD, pre_vote_granted(kMd, f.m)));
+  ASSERT_EQ(f.m.role(), Role::kCandidate);
   persist_all(f.m, f.now, f.feed(kB, granted(kMb, f.m.term())));
   EXPECT_FALSE(f.m.is_leader()) << "two votes of the three expected";
   persist_all(f.m, f.now, f.feed(kD, granted(kMd, f.m.term())));
@@ -54,9 +70,9 @@ TEST(RaftFounding, TheFoundingCommitsWithBootstrapExpectCopiesOnly) {
   Fixture f(
       HardState{0, std::nullopt, kMa.incarnation}, {}, {}, expecting(3),
       {{kB, false, kMb.incarnation}, {kC, false, kMc.incarnation}, {kD, false, kMd.incarnation}});
-  f.now = f.now + 1s;
-  f.m.handle_timeout(f.now);
-  persist_all(f.m, f.now, drain(f.m));
+  time_out(f);
+  persist_all(f.m, f.now, f.feed(kB, pre_vote_granted(kMb, f.m)));
+  persist_all(f.m, f.now, f.feed(kC, pre_vote_granted(kMc, f.m)));
   persist_all(f.m, f.now, f.feed(kB, granted(kMb, f.m.term())));
   persist_all(f.m, f.now, f.feed(kC, granted(kMc, f.m.term())));
   ASSERT_TRUE(f.m.is_leader());

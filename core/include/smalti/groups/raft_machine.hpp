@@ -21,8 +21,8 @@
 // the cluster after bootstrap_delay if it has the lowest PeerId among its bonded non-observer
 // peers, at least bootstrap_expect members (itself included) are bonded, and the driver
 // allows it (set_founding_allowed: lowest among every member it knows of). It asks every
-// bonded member for a vote; with bootstrap_expect votes it founds the cluster with itself and
-// the members that voted for it as the founding configuration (up to max_voters, an odd
+// bonded member for a pre-vote, then a vote; with bootstrap_expect votes it founds the cluster with
+// itself and the members that voted for it as the founding configuration (up to max_voters, an odd
 // number past two).
 //
 // Until a member knows the founding entry committed (`founded`, persisted), every decision

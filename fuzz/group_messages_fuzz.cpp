@@ -14,7 +14,7 @@
 //   2 a raw frame to the Raft machine (a RaftFrame inside it), from B, C or D
 //   3 a well-formed Raft message built from the next bytes (the right cluster, terms near A's
 //     or any 64-bit term, incarnations of the voters, configuration entries whose payload may
-//     not decode): this reaches the states random bytes cannot
+//     not decode, log replay catch-up messages): this reaches the states random bytes cannot
 //   4 time passes (the modifier scales it, or jumps to the earliest deadline), then every
 //     machine's handle_timeout
 //   5 the store acknowledges some or all of the Persist effects issued so far
@@ -294,9 +294,28 @@ class Driver {
     return e;
   }
 
+  // Log replay catch-up messages (raft_catch_up.cpp): availability questions and answers,
+  // fetches, and chunks of entries at indexes near A's commit index.
+  groups::RaftMessage sync_message(Input& in, const groups::Header& h) {
+    const std::uint8_t kind = in.byte();
+    const groups::Index near = raft_.commit_index() + 1 + in.byte() % 4;
+    switch (kind % 3) {
+      case 0:
+        return groups::SyncAvailability{h, (kind & 4) != 0, in.byte() % 3u, near + in.byte()};
+      case 1:
+        return groups::SyncFetch{h, in.byte() % 8u, in.byte() % 16u};
+      default: {
+        groups::SyncEntries m{h, near, {}};
+        for (int n = (kind >> 3) % 5; n > 0; --n) m.entries.push_back(entry(in));
+        return m;
+      }
+    }
+  }
+
   groups::RaftMessage craft(Input& in, std::uint8_t mod) {
     const std::uint8_t kind = in.byte();
     groups::Header h = header(in, mod);
+    if ((mod & 16) != 0) return sync_message(in, h);
     switch (kind & 3) {
       case 0: {
         groups::AppendEntries m{h, cursor(in), {}, in.byte()};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "group_support.hpp"
+#include "smalti/sim/raft_checker.hpp"
 
 namespace smalti::sim {
 namespace {
@@ -170,6 +171,55 @@ TEST(Groups, ASecondFailureDuringAVoterRemovalDoesNotStallTheGroup) {
         return l && c.group(*l)->status().voters == 3 && c.group(*l)->status().online;
       },
       60s));
+}
+
+// mosaik's LogReplaySync: a member that comes back far behind fetches the committed entries it
+// missed in chunks spread over the other members, not all of them from the leader, and the
+// leader's appends that arrive meanwhile are kept and applied after.
+TEST(Groups, AMemberFarBehindCatchesUpFromSeveralMembers) {
+  World world({.seed = 67});
+  GroupCluster<> c(world, 5);
+  ASSERT_TRUE(world.run_until([&] { return c.formed(5); }, 60s));
+  RaftChecker checker;
+  auto observe = [&] {
+    for (HostId h : c.hosts()) {
+      if (auto* g = c.group(h)) checker.observe(h, g->worker().raft());
+    }
+  };
+  const HostId leader = *c.leader();
+  const HostId late = leader == c.hosts()[4] ? c.hosts()[3] : c.hosts()[4];
+  c.crash(late);
+  checker.forget(late);
+  const std::size_t kBatches = 12, kBatch = 256;  // 3,072 commands, each adding 1
+  for (std::size_t b = 0; b < kBatches; ++b) {
+    auto r = await_on<Result<groups::Index>>(world, leader, [&] {
+      return c.group(leader)->execute_many(std::vector<std::uint64_t>(kBatch, 1));
+    });
+    ASSERT_TRUE(r && r->is_ok()) << (r ? r->status().to_string() : "no answer");
+    observe();
+  }
+  // More commands keep coming while the late member catches up.
+  world.restart(late);
+  world.network(leader)->spawn([](GroupCluster<>& cl, HostId h, Network& net) -> Task<void> {
+    for (int i = 0; i < 50; ++i) {
+      if (auto* g = cl.group(h)) co_await g->execute(1);
+      co_await net.node().sleep(20ms);
+    }
+  }(c, leader, *world.network(leader)));
+  const std::uint64_t total = kBatches * kBatch + 50;
+  ASSERT_TRUE(world.run_until(
+      [&] {
+        observe();
+        auto* g = c.group(late);
+        return g && g->state().value == total && c.group(leader)->state().value == total;
+      },
+      60s))
+      << "the late member applied " << (c.group(late) ? c.group(late)->state().value : 0);
+  const auto& stats = c.group(late)->worker().raft().catch_up_stats();
+  EXPECT_GE(stats.sessions, 1u);
+  EXPECT_GE(stats.entries_fetched, kBatches * kBatch - 2 * groups::kMaxEntriesPerAppend);
+  EXPECT_GE(stats.served_by.size(), 2u) << "the whole gap came from one member";
+  EXPECT_TRUE(checker.ok()) << checker.violations().front();
 }
 
 }  // namespace

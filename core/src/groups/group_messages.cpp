@@ -17,6 +17,10 @@ Result<GroupMessage> decode_group_message(ByteView frame) {
         m && m->entries.size() > kMaxEntriesPerAppend) {
       return error(StatusCode::kLimitExceeded, "AppendEntries with too many entries");
     }
+    if (auto* m = std::get_if<SyncEntries>(&ae->message);
+        m && m->entries.size() > kMaxEntriesPerAppend) {
+      return error(StatusCode::kLimitExceeded, "SyncEntries with too many entries");
+    }
   }
   if (auto* h = std::get_if<Hello>(&*decoded); h && h->bonds.size() > kMaxAdvertisedBonds) {
     return error(StatusCode::kLimitExceeded, "Hello lists too many bonds");

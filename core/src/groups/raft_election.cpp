@@ -80,6 +80,7 @@ bool RaftMachine::count_votes() const {
 
 void RaftMachine::become_leader(Instant now) {
   role_ = Role::kLeader;
+  catch_up_.reset();
   leader_ = options_.self;
   in_sync_ = true;
   votes_.clear();

@@ -153,7 +153,8 @@ void RaftMachine::reset_election_timer(Instant now) {
 }
 
 Instant RaftMachine::next_deadline() const {
-  return role_ == Role::kLeader ? heartbeat_deadline_ : election_deadline_;
+  return role_ == Role::kLeader ? heartbeat_deadline_
+                                : std::min(election_deadline_, catch_up_deadline());
 }
 
 void RaftMachine::handle_timeout(Instant now) {
@@ -167,18 +168,23 @@ void RaftMachine::handle_timeout(Instant now) {
         broadcast_heartbeat(now);
       }
     }
-  } else if (now >= election_deadline_) {
-    reset_election_timer(now);
-    if (options_.preference.is_observer()) {
-      // Observers never stand for election.
-    } else if (log_.empty()) {
-      // Founding starts with a pre-vote too: a member that cannot win disturbs no term.
-      if (may_bootstrap()) start_pre_vote(now);
-    } else if (is_voter()) {
-      start_pre_vote(now);
-    }
+  } else {
+    expire_fetches(now);
+    if (now >= election_deadline_) stand_if_due(now);
   }
   flush();
+}
+
+void RaftMachine::stand_if_due(Instant now) {
+  reset_election_timer(now);
+  if (options_.preference.is_observer()) {
+    // Observers never stand for election.
+  } else if (log_.empty()) {
+    // Founding starts with a pre-vote too: a member that cannot win disturbs no term.
+    if (may_bootstrap()) start_pre_vote(now);
+  } else if (is_voter()) {
+    start_pre_vote(now);
+  }
 }
 
 void RaftMachine::become_follower(Instant now, Term term, std::optional<PeerId> leader) {
@@ -242,6 +248,9 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
         if constexpr (std::is_same_v<M, AppendResponse>) on_append_response(now, from, m);
         if constexpr (std::is_same_v<M, VoteRequest>) on_vote_request(now, from, m);
         if constexpr (std::is_same_v<M, VoteResponse>) on_vote_response(now, from, m);
+        if constexpr (std::is_same_v<M, SyncAvailability>) on_sync_availability(now, from, m);
+        if constexpr (std::is_same_v<M, SyncFetch>) on_sync_fetch(from, m);
+        if constexpr (std::is_same_v<M, SyncEntries>) on_sync_entries(now, from, m);
       },
       message);
   flush();
@@ -250,20 +259,9 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
 // Entries no correct leader sends: a position or entry of a later term than the message's, or
 // a configuration entry that does not decode. Refused whole, before anything changes.
 bool RaftMachine::well_formed(const AppendEntries& m) {
-  if (m.prev.term > m.header.term || m.entries.size() > kMaxEntriesPerAppend) return false;
+  if (m.prev.term > m.header.term) return false;
   if (m.prev.index > UINT64_MAX - m.entries.size()) return false;
-  Term previous = m.prev.term;
-  for (const LogEntry& e : m.entries) {
-    if (e.term > m.header.term || e.term < previous) return false;
-    previous = e.term;
-    if (e.kind == EntryKind::kConfig) {
-      auto voters = decode<VoterSet>(e.payload);
-      if (!voters.is_ok() || voters->voters.empty() || voters->voters.size() > kMaxVoters) {
-        return false;
-      }
-    }
-  }
-  return true;
+  return entries_well_formed(m.prev.term, m.header.term, m.entries);
 }
 
 void RaftMachine::handle_peers(Instant now, const std::vector<RaftPeer>& peers) {

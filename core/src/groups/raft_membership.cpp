@@ -90,6 +90,7 @@ void RaftMachine::reset_membership(Instant now) {
   in_sync_ = false;
   progress_.clear();
   votes_.clear();
+  catch_up_.reset();
   term_start_index_ = 0;
   heartbeat_deadline_ = Instant::max();
   durable_last_index_ = 0;

@@ -26,6 +26,16 @@ void RaftMachine::on_append(Instant now, const PeerId& from, const AppendEntries
   }
   last_leader_contact_ = now;
   const Index prev = m.prev.index;
+  if (prev > log_.last_index() && start_catch_up(m)) {
+    // Far behind: the gap is fetched from every member (raft_catch_up.cpp). The leader's
+    // entries are kept for afterwards, and it is told to go on from after them.
+    if (catch_up_->buffered.size() < kMaxBufferedAppends && !m.entries.empty()) {
+      catch_up_->buffered.emplace_back(from, m);
+    }
+    in_sync_ = false;
+    reject(prev + m.entries.size() + 1);
+    return;
+  }
   if (prev > log_.last_index()) {
     in_sync_ = false;
     reject(log_.last_index() + 1);

@@ -118,6 +118,26 @@ using RaftEffect = std::variant<raft_effect::Send, raft_effect::Persist, raft_ef
                                 raft_effect::RoleChanged, raft_effect::ReadReady,
                                 raft_effect::ReadFailed, raft_effect::Reset>;
 
+// One chunk asked of one member.
+struct CatchUpFetch {
+  Index from = 0;
+  Index to = 0;
+  Instant deadline;
+};
+// A follower's log replay session (raft_catch_up.cpp): committed entries [commit + 1, target]
+// fetched from members. Outside RaftMachine so that std::optional of it is complete for clang.
+struct CatchUpSession {
+  Digest cluster;  // the leader's
+  Index target = 0;
+  Index next_apply = 0;                       // the first index the session has not written yet
+  Index next_assign = 0;                      // the first index not yet asked of anyone
+  std::deque<std::pair<Index, Index>> retry;  // ranges to ask again
+  std::map<PeerId, Index> available;          // member -> last committed index
+  std::map<PeerId, CatchUpFetch> inflight;    // at most one per member
+  std::map<Index, std::vector<LogEntry>> received;        // chunk start -> entries
+  std::deque<std::pair<PeerId, AppendEntries>> buffered;  // the leader's appends meanwhile
+};
+
 class RaftMachine {
  public:
   // `hard_state` and `log` are what the stores recovered (empty for a new member).
@@ -161,7 +181,20 @@ class RaftMachine {
   Member self_member() const { return {options_.self, hard_.incarnation}; }
   bool is_voter() const;
 
+  // What log replay catch-up did (tests and metrics).
+  struct CatchUpStats {
+    std::uint64_t sessions = 0;
+    std::uint64_t entries_fetched = 0;
+    std::set<PeerId> served_by;  // members that sent entries
+  };
+  const CatchUpStats& catch_up_stats() const { return catch_up_stats_; }
+  bool catching_up() const { return catch_up_.has_value(); }
+
   static constexpr std::size_t kMaxInflightAppends = 8;
+  // A follower this far behind its leader's commit index catches up by log replay.
+  static constexpr Index kCatchUpGap = 2 * kMaxEntriesPerAppend;
+  // Leader appends kept while catching up, applied once the gap is closed.
+  static constexpr std::size_t kMaxBufferedAppends = 64;
   static constexpr std::size_t kMaxPendingReads = 4096;
   static constexpr std::size_t kMaxCommandBytes = 1u << 20;
   static constexpr std::size_t kMaxHeldSends = 1u << 16;
@@ -202,6 +235,7 @@ class RaftMachine {
   void emit(RaftEffect effect) { effects_.push_back(std::move(effect)); }
   void reset_election_timer(Instant now);
   void become_follower(Instant now, Term term, std::optional<PeerId> leader);
+  void stand_if_due(Instant now);
   void set_commit(Index index);
   void refresh_config();
   std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
@@ -226,6 +260,17 @@ class RaftMachine {
   void serve_reads();
   void fail_reads();
   void check_quorum(Instant now);
+  // raft_catch_up.cpp
+  bool start_catch_up(const AppendEntries& m);
+  void on_sync_availability(Instant now, const PeerId& from, const SyncAvailability& m);
+  void on_sync_fetch(const PeerId& from, const SyncFetch& m);
+  void on_sync_entries(Instant now, const PeerId& from, const SyncEntries& m);
+  void schedule_fetches(Instant now);
+  void write_fetched();
+  void expire_fetches(Instant now);
+  Instant catch_up_deadline() const;
+  static bool entries_well_formed(Term prev_term, Term max_term,
+                                  const std::vector<LogEntry>& entries);
   // raft_membership.cpp
   bool may_bootstrap() const;
   bool on_foreign_cluster(Instant now, const Header& h);
@@ -260,6 +305,9 @@ class RaftMachine {
   Instant leader_since_;
   std::uint64_t round_ = 0;
   std::deque<PendingRead> reads_;
+  // follower state: log replay catch-up
+  std::optional<CatchUpSession> catch_up_;
+  CatchUpStats catch_up_stats_;
   // persistence
   std::optional<raft_effect::Persist> pending_persist_;
   std::uint64_t issued_token_ = 0;

@@ -100,7 +100,36 @@ struct VoteResponse {
 };
 SMALTI_FIELDS(VoteResponse, header, asked, pre_vote, vote)
 
-using RaftMessage = std::variant<AppendEntries, AppendResponse, VoteRequest, VoteResponse>;
+// Log replay catch-up (mosaik's LogReplaySync): a follower far behind asks every bonded member
+// which committed entries it can serve, then fetches the missing range in chunks spread over
+// them, instead of having the leader stream all of it.
+struct SyncAvailability {
+  Header header;
+  bool request = false;  // true: "what can you serve?"; false: the answer, [first, last]
+  Index first = 0;
+  Index last = 0;  // the answerer's commit index: only committed entries are served
+  friend bool operator==(const SyncAvailability&, const SyncAvailability&) = default;
+};
+SMALTI_FIELDS(SyncAvailability, header, request, first, last)
+
+struct SyncFetch {
+  Header header;
+  Index from = 0;
+  Index to = 0;  // inclusive; the answer may hold fewer entries
+  friend bool operator==(const SyncFetch&, const SyncFetch&) = default;
+};
+SMALTI_FIELDS(SyncFetch, header, from, to)
+
+struct SyncEntries {
+  Header header;
+  Index from = 0;  // the index of entries[0]; no entries: nothing to serve
+  std::vector<LogEntry> entries;
+  friend bool operator==(const SyncEntries&, const SyncEntries&) = default;
+};
+SMALTI_FIELDS(SyncEntries, header, from, entries)
+
+using RaftMessage = std::variant<AppendEntries, AppendResponse, VoteRequest, VoteResponse,
+                                 SyncAvailability, SyncFetch, SyncEntries>;
 
 // Limits of one AppendEntries, which the leader respects and a decoder enforces.
 inline constexpr std::size_t kMaxEntriesPerAppend = 512;

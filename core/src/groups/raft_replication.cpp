@@ -28,9 +28,17 @@ void RaftMachine::on_append(Instant now, const PeerId& from, const AppendEntries
   const Index prev = m.prev.index;
   if (prev > log_.last_index() && start_catch_up(m)) {
     // Far behind: the gap is fetched from every member (raft_catch_up.cpp). The leader's
-    // entries are kept for afterwards, and it is told to go on from after them.
+    // entries are kept for afterwards, and it is told to go on from after them. The leader
+    // serves what it committed, so the session progresses even if every answer to the
+    // availability requests was lost.
     if (catch_up_->buffered.size() < kMaxBufferedAppends && !m.entries.empty()) {
       catch_up_->buffered.emplace_back(from, m);
+      ++catch_up_stats_.appends_kept;
+    }
+    if (m.header.cluster == catch_up_->cluster) {
+      Index& offered = catch_up_->available[from];
+      offered = std::max(offered, m.header.commit);
+      schedule_fetches(now);
     }
     in_sync_ = false;
     reject(prev + m.entries.size() + 1);

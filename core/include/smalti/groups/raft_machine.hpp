@@ -185,7 +185,8 @@ class RaftMachine {
   struct CatchUpStats {
     std::uint64_t sessions = 0;
     std::uint64_t entries_fetched = 0;
-    std::set<PeerId> served_by;  // members that sent entries
+    std::uint64_t appends_kept = 0;  // the leader's, while the gap was fetched
+    std::set<PeerId> served_by;      // members that sent entries
   };
   const CatchUpStats& catch_up_stats() const { return catch_up_stats_; }
   bool catching_up() const { return catch_up_.has_value(); }

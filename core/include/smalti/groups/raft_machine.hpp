@@ -17,6 +17,9 @@
 //   - a member is a voter in one storage incarnation: a restart with empty storage is a new,
 //     non-voting member, never the old voter with its vote forgotten.
 //
+// A follower far behind its leader catches up by log replay (mosaik's LogReplaySync): it
+// fetches the committed entries it misses from several members (raft_catch_up.cpp).
+//
 // Bootstrap: a member with an empty log that has not heard from a leader stands for founding
 // the cluster after bootstrap_delay if it has the lowest PeerId among its bonded non-observer
 // peers, at least bootstrap_expect members (itself included) are bonded, and the driver

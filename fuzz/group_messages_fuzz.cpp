@@ -282,12 +282,12 @@ class Driver {
         // A configuration whose payload is whatever the peer put there.
         const ByteView p = in.take(in.byte() % 8);
         e.kind = groups::EntryKind::kConfig;
-        e.payload.assign(p.begin(), p.end());
+        e.payload = Bytes(p.begin(), p.end());
         break;
       }
       default: {
         const ByteView p = in.take(in.byte() % 8);
-        e.payload.assign(p.begin(), p.end());
+        e.payload = Bytes(p.begin(), p.end());
         break;
       }
     }
@@ -407,10 +407,10 @@ class Driver {
         break;
       }
       case 2: {
-        std::vector<Bytes> commands(1 + in.byte() % 3);
-        for (Bytes& c : commands) {
+        std::vector<SharedBytes> commands(1 + in.byte() % 3);
+        for (SharedBytes& c : commands) {
           const ByteView p = in.take(in.byte() % 16);
-          c.assign(p.begin(), p.end());
+          c = Bytes(p.begin(), p.end());
         }
         (void)raft_.propose(now_, std::move(commands));
         break;

@@ -79,7 +79,7 @@ class RaftCluster {
   }
 
   Result<groups::Cursor> propose(std::size_t i, Bytes command) {
-    std::vector<Bytes> commands;
+    std::vector<SharedBytes> commands;
     commands.push_back(std::move(command));
     auto r = machines_[i]->propose(now_, std::move(commands));
     drain(i);

@@ -6,13 +6,7 @@ Status Decoder::fail(StatusCode code, const std::string& what) const {
   return {code, "decode: " + what + " at byte " + std::to_string(pos_)};
 }
 
-Status Decoder::get_u8(std::uint8_t& v) {
-  if (remaining() < 1) return fail(StatusCode::kMalformed, "unexpected end of input");
-  v = in_[pos_++];
-  return Status::ok();
-}
-
-Status Decoder::get_varint(std::uint64_t& v) {
+Status Decoder::get_long_varint(std::uint64_t& v) {
   std::uint64_t result = 0;
   for (int i = 0; i < 10; ++i) {
     if (remaining() < 1) return fail(StatusCode::kMalformed, "unexpected end of input in varint");
@@ -28,11 +22,20 @@ Status Decoder::get_varint(std::uint64_t& v) {
   return fail(StatusCode::kMalformed, "varint longer than 10 bytes");
 }
 
-Status Decoder::get_raw(std::size_t n, const std::uint8_t*& data) {
-  if (remaining() < n) return fail(StatusCode::kMalformed, "unexpected end of input");
-  data = in_.data() + pos_;
-  pos_ += n;
+Status Decoder::get_byte_string(ByteView& out, const char* what) {
+  std::uint64_t n = 0;
+  SMALTI_RETURN_IF_ERROR(get_length(n, 1, what));
+  const std::uint8_t* data = nullptr;
+  SMALTI_RETURN_IF_ERROR(get_raw(n, data));
+  out = ByteView(data, n);
   return Status::ok();
+}
+
+SharedBytes Decoder::share(ByteView part) const {
+  if (part.empty()) return {};
+  if (owner_) return {owner_, part};
+  auto copy = std::make_shared<const Bytes>(part.begin(), part.end());
+  return {copy, ByteView(*copy)};
 }
 
 Status Decoder::get_fixed_le(int width, std::uint64_t& v) {
@@ -65,13 +68,9 @@ Status Decoder::take_zero_size_element() {
   return Status::ok();
 }
 
-Status Decoder::enter() {
-  if (depth_ >= limits_.max_depth) {
-    return fail(StatusCode::kLimitExceeded,
-                "nesting deeper than " + std::to_string(limits_.max_depth));
-  }
-  ++depth_;
-  return Status::ok();
+Status Decoder::too_deep() const {
+  return fail(StatusCode::kLimitExceeded,
+              "nesting deeper than " + std::to_string(limits_.max_depth));
 }
 
 }  // namespace smalti

@@ -36,12 +36,17 @@ std::string_view status_code_name(StatusCode code) noexcept {
   return "unknown";
 }
 
+const std::string& Status::no_message() noexcept {
+  static const std::string empty;
+  return empty;
+}
+
 std::string Status::to_string() const {
   if (is_ok()) return "ok";
   std::string out(status_code_name(code_));
-  if (!message_.empty()) {
+  if (message_) {
     out += ": ";
-    out += message_;
+    out += *message_;
   }
   return out;
 }
@@ -50,7 +55,7 @@ Status Status::with_context(std::string_view context) const {
   if (is_ok()) return *this;
   std::string message(context);
   message += ": ";
-  message += message_;
+  message += this->message();
   return {code_, std::move(message)};
 }
 

@@ -5,12 +5,16 @@
 namespace smalti::groups {
 
 Result<GroupMessage> decode_group_message(ByteView frame) {
-  if (frame.size() > kMaxMessageSize) {
+  return decode_group_message(std::make_shared<const Bytes>(frame.begin(), frame.end()));
+}
+
+Result<GroupMessage> decode_group_message(std::shared_ptr<const Bytes> frame) {
+  if (frame->size() > kMaxMessageSize) {
     return error(StatusCode::kLimitExceeded,
-                 "groups frame of " + std::to_string(frame.size()) + " bytes is too large");
+                 "groups frame of " + std::to_string(frame->size()) + " bytes is too large");
   }
-  auto decoded =
-      decode<GroupMessage>(frame, DecodeLimits{.max_length = kMaxMessageSize, .max_depth = 8});
+  auto decoded = decode_shared<GroupMessage>(
+      std::move(frame), DecodeLimits{.max_length = kMaxMessageSize, .max_depth = 8});
   if (!decoded.is_ok()) return decoded;
   if (auto* ae = std::get_if<RaftFrame>(&*decoded)) {
     if (auto* m = std::get_if<AppendEntries>(&ae->message);

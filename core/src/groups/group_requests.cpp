@@ -8,7 +8,7 @@ std::size_t GroupWorker::pending_calls() const {
   return executes_.size() + forwards_.size() + queries_.size() + reads_.size();
 }
 
-void GroupWorker::feed(std::vector<Bytes> commands, FeedDone done) {
+void GroupWorker::feed(std::vector<SharedBytes> commands, FeedDone done) {
   if (!groups_) return done(error(StatusCode::kUnavailable, "the group is closed"));
   if (commands.empty()) return done(error(StatusCode::kInvalidArgument, "no commands"));
   if (commands.size() > kMaxEntriesPerAppend) {
@@ -33,7 +33,7 @@ void GroupWorker::feed(std::vector<Bytes> commands, FeedDone done) {
   arm_call_timer();
 }
 
-void GroupWorker::execute(std::vector<Bytes> commands, ExecuteDone done) {
+void GroupWorker::execute(std::vector<SharedBytes> commands, ExecuteDone done) {
   const std::size_t count = commands.size();
   feed(std::move(commands), [this, count, done = std::move(done)](Result<Cursor> first) mutable {
     if (!first.is_ok()) return done(first.status());

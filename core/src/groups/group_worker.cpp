@@ -146,7 +146,7 @@ void GroupWorker::execute_effect(RaftEffect effect) {
 void GroupWorker::persist(raft_effect::Persist p) {
   if (p.hard_state) spec_.state_store->save(*p.hard_state);
   if (p.truncate_from) spec_.log_store->truncate_from(*p.truncate_from);
-  if (!p.entries.empty()) spec_.log_store->append(p.append_from, p.entries);
+  if (!p.entries.empty()) spec_.log_store->append(p.append_from, std::move(p.entries));
   auto acknowledge = [this, token = p.token](Status s) {
     if (!groups_ || !s.is_ok()) return;
     raft_->handle_persisted(node_.now(), token);
@@ -165,7 +165,7 @@ void GroupWorker::persist(raft_effect::Persist p) {
 // Applies committed commands in runs of one term, then settles what waited for them.
 void GroupWorker::apply_committed(Index commit) {
   const RaftLog& log = raft_->log();
-  std::vector<Bytes> run;
+  std::vector<ByteView> run;
   while (applied_ < commit) {
     const Index before = applied_;
     const Term term = log.at(applied_ + 1).term;

@@ -139,7 +139,7 @@ void Groups::on_connected(LinkToken token) {
 void Groups::on_frame(LinkToken token, Bytes frame) {
   auto it = routes_.find(token);
   if (it == routes_.end()) return;
-  auto message = decode_group_message(frame);
+  auto message = decode_group_message(std::make_shared<const Bytes>(std::move(frame)));
   if (!message.is_ok()) {
     GroupWorker* worker = it->second.worker;
     close(token, bond_close::kProtocolViolation, message.status().message());

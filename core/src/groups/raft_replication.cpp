@@ -254,18 +254,18 @@ void RaftMachine::check_quorum(Instant now) {
   if (heard < quorum()) become_follower(now, hard_.term, std::nullopt);
 }
 
-Result<Cursor> RaftMachine::propose(Instant now, std::vector<Bytes> commands) {
+Result<Cursor> RaftMachine::propose(Instant now, std::vector<SharedBytes> commands) {
   SMALTI_ASSERT(now >= now_, "time went backwards");
   now_ = now;
   if (role_ != Role::kLeader) return error(StatusCode::kUnavailable, "not the leader");
-  for (const Bytes& c : commands) {
+  for (const SharedBytes& c : commands) {
     if (c.size() > kMaxCommandBytes) {
       return error(StatusCode::kLimitExceeded,
                    "a command of " + std::to_string(c.size()) + " bytes exceeds the limit");
     }
   }
   const Cursor first{hard_.term, log_.last_index() + 1};
-  for (Bytes& c : commands) {
+  for (SharedBytes& c : commands) {
     log_.append(LogEntry{hard_.term, EntryKind::kCommand, std::move(c)});
     persist_append(log_.at(log_.last_index()));
   }

@@ -56,6 +56,25 @@ TEST(StatusTest, EqualityComparesCodeAndMessage) {
   EXPECT_NE(error(StatusCode::kMalformed, ""), Status::ok());
 }
 
+// The message lives out of line: copies are deep, moves leave a valid Status behind.
+TEST(StatusTest, CopiesAndMovesKeepCodeAndMessage) {
+  const Status original = error(StatusCode::kTimeout, "slow peer");
+  Status copy = original;
+  EXPECT_EQ(copy, original);
+  Status assigned = Status::ok();
+  assigned = original;
+  EXPECT_EQ(assigned.message(), "slow peer");
+  const Status& same = assigned;
+  assigned = same;  // self-assignment keeps the message
+  EXPECT_EQ(assigned.message(), "slow peer");
+  Status moved = std::move(copy);
+  EXPECT_EQ(moved, original);
+  Status reassigned = error(StatusCode::kInternal, "old");
+  reassigned = std::move(moved);
+  EXPECT_EQ(reassigned, original);
+  EXPECT_EQ(original.message(), "slow peer");
+}
+
 TEST(StatusTest, WithContextPrefixesTheMessageAndKeepsTheCode) {
   const Status s = error(StatusCode::kIoError, "disk full").with_context("writing log");
   EXPECT_EQ(s.code(), StatusCode::kIoError);

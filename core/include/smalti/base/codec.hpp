@@ -36,6 +36,7 @@
 
 #include "smalti/base/bytes.hpp"
 #include "smalti/base/digest.hpp"
+#include "smalti/base/shared_bytes.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/base/time.hpp"
 
@@ -45,6 +46,8 @@ namespace smalti {
 inline constexpr std::uint64_t kMaxZeroSizeElements = 1024;
 // Elements reserved ahead of decoding them; a vector grows past this as elements arrive.
 inline constexpr std::uint64_t kMaxReserveElements = 4096;
+// Bytes reserved by encode(): most messages fit, larger ones grow from there.
+inline constexpr std::size_t kInitialEncodeCapacity = 128;
 
 struct DecodeLimits {
   // Largest string, byte string or container element count accepted.
@@ -65,6 +68,10 @@ class Encoder {
     out_.push_back(static_cast<std::uint8_t>(v));
   }
   void put_raw(ByteView bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+  void put_byte_string(ByteView bytes) {
+    put_varint(bytes.size());
+    put_raw(bytes);
+  }
   void put_fixed_le(std::uint64_t v, int width) {
     for (int i = 0; i < width; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
   }
@@ -76,22 +83,54 @@ class Encoder {
 class Decoder {
  public:
   explicit Decoder(ByteView in, DecodeLimits limits = {}) : in_(in), limits_(limits) {}
+  // Decodes `*owner`; SharedBytes values decoded from it view it instead of copying.
+  Decoder(std::shared_ptr<const Bytes> owner, DecodeLimits limits)
+      : in_(*owner), limits_(limits), owner_(std::move(owner)) {}
 
   std::size_t remaining() const { return in_.size() - pos_; }
   std::size_t position() const { return pos_; }
   const DecodeLimits& limits() const { return limits_; }
 
-  Status get_u8(std::uint8_t& v);
+  // The fast paths are inline: decoding an entry calls these a few times per field.
+  Status get_u8(std::uint8_t& v) {
+    if (pos_ < in_.size()) {
+      v = in_[pos_++];
+      return Status::ok();
+    }
+    return fail(StatusCode::kMalformed, "unexpected end of input");
+  }
   // Canonical LEB128: at most 10 bytes, no redundant trailing zero groups, no overflow.
-  Status get_varint(std::uint64_t& v);
-  Status get_raw(std::size_t n, const std::uint8_t*& data);
+  Status get_varint(std::uint64_t& v) {
+    if (pos_ < in_.size() && in_[pos_] < 0x80) {
+      v = in_[pos_++];
+      return Status::ok();
+    }
+    return get_long_varint(v);
+  }
+  Status get_raw(std::size_t n, const std::uint8_t*& data) {
+    if (remaining() < n) return fail(StatusCode::kMalformed, "unexpected end of input");
+    data = in_.data() + pos_;
+    pos_ += n;
+    return Status::ok();
+  }
+  // A length-prefixed byte string (`what` names it in errors); `out` views the input.
+  Status get_byte_string(ByteView& out, const char* what);
+  // `part` (of this decoder's input) as a SharedBytes: a view when the decoder owns its input,
+  // else a copy.
+  SharedBytes share(ByteView part) const;
   Status get_fixed_le(int width, std::uint64_t& v);
   // A length prefix, checked against limits().max_length and against remaining() assuming each
   // element takes at least `min_element_size` bytes.
   Status get_length(std::uint64_t& n, std::size_t min_element_size, const char* what);
 
   // RAII depth tracking for nested values.
-  Status enter();
+  Status enter() {
+    if (depth_ < limits_.max_depth) {
+      ++depth_;
+      return Status::ok();
+    }
+    return too_deep();
+  }
   void leave() { --depth_; }
   // Counts one zero-size element against the decode's budget (kMaxZeroSizeElements).
   Status take_zero_size_element();
@@ -99,11 +138,15 @@ class Decoder {
   Status fail(StatusCode code, const std::string& what) const;
 
  private:
+  Status get_long_varint(std::uint64_t& v);
+  Status too_deep() const;
+
   ByteView in_;
   std::size_t pos_ = 0;
   std::uint32_t depth_ = 0;
   std::uint64_t zero_size_elements_ = 0;
   DecodeLimits limits_;
+  std::shared_ptr<const Bytes> owner_;
 };
 
 // Codec<T> holds `static void encode(Encoder&, const T&)` and `static Status decode(Decoder&, T&)`.
@@ -129,6 +172,7 @@ Status decode_from(Decoder& d, T& v) {
 template <typename T>
 Bytes encode(const T& value) {
   Bytes out;
+  out.reserve(kInitialEncodeCapacity);
   Encoder e(out);
   Codec<T>::encode(e, value);
   return out;
@@ -140,10 +184,9 @@ void encode_append(Bytes& out, const T& value) {
   Codec<T>::encode(e, value);
 }
 
-// Decodes one whole T from `bytes`; trailing bytes are an error.
+// Decodes one whole T from what `d` has left; trailing bytes are an error.
 template <typename T>
-Result<T> decode(ByteView bytes, DecodeLimits limits = {}) {
-  Decoder d(bytes, limits);
+Result<T> decode_whole(Decoder& d) {
   T value{};
   Status s = Codec<T>::decode(d, value);
   if (!s.is_ok()) return s;
@@ -151,6 +194,20 @@ Result<T> decode(ByteView bytes, DecodeLimits limits = {}) {
     return d.fail(StatusCode::kMalformed, std::to_string(d.remaining()) + " trailing bytes");
   }
   return value;
+}
+
+// Decodes one whole T from `bytes`.
+template <typename T>
+Result<T> decode(ByteView bytes, DecodeLimits limits = {}) {
+  Decoder d(bytes, limits);
+  return decode_whole<T>(d);
+}
+
+// The same from a buffer the result may share: its SharedBytes fields view `*bytes`.
+template <typename T>
+Result<T> decode_shared(std::shared_ptr<const Bytes> bytes, DecodeLimits limits = {}) {
+  Decoder d(std::move(bytes), limits);
+  return decode_whole<T>(d);
 }
 
 // ---- integers, bool, floats --------------------------------------------------------------
@@ -248,34 +305,36 @@ struct Codec<T, std::enable_if_t<DeclaredEnum<T>>> {
 
 // ---- strings, bytes, fixed arrays, digests, durations -------------------------------------
 
+// Strings and byte strings share one wire format: a varint length, then the bytes.
 template <>
 struct Codec<std::string> {
-  static void encode(Encoder& e, const std::string& v) {
-    e.put_varint(v.size());
-    e.put_raw(as_bytes(v));
-  }
+  static void encode(Encoder& e, const std::string& v) { e.put_byte_string(as_bytes(v)); }
   static Status decode(Decoder& d, std::string& v) {
-    std::uint64_t n = 0;
-    SMALTI_RETURN_IF_ERROR(d.get_length(n, 1, "string"));
-    const std::uint8_t* data = nullptr;
-    SMALTI_RETURN_IF_ERROR(d.get_raw(n, data));
-    v.assign(reinterpret_cast<const char*>(data), n);
+    ByteView bytes;
+    SMALTI_RETURN_IF_ERROR(d.get_byte_string(bytes, "string"));
+    v.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     return Status::ok();
   }
 };
 
 template <>
 struct Codec<Bytes> {
-  static void encode(Encoder& e, const Bytes& v) {
-    e.put_varint(v.size());
-    e.put_raw(v);
-  }
+  static void encode(Encoder& e, const Bytes& v) { e.put_byte_string(v); }
   static Status decode(Decoder& d, Bytes& v) {
-    std::uint64_t n = 0;
-    SMALTI_RETURN_IF_ERROR(d.get_length(n, 1, "byte string"));
-    const std::uint8_t* data = nullptr;
-    SMALTI_RETURN_IF_ERROR(d.get_raw(n, data));
-    v.assign(data, data + n);
+    ByteView bytes;
+    SMALTI_RETURN_IF_ERROR(d.get_byte_string(bytes, "byte string"));
+    v.assign(bytes.begin(), bytes.end());
+    return Status::ok();
+  }
+};
+
+template <>
+struct Codec<SharedBytes> {
+  static void encode(Encoder& e, const SharedBytes& v) { e.put_byte_string(v); }
+  static Status decode(Decoder& d, SharedBytes& v) {
+    ByteView bytes;
+    SMALTI_RETURN_IF_ERROR(d.get_byte_string(bytes, "byte string"));
+    v = d.share(bytes);
     return Status::ok();
   }
 };

@@ -51,28 +51,27 @@ class Group {
     return execute_many({std::move(command)});
   }
   CallbackAwaiter<Result<Index>> execute_many(std::vector<Command> commands) {
-    auto encoded = encode_all(commands);
     auto worker = worker_;
-    return await_callback<Result<Index>>([worker, encoded](auto done) mutable {
-      worker->execute(std::move(encoded), std::move(done));
-    });
+    return await_callback<Result<Index>>(
+        [worker, encoded = encode_all(commands)](auto done) mutable {
+          worker->execute(std::move(encoded), std::move(done));
+        });
   }
   // Yields once the leader placed the commands (the first one's position).
   CallbackAwaiter<Result<Cursor>> feed(Command command) { return feed_many({std::move(command)}); }
   CallbackAwaiter<Result<Cursor>> feed_many(std::vector<Command> commands) {
-    auto encoded = encode_all(commands);
     auto worker = worker_;
-    return await_callback<Result<Cursor>>([worker, encoded](auto done) mutable {
-      worker->feed(std::move(encoded), std::move(done));
-    });
+    return await_callback<Result<Cursor>>(
+        [worker, encoded = encode_all(commands)](auto done) mutable {
+          worker->feed(std::move(encoded), std::move(done));
+        });
   }
   CallbackAwaiter<Result<QueryResultAt<QueryResult>>> query(
       Query q, Consistency consistency = Consistency::kWeak) {
     auto worker = worker_;
-    Bytes bytes = encode(q);
     const bool strong = consistency == Consistency::kStrong;
     return await_callback<Result<QueryResultAt<QueryResult>>>(
-        [worker, bytes, strong](auto done) mutable {
+        [worker, bytes = encode(q), strong](auto done) mutable {
           worker->query(std::move(bytes), strong, [done](Result<QueryAnswerAt> answer) {
             if (!answer.is_ok()) return done(answer.status());
             auto value = decode<QueryResult>(answer->result);
@@ -123,10 +122,22 @@ class Group {
   When when() const { return When(*worker_); }
 
  private:
-  static std::vector<Bytes> encode_all(const std::vector<Command>& commands) {
-    std::vector<Bytes> out;
+  // All commands encoded into one buffer, each a view of its part.
+  static std::vector<SharedBytes> encode_all(const std::vector<Command>& commands) {
+    auto buffer = std::make_shared<Bytes>();
+    std::vector<std::size_t> ends;
+    ends.reserve(commands.size());
+    for (const auto& c : commands) {
+      encode_append(*buffer, c);
+      ends.push_back(buffer->size());
+    }
+    std::vector<SharedBytes> out;
     out.reserve(commands.size());
-    for (const auto& c : commands) out.push_back(encode(c));
+    std::size_t begin = 0;
+    for (std::size_t end : ends) {
+      out.emplace_back(buffer, ByteView(buffer->data() + begin, end - begin));
+      begin = end;
+    }
     return out;
   }
   std::shared_ptr<GroupWorker> worker_;

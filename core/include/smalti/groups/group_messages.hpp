@@ -82,7 +82,7 @@ SMALTI_FIELDS(RaftFrame, message)
 // A follower hands commands to the leader; the leader answers with where it put them.
 struct ForwardCommands {
   std::uint64_t request = 0;
-  std::vector<Bytes> commands;
+  std::vector<SharedBytes> commands;
   friend bool operator==(const ForwardCommands&, const ForwardCommands&) = default;
 };
 SMALTI_FIELDS(ForwardCommands, request, commands)
@@ -117,6 +117,8 @@ using GroupMessage = std::variant<Hello, Welcome, Ping, Pong, Departure, BondFor
 
 // Decodes one groups frame: kLimitExceeded when oversized, kMalformed otherwise.
 Result<GroupMessage> decode_group_message(ByteView frame);
+// The same without copying: entry payloads and commands view (and keep alive) `frame`.
+Result<GroupMessage> decode_group_message(std::shared_ptr<const Bytes> frame);
 
 // proof(sender) = BLAKE3(BLAKE3(key secret || link secret) || sender id), where the link secret
 // is the connection's own exporter secret for the group (env::Link::secret).

@@ -83,8 +83,8 @@ class GroupWorker {
   Signal& changed() { return changed_; }
   env::Clock& raft_clock() const { return node_.clock(); }
 
-  void feed(std::vector<Bytes> commands, FeedDone done);
-  void execute(std::vector<Bytes> commands, ExecuteDone done);
+  void feed(std::vector<SharedBytes> commands, FeedDone done);
+  void execute(std::vector<SharedBytes> commands, ExecuteDone done);
   void query(Bytes query, bool strong, QueryDone done);
 
   // ---- from the Groups service ----------------------------------------------------------------

@@ -159,7 +159,7 @@ class RaftMachine {
   void set_founding_allowed(bool allowed) { founding_allowed_ = allowed; }
   // Leader only: appends commands; returns the cursor of the first (kUnavailable otherwise,
   // kLimitExceeded for an oversized command).
-  Result<Cursor> propose(Instant now, std::vector<Bytes> commands);
+  Result<Cursor> propose(Instant now, std::vector<SharedBytes> commands);
   // Asks to confirm leadership for a linearizable read: a ReadReady or ReadFailed effect follows.
   void read(Instant now, std::uint64_t read_id);
 

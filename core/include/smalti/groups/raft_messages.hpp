@@ -35,8 +35,9 @@ SMALTI_ENUM(EntryKind, EntryKind::kConfig)
 struct LogEntry {
   Term term = 0;
   EntryKind kind = EntryKind::kCommand;
-  // kCommand: the encoded command; kConfig: an encoded VoterSet; kNoop: empty.
-  Bytes payload;
+  // kCommand: the encoded command; kConfig: an encoded VoterSet; kNoop: empty. Shared by every
+  // copy of the entry (log, stores, AppendEntries slices).
+  SharedBytes payload;
   friend bool operator==(const LogEntry&, const LogEntry&) = default;
 };
 SMALTI_FIELDS(LogEntry, term, kind, payload)

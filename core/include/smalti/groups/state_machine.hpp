@@ -66,7 +66,7 @@ class ErasedStateMachine {
   virtual LeadershipPreference leadership_preference() const = 0;
   // Applies a run of commands of one term; returns how many did not decode (skipped, the same
   // way on every member).
-  virtual std::size_t apply_batch(std::span<const Bytes> commands, const ApplyContext& ctx) = 0;
+  virtual std::size_t apply_batch(std::span<const ByteView> commands, const ApplyContext& ctx) = 0;
   virtual Result<Bytes> query(ByteView query) const = 0;
   // Back to the state the machine had when the group was joined.
   virtual void reset() = 0;
@@ -89,11 +89,11 @@ class ErasedMachine final : public ErasedStateMachine {
       return LeadershipPreference::normal();
     }
   }
-  std::size_t apply_batch(std::span<const Bytes> commands, const ApplyContext& ctx) override {
+  std::size_t apply_batch(std::span<const ByteView> commands, const ApplyContext& ctx) override {
     std::vector<typename M::Command> decoded;
     decoded.reserve(commands.size());
     std::size_t skipped = 0;
-    for (const Bytes& b : commands) {
+    for (ByteView b : commands) {
       auto c = decode<typename M::Command>(b);
       if (c.is_ok()) {
         decoded.push_back(std::move(c).value());

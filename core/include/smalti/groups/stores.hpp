@@ -37,7 +37,7 @@ class LogStore {
   // Removes every entry at index >= from.
   virtual void truncate_from(Index from) = 0;
   // Writes `entries` at indexes at, at + 1, ... (at <= last index + 1), replacing any there.
-  virtual void append(Index at, const std::vector<LogEntry>& entries) = 0;
+  virtual void append(Index at, std::vector<LogEntry> entries) = 0;
   virtual void sync(std::function<void(Status)> done) = 0;
 };
 
@@ -63,7 +63,7 @@ class MemoryStores final : public StateStore, public LogStore {
   void save(const HardState& state) override { hard_state_ = state; }
   Result<std::vector<LogEntry>> load_log() override { return durable().log; }
   void truncate_from(Index from) override;
-  void append(Index at, const std::vector<LogEntry>& entries) override;
+  void append(Index at, std::vector<LogEntry> entries) override;
   void sync(std::function<void(Status)> done) override;
 
  private:
@@ -72,8 +72,9 @@ class MemoryStores final : public StateStore, public LogStore {
   std::shared_ptr<MemoryMedium> medium_;
   GroupId group_;
   HardState hard_state_;
-  std::vector<LogEntry> log_;
-  std::size_t dirty_from_ = 0;  // log_[dirty_from_..] differs from the medium
+  // The log as written: the medium's first kept_ entries, then pending_ (not yet synced).
+  std::size_t kept_ = 0;
+  std::vector<LogEntry> pending_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -46,6 +46,11 @@ class MemoryStoresTest : public ::testing::Test {
     EXPECT_TRUE(log.is_ok());
     return log.is_ok() ? *log : std::vector<LogEntry>{};
   }
+  // What the medium holds, as a vector to compare with.
+  std::vector<LogEntry> durable_log(const GroupId& group = kGroup) {
+    const auto& log = medium_->slot(group).log;
+    return {log.begin(), log.end()};
+  }
   HardState load_state(MemoryStores& stores) {
     auto state = stores.load_state();
     EXPECT_TRUE(state.is_ok());
@@ -85,7 +90,7 @@ TEST_F(MemoryStoresTest, SyncCopiesTruncationsAndAppends) {
   MemoryStores stores(executor_, medium_, kGroup);
   stores.append(1, entries(1, 5, 1));
   sync(stores);
-  ASSERT_EQ(medium_->slot(kGroup).log, entries(1, 5, 1));
+  ASSERT_EQ(durable_log(), entries(1, 5, 1));
 
   // A new leader's entries replace the tail from index 3.
   stores.truncate_from(3);
@@ -93,17 +98,17 @@ TEST_F(MemoryStoresTest, SyncCopiesTruncationsAndAppends) {
   sync(stores);
   std::vector<LogEntry> expected = entries(1, 2, 1);
   for (const LogEntry& e : entries(3, 4, 2)) expected.push_back(e);
-  EXPECT_EQ(medium_->slot(kGroup).log, expected);
+  EXPECT_EQ(durable_log(), expected);
 
   // An append over existing entries replaces them without a truncation first.
   stores.append(2, {entry(3, 99)});
   sync(stores);
-  EXPECT_EQ(medium_->slot(kGroup).log, (std::vector<LogEntry>{entry(1, 1), entry(3, 99)}));
+  EXPECT_EQ(durable_log(), (std::vector<LogEntry>{entry(1, 1), entry(3, 99)}));
 
   // A truncation alone shrinks the medium; truncating everything empties it.
   stores.truncate_from(2);
   sync(stores);
-  EXPECT_EQ(medium_->slot(kGroup).log, entries(1, 1, 1));
+  EXPECT_EQ(durable_log(), entries(1, 1, 1));
   stores.truncate_from(1);
   sync(stores);
   EXPECT_TRUE(medium_->slot(kGroup).log.empty());
@@ -111,7 +116,7 @@ TEST_F(MemoryStoresTest, SyncCopiesTruncationsAndAppends) {
   stores.append(1, entries(1, 2, 5));
   stores.truncate_from(9);
   sync(stores);
-  EXPECT_EQ(medium_->slot(kGroup).log, entries(1, 2, 5));
+  EXPECT_EQ(durable_log(), entries(1, 2, 5));
 }
 
 // Random truncations, appends and syncs against a plain vector: after every sync the medium
@@ -198,8 +203,8 @@ TEST_F(MemoryStoresTest, DifferentGroupsUseDifferentSlots) {
   sync(second);
   EXPECT_EQ(load_log(first), entries(1, 3, 1));
   EXPECT_EQ(load_state(first), kState);
-  EXPECT_EQ(medium_->slot(kGroup).log, entries(1, 3, 1));
-  EXPECT_EQ(medium_->slot(kOtherGroup).log, entries(1, 1, 4));
+  EXPECT_EQ(durable_log(), entries(1, 3, 1));
+  EXPECT_EQ(durable_log(kOtherGroup), entries(1, 1, 4));
   EXPECT_EQ(medium_->slot(kOtherGroup).hard_state, other);
 }
 
@@ -230,7 +235,7 @@ TEST_F(MemoryStoresTest, NoCallbackAfterTheStoresAreDestroyed) {
   EXPECT_EQ(executor_.run_posted(), 1u);
   EXPECT_FALSE(called) << "the callback ran after its stores were destroyed";
   // What the sync copied is durable all the same.
-  EXPECT_EQ(medium_->slot(kGroup).log, entries(1, 2, 1));
+  EXPECT_EQ(durable_log(), entries(1, 2, 1));
 }
 
 }  // namespace

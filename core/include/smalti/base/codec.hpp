@@ -123,14 +123,14 @@ class Decoder {
   // element takes at least `min_element_size` bytes.
   Status get_length(std::uint64_t& n, std::size_t min_element_size, const char* what);
 
-  // RAII depth tracking for nested values.
-  Status enter() {
-    if (depth_ < limits_.max_depth) {
-      ++depth_;
-      return Status::ok();
-    }
-    return too_deep();
+  // Depth tracking for nested values (see detail::DepthGuard): false when already at
+  // limits().max_depth, and then too_deep() is the error to return.
+  bool try_enter() {
+    if (depth_ >= limits_.max_depth) return false;
+    ++depth_;
+    return true;
   }
+  Status too_deep() const;
   void leave() { --depth_; }
   // Counts one zero-size element against the decode's budget (kMaxZeroSizeElements).
   Status take_zero_size_element();
@@ -139,7 +139,6 @@ class Decoder {
 
  private:
   Status get_long_varint(std::uint64_t& v);
-  Status too_deep() const;
 
   ByteView in_;
   std::size_t pos_ = 0;
@@ -391,17 +390,17 @@ namespace detail {
 // Marks one level of nesting for the duration of a scope.
 class DepthGuard {
  public:
-  explicit DepthGuard(Decoder& d) : d_(d), status_(d.enter()) {}
+  explicit DepthGuard(Decoder& d) : d_(d), entered_(d.try_enter()) {}
   ~DepthGuard() {
-    if (status_.is_ok()) d_.leave();
+    if (entered_) d_.leave();
   }
   DepthGuard(const DepthGuard&) = delete;
   DepthGuard& operator=(const DepthGuard&) = delete;
-  const Status& status() const { return status_; }
+  Status status() const { return entered_ ? Status::ok() : d_.too_deep(); }
 
  private:
   Decoder& d_;
-  Status status_;
+  bool entered_;
 };
 }  // namespace detail
 
@@ -579,9 +578,11 @@ struct Codec<T, std::enable_if_t<FieldStruct<T>>> {
   static Status decode(Decoder& d, T& v) {
     detail::DepthGuard guard(d);
     SMALTI_RETURN_IF_ERROR(guard.status());
-    Status status = Status::ok();
+    Status status;
     smalti_visit_fields(v, [&](auto& field) {
-      if (status.is_ok()) status = decode_from(d, field);
+      if (!status.is_ok()) return;
+      Status s = decode_from(d, field);
+      if (!s.is_ok()) status = std::move(s);
     });
     return status;
   }

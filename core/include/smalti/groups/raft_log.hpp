@@ -5,6 +5,7 @@
 // truncate and which entries to append there. Value type; not thread-safe.
 #pragma once
 
+#include <deque>
 #include <optional>
 #include <vector>
 
@@ -16,7 +17,9 @@ namespace smalti::groups {
 class RaftLog {
  public:
   RaftLog() = default;
-  explicit RaftLog(std::vector<LogEntry> entries) : entries_(std::move(entries)) {}
+  explicit RaftLog(std::vector<LogEntry> entries)
+      : entries_(std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end())) {
+  }
 
   Index last_index() const { return entries_.size(); }
   Cursor last() const { return {term_at(last_index()).value_or(0), last_index()}; }
@@ -51,7 +54,10 @@ class RaftLog {
   Index first_index_of_term_at(Index i) const;
 
  private:
-  std::vector<LogEntry> entries_;
+  // A deque: appending never moves the entries already held, so a long log grows a block at a
+  // time instead of being copied into a buffer twice its size (which also touched twice the
+  // memory: the group benchmark spent a fifth of its time in page faults).
+  std::deque<LogEntry> entries_;
   std::uint64_t truncations_ = 0;
 };
 

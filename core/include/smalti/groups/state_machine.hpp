@@ -94,9 +94,10 @@ class ErasedMachine final : public ErasedStateMachine {
     decoded.reserve(commands.size());
     std::size_t skipped = 0;
     for (ByteView b : commands) {
-      auto c = decode<typename M::Command>(b);
-      if (c.is_ok()) {
-        decoded.push_back(std::move(c).value());
+      Decoder d(b);
+      typename M::Command c{};
+      if (decode_from(d, c).is_ok() && d.remaining() == 0) {
+        decoded.push_back(std::move(c));
       } else {
         ++skipped;
       }

@@ -12,6 +12,7 @@
 // Executor thread only.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,7 +47,7 @@ class MemoryMedium {
  public:
   struct Slot {
     HardState hard_state;
-    std::vector<LogEntry> log;
+    std::deque<LogEntry> log;  // a deque, as RaftLog's entries: grows without moving
   };
   Slot& slot(const GroupId& group) { return slots_[group]; }
 
@@ -61,7 +62,9 @@ class MemoryStores final : public StateStore, public LogStore {
 
   Result<HardState> load_state() override { return durable().hard_state; }
   void save(const HardState& state) override { hard_state_ = state; }
-  Result<std::vector<LogEntry>> load_log() override { return durable().log; }
+  Result<std::vector<LogEntry>> load_log() override {
+    return std::vector<LogEntry>(durable().log.begin(), durable().log.end());
+  }
   void truncate_from(Index from) override;
   void append(Index at, std::vector<LogEntry> entries) override;
   void sync(std::function<void(Status)> done) override;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "fuzz_support.hpp"
 #include "smalti/streams/consumer_machine.hpp"
 #include "smalti/streams/producer_machine.hpp"
 
@@ -25,20 +26,6 @@ void check_decoder(ByteView bytes) {
       "a decoded streams message did not re-encode to its bytes");
 }
 
-// Splits the input into pieces: a length byte, then that many bytes.
-struct Reader {
-  ByteView in;
-  std::size_t at = 0;
-  bool done() const { return at >= in.size(); }
-  std::uint8_t byte() { return done() ? 0 : in[at++]; }
-  ByteView piece() {
-    const std::size_t n = std::min<std::size_t>(byte(), in.size() - at);
-    ByteView p(in.data() + at, n);
-    at += n;
-    return p;
-  }
-};
-
 void drive_machines(ByteView bytes) {
   const NetworkId network = NetworkId::from_string("fuzz");
   const StreamId stream = StreamId::from_string("fuzz.stream");
@@ -48,9 +35,9 @@ void drive_machines(ByteView bytes) {
   const PeerId peer{Digest::from_string("peer")};
   consumer.handle_producers(Instant(), WallTime(),
                             {ProducerCandidate{PeerAddr{peer, {"sim:1"}}, PeerInfo{peer}}});
-  Reader r{bytes};
+  fuzz::FuzzInput r(bytes.data(), bytes.size());
   Instant now;
-  for (int step = 0; step < 256 && !r.done(); ++step) {
+  for (int step = 0; step < 256 && !r.empty(); ++step) {
     now += Duration(r.byte()) * 1'000'000;
     const LinkToken link = 1 + r.byte() % 4;
     switch (r.byte() % 8) {
@@ -62,7 +49,7 @@ void drive_machines(ByteView bytes) {
         producer.handle_credit(link, r.byte());
         break;
       case 2: {
-        const ByteView p = r.piece();
+        const ByteView p = r.take(r.byte());
         producer.publish(Bytes(p.begin(), p.end()));
         break;
       }
@@ -73,7 +60,7 @@ void drive_machines(ByteView bytes) {
         consumer.handle_connected(now, link);
         break;
       case 5:
-        consumer.handle_frame(now, link, r.piece());
+        consumer.handle_frame(now, link, r.take(r.byte()));
         break;
       case 6:
         consumer.handle_closed(now, link, env::CloseInfo{r.byte() * 100u, "", true});

@@ -10,16 +10,15 @@
 #include <optional>
 #include <random>
 
+#include "support/test_keys.hpp"
+
 namespace smalti::real {
 namespace {
 
 constexpr const char* kAlpn = "/smalti/test/1";
 
 SecretKey key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed[0] = n;
-  seed[1] = 0x7e;
-  return SecretKey::from_seed(seed).value();
+  return test_support::test_key(n, 0x7e);
 }
 
 // Records what arrives on a link.

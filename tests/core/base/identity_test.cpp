@@ -4,13 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_keys.hpp"
+
 namespace smalti {
 namespace {
 
 SecretKey key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed[0] = n;
-  return SecretKey::from_seed(seed).value();
+  return test_support::test_key(n);
 }
 
 TEST(Identity, SignatureVerifiesForItsSignerAndMessageOnly) {

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/test_keys.hpp"
+
 namespace smalti::discovery {
 namespace {
 
@@ -21,10 +23,7 @@ const WallTime kWall0 = WallTime::from_unix_nanos(1'767'225'600'000'000'000);
 constexpr Instant kT0 = Instant::from_nanos(5'000'000'000);
 
 SecretKey key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed[0] = n;
-  seed[1] = 0x44;
-  return SecretKey::from_seed(seed).value();
+  return test_support::test_key(n, 0x44);
 }
 
 PeerAddr addr(std::uint8_t n) {

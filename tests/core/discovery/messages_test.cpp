@@ -10,6 +10,7 @@
 
 #include "smalti/base/rng.hpp"
 #include "smalti/discovery/events.hpp"
+#include "support/test_keys.hpp"
 
 namespace smalti::discovery {
 namespace {
@@ -18,10 +19,7 @@ const NetworkId kNetwork = Digest::from_string("smalti-test-net");
 const WallTime kNow = WallTime::from_unix_nanos(1'767'225'600'000'000'000);
 
 SecretKey key(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed[0] = n;
-  seed[1] = 0x6d;
-  return SecretKey::from_seed(seed).value();
+  return test_support::test_key(n, 0x6d);
 }
 
 SignedPeerEntry signed_entry(std::uint8_t peer, std::int64_t bump = 0) {

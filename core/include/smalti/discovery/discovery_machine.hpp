@@ -39,6 +39,7 @@
 #include "smalti/discovery/events.hpp"
 #include "smalti/discovery/messages.hpp"
 #include "smalti/env/transport.hpp"
+#include "smalti/runtime/link_effects.hpp"
 
 namespace smalti::discovery {
 
@@ -52,15 +53,8 @@ struct Connect {
   PeerAddr addr;
   Channel channel = Channel::kAnnounce;
 };
-struct Send {
-  LinkToken link = 0;
-  Bytes frame;
-};
-struct Close {
-  LinkToken link = 0;
-  std::uint32_t code = 0;
-  std::string reason;
-};
+using Send = SendFrame;
+using Close = CloseLink;
 // Measure the RTT to this peer (the driver pings it and reports handle_rtt_sample).
 struct Probe {
   PeerAddr addr;

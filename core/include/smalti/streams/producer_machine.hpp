@@ -24,6 +24,7 @@
 
 #include "smalti/base/time.hpp"
 #include "smalti/discovery/peer_entry.hpp"
+#include "smalti/runtime/link_effects.hpp"
 #include "smalti/streams/messages.hpp"
 #include "smalti/tickets/ticket_validator.hpp"
 
@@ -49,15 +50,8 @@ struct ProducerConfig {
   tickets::Validators tickets;
 };
 
-struct SendFrame {
-  LinkToken link = 0;
-  Bytes frame;
-};
-struct CloseLink {
-  LinkToken link = 0;
-  std::uint32_t code = 0;
-  std::string reason;
-};
+using smalti::CloseLink;
+using smalti::SendFrame;
 using ProducerEffect = std::variant<SendFrame, CloseLink>;
 
 struct SubscriptionStats {

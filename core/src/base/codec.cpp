@@ -7,6 +7,12 @@ Status Decoder::fail(StatusCode code, const std::string& what) const {
 }
 
 Status Decoder::get_long_varint(std::uint64_t& v) {
+  // Two bytes (values below 16,384: indexes, terms, lengths) without the loop.
+  if (remaining() >= 2 && (in_[pos_] & 0x80) != 0 && in_[pos_ + 1] < 0x80 && in_[pos_ + 1] != 0) {
+    v = (in_[pos_] & 0x7fu) | (static_cast<std::uint64_t>(in_[pos_ + 1]) << 7);
+    pos_ += 2;
+    return Status::ok();
+  }
   std::uint64_t result = 0;
   for (int i = 0; i < 10; ++i) {
     if (remaining() < 1) return fail(StatusCode::kMalformed, "unexpected end of input in varint");

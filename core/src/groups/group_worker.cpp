@@ -166,13 +166,15 @@ void GroupWorker::persist(raft_effect::Persist p) {
 void GroupWorker::apply_committed(Index commit) {
   const RaftLog& log = raft_->log();
   std::vector<ByteView> run;
+  auto entries = log.range(applied_ + 1, std::max(commit, applied_));
+  auto next = entries.begin();
   while (applied_ < commit) {
     const Index before = applied_;
-    const Term term = log.at(applied_ + 1).term;
+    const Term term = next->term;
     run.clear();
-    while (applied_ < commit && log.at(applied_ + 1).term == term) {
-      const LogEntry& e = log.at(++applied_);
-      if (e.kind == EntryKind::kCommand) run.push_back(e.payload);
+    for (; applied_ < commit && next->term == term; ++next) {
+      ++applied_;
+      if (next->kind == EntryKind::kCommand) run.push_back(next->payload);
     }
     if (!run.empty()) {
       ApplyContext ctx{before, applied_, term, id_, discovery_.config().network};

@@ -5,9 +5,11 @@ namespace smalti::groups {
 std::vector<LogEntry> RaftLog::slice(Index from, std::size_t max_count,
                                      std::size_t max_bytes) const {
   std::vector<LogEntry> out;
+  from = std::max<Index>(from, 1);
+  if (from > last_index()) return out;
   std::size_t bytes = 0;
-  for (Index i = std::max<Index>(from, 1); i <= last_index() && out.size() < max_count; ++i) {
-    const LogEntry& e = at(i);
+  for (const LogEntry& e : range(from, last_index())) {
+    if (out.size() >= max_count) break;
     if (!out.empty() && bytes + e.payload.size() > max_bytes) break;
     bytes += e.payload.size();
     out.push_back(e);

@@ -407,8 +407,8 @@ class Driver {
         break;
       }
       case 2: {
-        std::vector<SharedBytes> commands(1 + in.byte() % 3);
-        for (SharedBytes& c : commands) {
+        std::vector<smalti::SharedBytes> commands(1 + in.byte() % 3);
+        for (smalti::SharedBytes& c : commands) {
           const ByteView p = in.take(in.byte() % 16);
           c = Bytes(p.begin(), p.end());
         }

@@ -7,7 +7,6 @@
 
 #include <deque>
 #include <optional>
-#include <ranges>
 #include <vector>
 
 #include "smalti/base/assert.hpp"
@@ -38,10 +37,16 @@ class RaftLog {
   }
   // Entries [from, to] in order, as an iterator range (walking it is cheaper than at() per
   // index). Requires 1 <= from and to <= last_index().
-  auto range(Index from, Index to) const {
+  struct Range {
+    std::deque<LogEntry>::const_iterator first;
+    std::deque<LogEntry>::const_iterator last;
+    auto begin() const { return first; }
+    auto end() const { return last; }
+  };
+  Range range(Index from, Index to) const {
     SMALTI_ASSERT(from >= 1 && to <= entries_.size(), "log range out of range");
     const auto first = entries_.begin() + static_cast<std::ptrdiff_t>(from - 1);
-    return std::ranges::subrange(first, first + static_cast<std::ptrdiff_t>(to + 1 - from));
+    return {first, first + static_cast<std::ptrdiff_t>(to + 1 - from)};
   }
   void append(LogEntry entry) { entries_.push_back(std::move(entry)); }
   // Removes every entry at index >= from (from >= 1).

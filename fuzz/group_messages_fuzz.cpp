@@ -478,7 +478,10 @@ class Driver {
     while (auto effect = raft_.poll_effect()) {
       if (auto* send = std::get_if<groups::raft_effect::Send>(&*effect)) {
         SMALTI_ASSERT(send->to != kA, "a member sends to itself");
-        check_sendable(groups::RaftFrame{send->message});
+        check_sendable(groups::RaftFrame{*send->message});
+        SMALTI_ASSERT(groups::encode_raft_frame(*send->message) ==
+                          smalti::encode(groups::GroupMessage(groups::RaftFrame{*send->message})),
+                      "the shared Raft frame differs from the GroupMessage encoding");
         check_vote_durable(*send);
       } else if (auto* p = std::get_if<groups::raft_effect::Persist>(&*effect)) {
         SMALTI_ASSERT(p->token > last_token_, "Persist tokens do not increase");
@@ -502,7 +505,7 @@ class Driver {
   // since reset to a new incarnation retired the identity that voted: its vote cannot be cast
   // again, so it needs no record.
   void check_vote_durable(const groups::raft_effect::Send& send) const {
-    const auto* vote = std::get_if<groups::VoteResponse>(&send.message);
+    const auto* vote = std::get_if<groups::VoteResponse>(send.message.get());
     if (!vote || vote->pre_vote || vote->vote != groups::Vote::kGranted) return;
     const groups::HardState& d = durable_.hard_state;
     if (d.incarnation != vote->header.incarnation) return;

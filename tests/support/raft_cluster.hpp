@@ -224,7 +224,7 @@ class RaftCluster {
     const std::uint32_t epoch = epochs_[*to];
     schedule(now_ + delay, [this, from, t = *to, epoch, m = s.message] {
       if (!machines_[t] || epochs_[t] != epoch || !connected(from, t)) return;
-      machines_[t]->handle_message(now_, ids_[from], m);
+      machines_[t]->handle_message(now_, ids_[from], *m);
       drain(t);
     });
   }

@@ -133,10 +133,14 @@ void GroupWorker::drop_bond(LinkToken token, std::uint32_t code, const std::stri
   arm_bond_timer();
 }
 
-void GroupWorker::send_to(LinkToken token, GroupMessage message) {
+void GroupWorker::send_to(LinkToken token, const GroupMessage& message) {
+  if (bonds_.count(token) != 0 && groups_) send_frame_to(token, encode(message));
+}
+
+void GroupWorker::send_frame_to(LinkToken token, Bytes frame) {
   auto it = bonds_.find(token);
   if (it == bonds_.end() || !groups_) return;
-  (void)groups_->send(token, message);  // a failed send shows up as the link going down
+  (void)groups_->send_frame(token, std::move(frame));  // a failure shows as the link going down
   if (it->second.machine) it->second.machine->note_sent(node_.now());
 }
 

@@ -1,6 +1,8 @@
 #include "smalti/groups/group_messages.hpp"
 
 #include <string>
+#include <type_traits>
+#include <variant>
 
 namespace smalti::groups {
 
@@ -33,6 +35,48 @@ Result<GroupMessage> decode_group_message(std::shared_ptr<const Bytes> frame) {
     return error(StatusCode::kLimitExceeded, "Welcome lists too many bonds");
   }
   return decoded;
+}
+
+namespace {
+
+// The position of T among the alternatives of a variant.
+template <typename T, typename Variant>
+struct AlternativeIndex;
+template <typename T, typename... Ts>
+struct AlternativeIndex<T, std::variant<Ts...>> {
+  static constexpr std::size_t value = [] {
+    std::size_t i = 0;
+    (void)((std::is_same_v<T, Ts> ? true : (++i, false)) || ...);
+    return i;
+  }();
+};
+
+// Enough for the whole frame, so encoding a long AppendEntries never reallocates.
+std::size_t frame_size_hint(const RaftMessage& message) {
+  constexpr std::size_t kFixed = 128;    // header, cursor, round, variant indexes
+  constexpr std::size_t kPerEntry = 16;  // term, kind, payload length
+  auto entries_size = [](const std::vector<LogEntry>& entries) {
+    std::size_t n = 0;
+    for (const LogEntry& e : entries) n += kPerEntry + e.payload.size();
+    return n;
+  };
+  if (const auto* ae = std::get_if<AppendEntries>(&message))
+    return kFixed + entries_size(ae->entries);
+  if (const auto* se = std::get_if<SyncEntries>(&message))
+    return kFixed + entries_size(se->entries);
+  return kFixed;
+}
+
+}  // namespace
+
+Bytes encode_raft_frame(const RaftMessage& message) {
+  constexpr std::size_t kRaftFrameIndex = AlternativeIndex<RaftFrame, GroupMessage>::value;
+  Bytes out;
+  out.reserve(frame_size_hint(message));
+  Encoder e(out);
+  e.put_varint(kRaftFrameIndex);  // the GroupMessage alternative; RaftFrame's one field follows
+  encode_into(e, message);
+  return out;
 }
 
 Digest bond_proof(const Digest& key_secret, const Digest& link_secret, const PeerId& sender) {

@@ -106,6 +106,16 @@ std::vector<PeerId> GroupWorker::bonded_peers() const {
 void GroupWorker::run_raft() {
   if (!groups_) return;
   run_machine(*raft_, raft_timer_, [this](RaftEffect e) { execute_effect(std::move(e)); });
+  framed_message_.reset();
+  framed_ = Bytes();
+}
+
+const Bytes& GroupWorker::raft_frame(const std::shared_ptr<const RaftMessage>& message) {
+  if (message != framed_message_) {
+    framed_ = encode_raft_frame(*message);
+    framed_message_ = message;
+  }
+  return framed_;
 }
 
 void GroupWorker::execute_effect(RaftEffect effect) {
@@ -113,7 +123,7 @@ void GroupWorker::execute_effect(RaftEffect effect) {
       [&](auto& e) {
         using E = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<E, raft_effect::Send>) {
-          if (auto token = bond_of(e.to)) send_to(*token, RaftFrame{std::move(e.message)});
+          if (auto token = bond_of(e.to)) send_frame_to(*token, raft_frame(e.message));
         } else if constexpr (std::is_same_v<E, raft_effect::Persist>) {
           persist(std::move(e));
         } else if constexpr (std::is_same_v<E, raft_effect::Committed>) {

@@ -95,6 +95,10 @@ Status Groups::send(LinkToken token, const GroupMessage& message) {
   return links_.send(token, encode(message));
 }
 
+Status Groups::send_frame(LinkToken token, Bytes frame) {
+  return links_.send(token, std::move(frame));
+}
+
 void Groups::close(LinkToken token, std::uint32_t code, const std::string& reason) {
   routes_.erase(token);
   links_.close(token, code, reason);

@@ -58,14 +58,12 @@ Header RaftMachine::header() const {
 // ------------------------------------------------------------------------
 
 HardState& RaftMachine::mutate_hard_state() {
-  if (!pending_persist_) pending_persist_ = raft_effect::Persist{.token = ++issued_token_};
-  pending_persist_->hard_state = hard_;  // refreshed with the final value in flush()
+  pending_persist().hard_state = hard_;  // refreshed with the final value in flush()
   return hard_;
 }
 
 void RaftMachine::persist_truncate(Index from) {
-  if (!pending_persist_) pending_persist_ = raft_effect::Persist{.token = ++issued_token_};
-  auto& p = *pending_persist_;
+  auto& p = pending_persist();
   // Entries appended earlier in this batch at or past `from` are simply dropped from it.
   if (!p.entries.empty() && from >= p.append_from) {
     p.entries.resize(std::min<std::size_t>(p.entries.size(), from - p.append_from));
@@ -77,14 +75,27 @@ void RaftMachine::persist_truncate(Index from) {
   p.truncate_from = p.truncate_from ? std::min(*p.truncate_from, from) : from;
 }
 
-void RaftMachine::persist_append(const LogEntry& entry) {
+raft_effect::Persist& RaftMachine::pending_persist() {
   if (!pending_persist_) pending_persist_ = raft_effect::Persist{.token = ++issued_token_};
-  auto& p = *pending_persist_;
+  return *pending_persist_;
+}
+
+void RaftMachine::reserve_persist(std::size_t entries) {
+  auto& p = pending_persist();
+  p.entries.reserve(p.entries.size() + entries);
+}
+
+void RaftMachine::persist_append(const LogEntry& entry) {
+  auto& p = pending_persist();
   if (p.entries.empty()) p.append_from = log_.last_index();  // the entry is already in log_
   p.entries.push_back(entry);
 }
 
 void RaftMachine::send(const PeerId& to, RaftMessage message) {
+  send_shared(to, std::make_shared<const RaftMessage>(std::move(message)));
+}
+
+void RaftMachine::send_shared(const PeerId& to, std::shared_ptr<const RaftMessage> message) {
   raft_effect::Send s{to, std::move(message)};
   if (issued_token_ > persisted_token_) {
     // Depends on state not yet durable. A bound keeps a stalled store from growing this queue

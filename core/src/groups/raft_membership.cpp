@@ -104,7 +104,7 @@ void RaftMachine::append_config(VoterSet voters) {
   log_.append(LogEntry{hard_.term, EntryKind::kConfig, encode(voters)});
   persist_append(log_.at(log_.last_index()));
   refresh_config();
-  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/false);
+  replicate_all(/*heartbeat=*/false);
 }
 
 // One voter change at a time, and only once the leader committed an entry of its term and the

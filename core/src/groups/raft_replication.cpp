@@ -80,6 +80,7 @@ bool RaftMachine::contradicts_commit(const AppendEntries& m) const {
 
 void RaftMachine::append_from_leader(const AppendEntries& m) {
   bool config_touched = false;
+  bool reserved = false;
   Index i = m.prev.index;
   for (const LogEntry& e : m.entries) {
     ++i;
@@ -91,6 +92,10 @@ void RaftMachine::append_from_leader(const AppendEntries& m) {
       persist_truncate(i);
     }
     config_touched = config_touched || e.kind == EntryKind::kConfig || i == 1;
+    if (!reserved) {
+      reserve_persist(m.prev.index + m.entries.size() - i + 1);  // this entry and the rest
+      reserved = true;
+    }
     log_.append(e);
     persist_append(e);
   }
@@ -100,25 +105,39 @@ void RaftMachine::append_from_leader(const AppendEntries& m) {
 // ---- leader side
 // ---------------------------------------------------------------------------------
 
-void RaftMachine::replicate(const PeerId& peer, bool heartbeat) {
+void RaftMachine::replicate(const PeerId& peer, bool heartbeat, AppendMemo* memo) {
   auto it = progress_.find(peer);
   if (it == progress_.end() || !it->second.bonded) return;
   Progress& p = it->second;
   const bool has_entries = p.next <= log_.last_index();
   if (!heartbeat && (!has_entries || p.inflight >= kMaxInflightAppends)) return;
   if (p.next == 0) p.next = 1;
-  AppendEntries ae{header(), Cursor{log_.term_at(p.next - 1).value_or(0), p.next - 1}, {}, round_};
-  if (has_entries && p.inflight < kMaxInflightAppends) {
-    ae.entries = log_.slice(p.next, kMaxEntriesPerAppend, kMaxAppendBytes);
-    p.next += ae.entries.size();
+  const bool with_entries = has_entries && p.inflight < kMaxInflightAppends;
+  AppendMemo local;
+  if (memo == nullptr) memo = &local;
+  if (!memo->message || memo->next != p.next || memo->with_entries != with_entries) {
+    AppendEntries ae{
+        header(), Cursor{log_.term_at(p.next - 1).value_or(0), p.next - 1}, {}, round_};
+    if (with_entries) ae.entries = log_.slice(p.next, kMaxEntriesPerAppend, kMaxAppendBytes);
+    const std::size_t count = ae.entries.size();
+    *memo =
+        AppendMemo{p.next, with_entries, count, std::make_shared<const RaftMessage>(std::move(ae))};
+  }
+  if (with_entries) {
+    p.next += memo->entries;
     ++p.inflight;
   }
-  send(peer, std::move(ae));
+  send_shared(peer, memo->message);
+}
+
+void RaftMachine::replicate_all(bool heartbeat) {
+  AppendMemo memo;
+  for (auto& [id, p] : progress_) replicate(id, heartbeat, &memo);
 }
 
 void RaftMachine::broadcast_heartbeat(Instant now) {
   ++round_;
-  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
+  replicate_all(/*heartbeat=*/true);
   heartbeat_deadline_ = now + options_.consensus.heartbeat_interval;
   serve_reads();  // a one-voter group confirms at once
 }
@@ -188,7 +207,7 @@ void RaftMachine::advance_commit() {
   if (n <= commit_ || log_.at(n).term != hard_.term) return;
   set_commit(n);
   // Followers learn the new commit index at once (mosaik's immediate heartbeat).
-  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
+  replicate_all(/*heartbeat=*/true);
 }
 
 void RaftMachine::read(Instant now, std::uint64_t read_id) {
@@ -201,7 +220,7 @@ void RaftMachine::read(Instant now, std::uint64_t read_id) {
     // entry of its term is committed (before that its commit index may lag the true one).
     ++round_;
     reads_.push_back(PendingRead{read_id, std::max(commit_, term_start_index_), round_});
-    for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/true);
+    replicate_all(/*heartbeat=*/true);
     serve_reads();
   }
   flush();
@@ -265,11 +284,12 @@ Result<Cursor> RaftMachine::propose(Instant now, std::vector<SharedBytes> comman
     }
   }
   const Cursor first{hard_.term, log_.last_index() + 1};
+  if (!commands.empty()) reserve_persist(commands.size());
   for (SharedBytes& c : commands) {
     log_.append(LogEntry{hard_.term, EntryKind::kCommand, std::move(c)});
     persist_append(log_.at(log_.last_index()));
   }
-  for (auto& [id, p] : progress_) replicate(id, /*heartbeat=*/false);
+  replicate_all(/*heartbeat=*/false);
   flush();
   return first;
 }

@@ -69,6 +69,18 @@ TEST(GroupMessages, EveryMessageRoundTrips) {
   EXPECT_EQ(alternatives.size(), std::variant_size_v<GroupMessage>);
 }
 
+TEST(GroupMessages, ARaftFrameEncodesLikeItsGroupMessage) {
+  std::size_t frames = 0;
+  for (const GroupMessage& m : one_of_each()) {
+    if (const auto* raft = std::get_if<RaftFrame>(&m)) {
+      EXPECT_EQ(encode_raft_frame(raft->message), encode(m))
+          << "alternative " << raft->message.index();
+      ++frames;
+    }
+  }
+  EXPECT_EQ(frames, 4u);
+}
+
 TEST(GroupMessages, AnOversizedFrameIsALimitNotMalformed) {
   EXPECT_EQ(decode_code(Bytes(kMaxMessageSize + 1, 0)), StatusCode::kLimitExceeded);
   // A valid message padded past the limit is refused before it is looked at.

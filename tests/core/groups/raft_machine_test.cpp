@@ -23,7 +23,7 @@ TEST(RaftMachine, AVoteIsDurableBeforeTheAnswerLeaves) {
   EXPECT_TRUE(only<raft_effect::Send>(effects).empty()) << "answered before the vote was durable";
   auto released = only<raft_effect::Send>(persist_all(f.m, f.now, effects));
   ASSERT_EQ(released.size(), 1u);
-  EXPECT_EQ(std::get<VoteResponse>(released[0].message).vote, Vote::kGranted);
+  EXPECT_EQ(std::get<VoteResponse>(*released[0].message).vote, Vote::kGranted);
 }
 
 // mosaik keeps the vote in memory: restarted in the same term, it votes again.
@@ -36,7 +36,7 @@ TEST(RaftMachine, ARestartedMemberDoesNotVoteTwiceInATerm) {
     if (auto* s = std::get_if<raft_effect::Send>(&e)) sends.push_back(*s);
   }
   ASSERT_EQ(sends.size(), 1u);
-  EXPECT_EQ(std::get<VoteResponse>(sends[0].message).vote, Vote::kDenied);
+  EXPECT_EQ(std::get<VoteResponse>(*sends[0].message).vote, Vote::kDenied);
 }
 
 // mosaik commits the majority index whatever its term (Raft paper, figure 8).
@@ -67,7 +67,7 @@ TEST(RaftMachine, AReadWaitsForAQuorumRoundAfterItWasAsked) {
   EXPECT_TRUE(only<raft_effect::ReadReady>(effects).empty());
   std::uint64_t round = 0;
   for (const auto& s : only<raft_effect::Send>(persist_all(f.m, f.now, {}))) {
-    if (auto* ae = std::get_if<AppendEntries>(&s.message)) round = std::max(round, ae->round);
+    if (auto* ae = std::get_if<AppendEntries>(s.message.get())) round = std::max(round, ae->round);
   }
   effects = f.feed(
       kC, AppendResponse{Header{f.m.cluster(), f.m.term(), kMc.incarnation, 2}, true, 2, 100});
@@ -107,7 +107,7 @@ TEST(RaftMachine, AFollowerInsideItsLeaderLeaseIgnoresCandidates) {
   EXPECT_EQ(f.m.leader(), kB);
   auto sends = only<raft_effect::Send>(effects);
   ASSERT_EQ(sends.size(), 1u);
-  EXPECT_EQ(std::get<VoteResponse>(sends[0].message).vote, Vote::kDenied);
+  EXPECT_EQ(std::get<VoteResponse>(*sends[0].message).vote, Vote::kDenied);
 }
 
 TEST(RaftMachine, AnObserverAbstainsAndNeverStands) {
@@ -118,7 +118,7 @@ TEST(RaftMachine, AnObserverAbstainsAndNeverStands) {
   auto sends = only<raft_effect::Send>(persist_all(f.m, f.now, effects));
   for (const auto& s : only<raft_effect::Send>(effects)) sends.push_back(s);
   ASSERT_EQ(sends.size(), 1u);
-  EXPECT_EQ(std::get<VoteResponse>(sends[0].message).vote, Vote::kAbstained);
+  EXPECT_EQ(std::get<VoteResponse>(*sends[0].message).vote, Vote::kAbstained);
   f.now = f.now + 10s;
   f.m.handle_timeout(f.now);
   EXPECT_EQ(f.m.role(), Role::kFollower);
@@ -152,6 +152,25 @@ TEST(RaftMachine, ProposalsOnlyOnTheLeaderAndBounded) {
   EXPECT_EQ(at->term, f.m.term());
   Bytes huge(RaftMachine::kMaxCommandBytes + 1, 0);
   EXPECT_EQ(f.m.propose(f.now, {huge}).status().code(), StatusCode::kLimitExceeded);
+}
+
+TEST(RaftMachine, FollowersInStepShareOneAppendEntries) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
+  f.win();
+  auto at = f.m.propose(f.now, {encode(1u), encode(2u)});
+  ASSERT_TRUE(at.is_ok());
+  auto effects = drain(f.m);
+  auto sends = only<raft_effect::Send>(effects);
+  for (const auto& s : only<raft_effect::Send>(persist_all(f.m, f.now, effects))) {
+    sends.push_back(s);
+  }
+  ASSERT_EQ(sends.size(), 2u);
+  EXPECT_NE(sends[0].to, sends[1].to);
+  EXPECT_EQ(sends[0].message, sends[1].message) << "one message object, encoded once";
+  const auto& ae = std::get<AppendEntries>(*sends[0].message);
+  EXPECT_EQ(ae.prev.index, at->index - 1);
+  ASSERT_EQ(ae.entries.size(), 2u);
+  EXPECT_EQ(ae.entries[1].payload, SharedBytes(encode(2u)));
 }
 
 TEST(GroupTypes, GroupIdDependsOnKeyMachineSyncValidatorsAndHeartbeatsOnly) {

@@ -119,6 +119,8 @@ using GroupMessage = std::variant<Hello, Welcome, Ping, Pong, Departure, BondFor
 Result<GroupMessage> decode_group_message(ByteView frame);
 // The same without copying: entry payloads and commands view (and keep alive) `frame`.
 Result<GroupMessage> decode_group_message(std::shared_ptr<const Bytes> frame);
+// The frame of GroupMessage(RaftFrame{message}), byte for byte, without copying the message.
+Bytes encode_raft_frame(const RaftMessage& message);
 
 // proof(sender) = BLAKE3(BLAKE3(key secret || link secret) || sender id), where the link secret
 // is the connection's own exporter secret for the group (env::Link::secret).

@@ -145,7 +145,9 @@ class GroupWorker {
   void run_bond(LinkToken token);
   void drop_bond(LinkToken token, std::uint32_t code, const std::string& reason);
   void resolve_duplicates(const PeerId& peer);
-  void send_to(LinkToken token, GroupMessage message);
+  void send_to(LinkToken token, const GroupMessage& message);
+  void send_frame_to(LinkToken token, Bytes frame);
+  const Bytes& raft_frame(const std::shared_ptr<const RaftMessage>& message);
   std::optional<LinkToken> bond_of(const PeerId& peer) const;
   void arm_bond_timer();
   void on_bond_timer();
@@ -179,6 +181,9 @@ class GroupWorker {
   std::map<std::uint64_t, PendingQuery> queries_;
   std::map<std::uint64_t, PendingRead> reads_;
   std::uint64_t next_request_ = 1;
+  // The last Raft message encoded and its frame: the Sends of one broadcast share a message.
+  std::shared_ptr<const RaftMessage> framed_message_;
+  Bytes framed_;
 };
 
 }  // namespace smalti::groups

@@ -57,6 +57,7 @@ class Groups {
   // ---- for workers ----------------------------------------------------------------------------
   LinkToken connect(GroupWorker& worker, const PeerAddr& addr);
   Status send(LinkToken token, const GroupMessage& message);
+  Status send_frame(LinkToken token, Bytes frame);  // an encoded GroupMessage
   void close(LinkToken token, std::uint32_t code, const std::string& reason);
   std::optional<Digest> link_secret(LinkToken token, const GroupId& group) const;
   std::optional<PeerId> remote(LinkToken token) const { return links_.remote(token); }

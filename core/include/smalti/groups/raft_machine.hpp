@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <variant>
@@ -85,9 +86,11 @@ struct RaftPeer {
 };
 
 namespace raft_effect {
+// The Sends of one broadcast (the same AppendEntries to every follower that needs it) share one
+// message object, so a driver can encode it once.
 struct Send {
   PeerId to;
-  RaftMessage message;
+  std::shared_ptr<const RaftMessage> message;
 };
 // Make durable, in order: the hard state (when set), the truncation of every entry at index >=
 // truncate_from (when set), then `entries` at indexes append_from, append_from + 1, ...
@@ -232,8 +235,11 @@ class RaftMachine {
   // raft_machine.cpp: plumbing
   Header header() const;
   void send(const PeerId& to, RaftMessage message);
+  void send_shared(const PeerId& to, std::shared_ptr<const RaftMessage> message);
   HardState& mutate_hard_state();
   void persist_truncate(Index from);
+  raft_effect::Persist& pending_persist();  // the Persist flush() emits, created when needed
+  void reserve_persist(std::size_t entries);
   void persist_append(const LogEntry& entry);
   void flush();
   void emit(RaftEffect effect) { effects_.push_back(std::move(effect)); }
@@ -258,7 +264,16 @@ class RaftMachine {
   void on_append_response(Instant now, const PeerId& from, const AppendResponse& m);
   void append_from_leader(const AppendEntries& m);
   bool contradicts_commit(const AppendEntries& m) const;
-  void replicate(const PeerId& peer, bool heartbeat);
+  // The AppendEntries last built by replicate_all, reused for the next follower whose next
+  // index and need of entries are the same (header and round do not change within one call).
+  struct AppendMemo {
+    Index next = 0;
+    bool with_entries = false;
+    std::size_t entries = 0;
+    std::shared_ptr<const RaftMessage> message;
+  };
+  void replicate(const PeerId& peer, bool heartbeat, AppendMemo* memo = nullptr);
+  void replicate_all(bool heartbeat);
   void broadcast_heartbeat(Instant now);
   void advance_commit();
   void serve_reads();

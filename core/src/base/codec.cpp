@@ -2,6 +2,14 @@
 
 namespace smalti {
 
+void Encoder::put_long_varint(std::uint64_t v) {
+  while (v >= 0x80) {
+    out_.push_back(static_cast<std::uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out_.push_back(static_cast<std::uint8_t>(v));
+}
+
 Status Decoder::fail(StatusCode code, const std::string& what) const {
   return {code, "decode: " + what + " at byte " + std::to_string(pos_)};
 }
@@ -28,18 +36,8 @@ Status Decoder::get_long_varint(std::uint64_t& v) {
   return fail(StatusCode::kMalformed, "varint longer than 10 bytes");
 }
 
-Status Decoder::get_byte_string(ByteView& out, const char* what) {
-  std::uint64_t n = 0;
-  SMALTI_RETURN_IF_ERROR(get_length(n, 1, what));
-  const std::uint8_t* data = nullptr;
-  SMALTI_RETURN_IF_ERROR(get_raw(n, data));
-  out = ByteView(data, n);
-  return Status::ok();
-}
-
-SharedBytes Decoder::share(ByteView part) const {
+SharedBytes Decoder::copy_of(ByteView part) {
   if (part.empty()) return {};
-  if (owner_) return {owner_, part};
   auto copy = std::make_shared<const Bytes>(part.begin(), part.end());
   return {copy, ByteView(*copy)};
 }
@@ -52,18 +50,16 @@ Status Decoder::get_fixed_le(int width, std::uint64_t& v) {
   return Status::ok();
 }
 
-Status Decoder::get_length(std::uint64_t& n, std::size_t min_element_size, const char* what) {
-  SMALTI_RETURN_IF_ERROR(get_varint(n));
+Status Decoder::length_error(std::uint64_t n, std::size_t min_element_size,
+                             const char* what) const {
   if (n > limits_.max_length) {
     return fail(StatusCode::kLimitExceeded, std::string(what) + " length " + std::to_string(n) +
                                                 " exceeds the limit " +
                                                 std::to_string(limits_.max_length));
   }
-  if (min_element_size > 0 && n > remaining() / min_element_size) {
-    return fail(StatusCode::kMalformed, std::string(what) + " length " + std::to_string(n) +
-                                            " exceeds the remaining input");
-  }
-  return Status::ok();
+  SMALTI_ASSERT(min_element_size > 0 && n > remaining() / min_element_size);
+  return fail(StatusCode::kMalformed,
+              std::string(what) + " length " + std::to_string(n) + " exceeds the remaining input");
 }
 
 Status Decoder::take_zero_size_element() {

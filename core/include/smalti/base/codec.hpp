@@ -61,11 +61,12 @@ class Encoder {
   explicit Encoder(Bytes& out) : out_(out) {}
   void put_u8(std::uint8_t v) { out_.push_back(v); }
   void put_varint(std::uint64_t v) {
-    while (v >= 0x80) {
-      out_.push_back(static_cast<std::uint8_t>(v | 0x80));
-      v >>= 7;
+    // Most varints (terms, kinds, short lengths) are one byte into a buffer with room: inline.
+    if (v < 0x80 && out_.size() < out_.capacity()) {
+      out_.push_back(static_cast<std::uint8_t>(v));
+      return;
     }
-    out_.push_back(static_cast<std::uint8_t>(v));
+    put_long_varint(v);
   }
   void put_raw(ByteView bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
   void put_byte_string(ByteView bytes) {
@@ -77,6 +78,8 @@ class Encoder {
   }
 
  private:
+  void put_long_varint(std::uint64_t v);
+
   Bytes& out_;
 };
 
@@ -114,14 +117,29 @@ class Decoder {
     return Status::ok();
   }
   // A length-prefixed byte string (`what` names it in errors); `out` views the input.
-  Status get_byte_string(ByteView& out, const char* what);
+  Status get_byte_string(ByteView& out, const char* what) {
+    std::uint64_t n = 0;
+    SMALTI_RETURN_IF_ERROR(get_length(n, 1, what));
+    out = ByteView(in_.data() + pos_, n);  // get_length checked n <= remaining()
+    pos_ += n;
+    return Status::ok();
+  }
   // `part` (of this decoder's input) as a SharedBytes: a view when the decoder owns its input,
   // else a copy.
-  SharedBytes share(ByteView part) const;
+  SharedBytes share(ByteView part) const {
+    if (owner_ && !part.empty()) return {owner_, part};
+    return copy_of(part);
+  }
   Status get_fixed_le(int width, std::uint64_t& v);
   // A length prefix, checked against limits().max_length and against remaining() assuming each
   // element takes at least `min_element_size` bytes.
-  Status get_length(std::uint64_t& n, std::size_t min_element_size, const char* what);
+  Status get_length(std::uint64_t& n, std::size_t min_element_size, const char* what) {
+    SMALTI_RETURN_IF_ERROR(get_varint(n));
+    if (n <= limits_.max_length && (min_element_size == 0 || n <= remaining() / min_element_size)) {
+      return Status::ok();
+    }
+    return length_error(n, min_element_size, what);
+  }
 
   // Depth tracking for nested values (see detail::DepthGuard): false when already at
   // limits().max_depth, and then too_deep() is the error to return.
@@ -139,6 +157,8 @@ class Decoder {
 
  private:
   Status get_long_varint(std::uint64_t& v);
+  Status length_error(std::uint64_t n, std::size_t min_element_size, const char* what) const;
+  static SharedBytes copy_of(ByteView part);
 
   ByteView in_;
   std::size_t pos_ = 0;

@@ -90,22 +90,25 @@ class ErasedMachine final : public ErasedStateMachine {
     }
   }
   std::size_t apply_batch(std::span<const ByteView> commands, const ApplyContext& ctx) override {
-    std::vector<typename M::Command> decoded;
-    decoded.reserve(commands.size());
     std::size_t skipped = 0;
-    for (ByteView b : commands) {
-      Decoder d(b);
-      typename M::Command c{};
-      if (decode_from(d, c).is_ok() && d.remaining() == 0) {
-        decoded.push_back(std::move(c));
-      } else {
-        ++skipped;
+    auto decode_each = [&](auto&& use) {
+      for (ByteView b : commands) {
+        Decoder d(b);
+        typename M::Command c{};
+        if (decode_from(d, c).is_ok() && d.remaining() == 0) {
+          use(std::move(c));
+        } else {
+          ++skipped;
+        }
       }
-    }
+    };
     if constexpr (requires { machine_.apply_batch(std::span<const typename M::Command>(), ctx); }) {
+      std::vector<typename M::Command> decoded;
+      decoded.reserve(commands.size());
+      decode_each([&](typename M::Command c) { decoded.push_back(std::move(c)); });
       machine_.apply_batch(std::span<const typename M::Command>(decoded), ctx);
     } else {
-      for (const auto& c : decoded) machine_.apply(c, ctx);
+      decode_each([&](const typename M::Command& c) { machine_.apply(c, ctx); });
     }
     return skipped;
   }

@@ -7,6 +7,11 @@
 // It runs discovery and the ping service, prints "listening <peer id>@<address>" first, then one
 // line per catalog change (discovered / departed, with the catalog size) and per ping of a newly
 // discovered peer. SIGINT or SIGTERM make it announce its departure and exit.
+//
+// With --group SECRET it also joins a Raft group running a replicated command log
+// (node_group.hpp), submits --commands N commands to it and prints the log's state on every
+// commit; --bootstrap-expect, --heartbeat-interval, --election-timeout and --bootstrap-delay set
+// the group's ConsensusConfig (the jitters follow: 30% of the heartbeat, 25% of the timeout).
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "node_group.hpp"
 #include "smalti/real/metrics_server.hpp"
 #include "smalti/real/real_network.hpp"
 
@@ -27,6 +33,7 @@ struct Args {
   std::vector<std::string> bootstrap;
   std::vector<std::string> tags;
   std::string metrics;
+  real::node::GroupMode group;
 };
 
 void usage() {
@@ -35,14 +42,61 @@ void usage() {
                "                   [--network NAME]\n"
                "                   [--bootstrap PEER@HOST:PORT]... [--tag TAG]...\n"
                "                   [--announce-interval SECONDS] [--purge-after SECONDS]\n"
-               "                   [--metrics HOST:PORT]   (Prometheus text over HTTP)\n");
+               "                   [--metrics HOST:PORT]   (Prometheus text over HTTP)\n"
+               "                   [--group SECRET [--commands N] [--bootstrap-expect N]\n"
+               "                    [--heartbeat-interval MS] [--election-timeout MS]\n"
+               "                    [--bootstrap-delay MS]]\n");
 }
 
-std::optional<Duration> seconds(const std::string& text) {
+std::optional<unsigned> positive(const std::string& text) {
   unsigned n = 0;
   const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (err != std::errc() || end != text.data() + text.size() || n == 0) return std::nullopt;
-  return Duration(std::chrono::seconds(n));
+  return n;
+}
+
+std::optional<Duration> seconds(const std::string& text) {
+  auto n = positive(text);
+  if (!n) return std::nullopt;
+  return Duration(std::chrono::seconds(*n));
+}
+
+std::optional<Duration> milliseconds(const std::string& text) {
+  auto n = positive(text);
+  if (!n) return std::nullopt;
+  return Duration(std::chrono::milliseconds(*n));
+}
+
+// The group flags; false when `flag` is not one of them or its value is invalid.
+bool parse_group_flag(const std::string& flag, const std::string& value, Args& args) {
+  groups::ConsensusConfig& c = args.group.consensus;
+  if (flag == "--group") {
+    args.group.secret = value;
+    return true;
+  }
+  if (flag == "--commands") {
+    unsigned n = 0;
+    const auto [end, err] = std::from_chars(value.data(), value.data() + value.size(), n);
+    args.group.commands = n;
+    return err == std::errc() && end == value.data() + value.size();
+  }
+  if (flag == "--bootstrap-expect") {
+    auto n = positive(value);
+    if (n) c.with_bootstrap_expect(*n);
+    return n.has_value();
+  }
+  auto ms = milliseconds(value);
+  if (!ms) return false;
+  if (flag == "--heartbeat-interval") {
+    c.with_heartbeat_interval(*ms).with_heartbeat_jitter(*ms * 3 / 10);
+  } else if (flag == "--election-timeout") {
+    c.with_election_timeout(*ms).with_election_timeout_jitter(*ms / 4);
+  } else if (flag == "--bootstrap-delay") {
+    c.with_bootstrap_delay(*ms);
+  } else {
+    return false;
+  }
+  return true;
 }
 
 bool parse_args(int argc, char** argv, Args& args) {
@@ -72,7 +126,7 @@ bool parse_args(int argc, char** argv, Args& args) {
       auto s = seconds(value);
       if (!s) return false;
       args.options.network.discovery.purge_after = *s;
-    } else {
+    } else if (!parse_group_flag(flag, value, args)) {
       return false;
     }
   }
@@ -153,6 +207,16 @@ int main(int argc, char** argv) {
     say("metrics http://" + metrics->address() + "/metrics");
   }
   net.spawn(report(net));
+  if (!args.group.secret.empty()) {
+    if (Status s = args.group.consensus.validate(); !s.is_ok()) {
+      std::fprintf(stderr, "smalti-node: %s\n", s.to_string().c_str());
+      return 2;
+    }
+    if (Status s = real::node::start_group_mode(net, args.group, say); !s.is_ok()) {
+      std::fprintf(stderr, "smalti-node: %s\n", s.to_string().c_str());
+      return 1;
+    }
+  }
   runtime.stop_on_signals([&](int) {
     say("leaving");
     net.discovery().depart([&runtime] { runtime.stop(); });

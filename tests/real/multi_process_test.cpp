@@ -12,31 +12,13 @@ namespace smalti::real {
 namespace {
 
 using namespace std::chrono_literals;
+using support::free_port_base;
 using support::NodeProcess;
 using support::TempDir;
 
 std::vector<std::string> node_args(const TempDir& dir, const std::string& name, int port,
                                    const std::string& bootstrap) {
-  std::vector<std::string> args{"--listen",
-                                "127.0.0.1:" + std::to_string(port),
-                                "--identity",
-                                dir.path() + "/" + name + ".key",
-                                "--network",
-                                "multi-process-test",
-                                "--announce-interval",
-                                "1",
-                                "--purge-after",
-                                "6"};
-  if (!bootstrap.empty()) {
-    args.push_back("--bootstrap");
-    args.push_back(bootstrap);
-  }
-  return args;
-}
-
-int free_port_base() {
-  // Spread runs apart so parallel test processes do not collide on ports.
-  return 20000 + static_cast<int>(::getpid() % 2000) * 10;
+  return support::node_args(dir, name, port, bootstrap, "multi-process-test");
 }
 
 TEST(MultiProcess, ThreeNodesDiscoverPingDepartAndRejoin) {

@@ -103,4 +103,31 @@ class NodeProcess {
   pid_t pid_ = -1;
 };
 
+// The flags of one node of a test network: its port, identity file (dir/name.key) and bootstrap
+// (empty for the first node), with announces every second and peers purged after 6 s.
+inline std::vector<std::string> node_args(const TempDir& dir, const std::string& name, int port,
+                                          const std::string& bootstrap,
+                                          const std::string& network) {
+  std::vector<std::string> args{"--listen",
+                                "127.0.0.1:" + std::to_string(port),
+                                "--identity",
+                                dir.path() + "/" + name + ".key",
+                                "--network",
+                                network,
+                                "--announce-interval",
+                                "1",
+                                "--purge-after",
+                                "6"};
+  if (!bootstrap.empty()) {
+    args.push_back("--bootstrap");
+    args.push_back(bootstrap);
+  }
+  return args;
+}
+
+// Spreads runs apart so that parallel test processes do not collide on ports.
+inline int free_port_base() {
+  return 20000 + static_cast<int>(::getpid() % 2000) * 10;
+}
+
 }  // namespace smalti::real::support

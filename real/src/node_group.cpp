@@ -1,0 +1,63 @@
+#include "node_group.hpp"
+
+#include <chrono>
+
+namespace smalti::real::node {
+
+using namespace std::chrono_literals;
+
+void CommandLog::apply(const Command& command, const groups::ApplyContext&) {
+  if (!seen.insert(command).second) return;
+  ++applied;
+  const ByteView text(reinterpret_cast<const std::uint8_t*>(command.data()), command.size());
+  chain = Digest::from_parts({chain.view(), text});
+}
+
+namespace {
+
+constexpr Duration kRetryAfter = 200ms;
+
+// Submits `count` commands named after this node, each retried until it commits.
+Task<void> submit(Network& net, groups::Group<CommandLog> group, std::uint32_t count, Say say) {
+  co_await group.when().online();
+  say("group online");
+  const std::string prefix = net.id().to_hex().substr(0, 8) + "-";
+  for (std::uint32_t i = 0; i < count;) {
+    auto at = co_await group.execute(prefix + std::to_string(i));
+    if (at.is_ok()) {
+      say("executed " + std::to_string(*at));
+      ++i;
+    } else {
+      say("execute failed, retrying: " + at.status().message());
+      co_await net.node().sleep(kRetryAfter);
+    }
+  }
+  say("submitted " + std::to_string(count));
+}
+
+Task<void> report_state(groups::Group<CommandLog> group, Say say) {
+  groups::Index seen = 0;
+  while (true) {
+    co_await group.when().committed_reaches(seen + 1);
+    seen = group.committed();
+    const CommandLog& log = group.state();
+    say("state applied=" + std::to_string(log.applied) + " digest=" + log.chain.to_hex());
+  }
+}
+
+}  // namespace
+
+Status start_group_mode(Network& net, const GroupMode& mode, Say say) {
+  auto group = net.groups()
+                   .with_key(groups::GroupKey::from_secret(mode.secret))
+                   .with_state_machine(CommandLog{})
+                   .with_consensus_config(mode.consensus)
+                   .join();
+  if (!group.is_ok()) return group.status();
+  // Each task holds a handle: the membership lasts until the node stops and cancels them.
+  net.spawn(submit(net, *group, mode.commands, say));
+  net.spawn(report_state(*group, say));
+  return Status::ok();
+}
+
+}  // namespace smalti::real::node

@@ -1,0 +1,45 @@
+// The group mode of smalti-node: every node started with the same --group secret joins one
+// Raft group running a replicated command log, submits its own commands to it and prints the
+// log's state whenever it changes ("state applied=<count> digest=<hex>"). Equal digests on two
+// nodes mean they applied the same commands in the same order. Executor thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "smalti/groups/groups.hpp"
+#include "smalti/network.hpp"
+
+namespace smalti::real::node {
+
+// Text commands, each applied once: a command equal to one already applied is ignored, so a
+// submitter may retry a command whose outcome it does not know (an idempotency key).
+struct CommandLog {
+  using Command = std::string;
+  using Query = groups::Unit;
+  using QueryResult = std::uint64_t;
+
+  std::set<std::string> seen;
+  std::uint64_t applied = 0;
+  Digest chain = Digest::zero();  // BLAKE3(previous chain || command) over applied commands
+
+  Digest signature() const { return Digest::from_string("smalti.node.command-log.v1"); }
+  void apply(const Command& command, const groups::ApplyContext&);
+  QueryResult query(const Query&) const { return applied; }
+};
+
+struct GroupMode {
+  std::string secret;          // the group key's secret; empty: no group
+  std::uint32_t commands = 0;  // submitted once the group is online, one at a time
+  groups::ConsensusConfig consensus;
+};
+
+using Say = std::function<void(const std::string&)>;
+
+// Joins the group and spawns the submitting and reporting tasks on `net`; they hold the
+// membership until the node stops. An error when the join is refused.
+Status start_group_mode(Network& net, const GroupMode& mode, Say say);
+
+}  // namespace smalti::real::node

@@ -93,7 +93,7 @@ TEST(MultiProcessGroup, ProcessesReplicateOneLogThroughAKillAJoinAndARestart) {
   ASSERT_NO_FATAL_FAILURE(expect_same_log({a.get(), b.get(), d.get()}, 40));
 
   // c comes back with its identity but an empty log (in-memory stores): it rejoins as a new
-  // incarnation and replays the whole log from the others.
+  // incarnation, never as the voter it was, and the leader sends it the whole log again.
   auto c2 = std::make_unique<NodeProcess>(dir.path() + "/c2.out",
                                           group_node_args(dir, "c", base + 2, bootstrap, 0));
   ASSERT_TRUE(c2->start());

@@ -15,7 +15,7 @@ rules=(
   "uses OS or global randomness|std::random_device|[^_.>[:alnum:]](rand|srand|random|srandom|drand48|arc4random|getrandom|getentropy)[[:space:]]*\(|/dev/u?random|RAND_bytes"
   "starts a thread|std::(thread|jthread|async)[^_[:alnum:]]|pthread_create|<thread>|<future>"
   "reads the environment|[^_[:alnum:]](getenv|secure_getenv|setenv|putenv)[[:space:]]*\(|[^_[:alnum:]]environ[^_[:alnum:]]"
-  "includes a backend library|#[[:space:]]*include[[:space:]]*[<\"](boost/asio|asio|ngtcp2|gnutls|sqlite3)[^>\"]*[>\"]|#[[:space:]]*include[[:space:]]*[<\"](sim|real|storage|tee)/"
+  "includes a backend library|#[[:space:]]*include[[:space:]]*[<\"](boost/asio|asio|ngtcp2|gnutls|sqlite3)[^>\"]*[>\"]|#[[:space:]]*include[[:space:]]*[<\"](smalti/)?(sim|real|storage|tee)/"
   "iterates an unordered container for output|for[[:space:]]*\(.*:[[:space:]]*[_[:alnum:]]*unordered_"
 )
 

@@ -9,6 +9,8 @@ mkdir -p "$work/clean"
 cat > "$work/clean/ok.cpp" <<'CPP'
 // A comment about std::chrono::steady_clock::now() and rand() must not trip the lint.
 #include <chrono>
+#include "smalti/streams/streams.hpp"
+#include "smalti/tickets/ticket_validator.hpp"
 int f(std::chrono::nanoseconds d) { return static_cast<int>(d.count()); }
 struct Node { Clock& clock() const; Rng& random_source(); };
 CPP
@@ -28,6 +30,10 @@ violations=(
   '#include <gnutls/gnutls.h>'
   '#include <sqlite3.h>'
   '#include "sim/world.hpp"'
+  '#include "smalti/sim/world.hpp"'
+  '#include "smalti/real/runtime.hpp"'
+  '#include <smalti/storage/sqlite_log_store.hpp>'
+  '#include "smalti/tee/quote.hpp"'
   'long now = time(nullptr);'
   'auto ticks = clock();'
   'for (auto& x : my_unordered_map) emit(x);'

@@ -265,7 +265,7 @@ class Driver {
   void connect(std::size_t slot, std::uint8_t pick, bool up) {
     if (pending_.empty()) return;
     const std::size_t i = pick % pending_.size();
-    const discovery::Connect c = pending_[i];
+    const smalti::effect::Connect c = pending_[i];
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
     if (!up) return link_down(c.link);
     std::size_t peer = kKeys - 1;
@@ -277,7 +277,7 @@ class Driver {
   }
 
   void link_down(discovery::LinkToken token) {
-    m_.handle_link_down(now_, wall_, token);
+    m_.handle_link_closed(now_, wall_, token);
     dead_.insert(token);
     for (auto& s : slots_) {
       if (s && s->token == token) s.reset();
@@ -330,7 +330,7 @@ class Driver {
 
   void check(const discovery::Effect& effect) {
     const PeerId& self = f_.keys[0].peer_id();
-    if (const auto* c = std::get_if<discovery::Connect>(&effect)) {
+    if (const auto* c = std::get_if<smalti::effect::Connect>(&effect)) {
       SMALTI_ASSERT(c->addr.id != self, "asked to connect to itself");
       SMALTI_ASSERT(c->link != 0 && !known_.count(c->link), "a link token was handed out twice");
       known_.insert(c->link);
@@ -339,19 +339,19 @@ class Driver {
         pending_.erase(pending_.begin());
       }
       pending_.push_back(*c);
-    } else if (const auto* s = std::get_if<discovery::Send>(&effect)) {
+    } else if (const auto* s = std::get_if<smalti::effect::Send>(&effect)) {
       SMALTI_ASSERT(known_.count(s->link) && !dead_.count(s->link), "a Send on a link not open");
       SMALTI_ASSERT(s->frame.size() <= discovery::kMaxMessageSize, "an oversized frame was sent");
       auto decoded = discovery::decode_message(s->frame);
       SMALTI_ASSERT(decoded.is_ok(), "the machine sent a frame that does not decode");
-    } else if (const auto* c = std::get_if<discovery::Close>(&effect)) {
+    } else if (const auto* c = std::get_if<smalti::effect::Close>(&effect)) {
       SMALTI_ASSERT(known_.count(c->link) && !dead_.count(c->link), "a Close on a link not open");
       dead_.insert(c->link);
       for (auto& slot : slots_) {
         if (slot && slot->token == c->link) slot.reset();
       }
-      std::erase_if(pending_, [&](const discovery::Connect& p) { return p.link == c->link; });
-    } else if (const auto* e = std::get_if<discovery::Emit>(&effect)) {
+      std::erase_if(pending_, [&](const smalti::effect::Connect& p) { return p.link == c->link; });
+    } else if (const auto* e = std::get_if<smalti::effect::Deliver<discovery::Event>>(&effect)) {
       const PeerId named = std::visit(
           [](const auto& v) -> PeerId {
             if constexpr (std::is_same_v<std::decay_t<decltype(v)>, discovery::PeerDeparted>) {
@@ -360,7 +360,7 @@ class Driver {
               return v.entry.id();
             }
           },
-          e->event);
+          e->value);
       SMALTI_ASSERT(named != self, "an event about the local peer");
     } else if (const auto* d = std::get_if<discovery::SyncDone>(&effect)) {
       SMALTI_ASSERT(syncs_.count(d->id) && !synced_.count(d->id), "an unexpected SyncDone");
@@ -375,7 +375,7 @@ class Driver {
   WallTime wall_ = kWall0;
   discovery::DiscoveryMachine m_;
   std::array<std::optional<Slot>, kSlots> slots_;
-  std::vector<discovery::Connect> pending_;
+  std::vector<smalti::effect::Connect> pending_;
   std::set<discovery::LinkToken> known_;
   std::set<discovery::LinkToken> dead_;
   std::set<discovery::SyncId> syncs_;

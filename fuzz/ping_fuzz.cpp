@@ -2,17 +2,19 @@
 //
 // The raw input is first decoded as one ping frame: a frame that decodes must re-encode to the
 // very same bytes (the codec is canonical), and anything else must be rejected with kMalformed
-// or kLimitExceeded. Then the input drives a PingMachine. Bytes 0..2 pick the Config; after
+// or kLimitExceeded. Then the input drives a PingMachine. Bytes 0..3 pick the Config; after
 // that each step is an opcode byte (low 3 bits: the input, next 2 bits: the peer, top bits:
 // whether to pull effects) and a time byte (how far `now` advances, never backwards), followed
 // for frame inputs by a length byte and that many frame bytes. Checked after every step:
 //   - invariants() holds, outstanding() stays within max_outstanding, next_deadline() is at
-//     most now + timeout while pings are in flight;
-//   - every effect is well formed: requests and replies decode, Completed names a ping that
-//     was started, to the same peer;
+//     most now + timeout while pings are in flight, the effect queue within its limit;
+//   - every effect is well formed: a Connect opens the peer's outbound link, requests and
+//     replies decode and go on a link the machine knows, Completed names a started ping of the
+//     same peer;
 //   - a small reference model agrees: the same pings in flight, the same next_deadline(), the
 //     same number of effects waiting, each ping finished with the same RTT or the same code
-//     (response from its peer, kUnavailable on link closed, kTimeout), the same dropped requests;
+//     (response from its peer, kUnavailable when its link closed or broke the protocol,
+//     kTimeout), the same dropped inputs;
 //   - after a final timeout far in the future, every started ping completed exactly once.
 #include <algorithm>
 #include <cstddef>
@@ -23,6 +25,7 @@
 
 #include "fuzz_support.hpp"
 #include "smalti/base/assert.hpp"
+#include "smalti/env/transport.hpp"
 #include "smalti/ping/ping_machine.hpp"
 #include "smalti/ping/ping_messages.hpp"
 
@@ -53,7 +56,7 @@ class Driver {
       const std::uint8_t dt = in.byte();
       // Mostly small steps, sometimes past the timeout.
       now_ += dt < 200 ? Duration(dt * 1000) : Duration(std::chrono::milliseconds(dt - 199) * 100);
-      const PeerId& peer = peers_[(op >> 3) % 3];
+      const int peer = (op >> 3) % 3;
       switch (op & 7) {
         case 0:
           start(peer);
@@ -62,20 +65,19 @@ class Driver {
           respond_to_started(in.byte());
           break;
         case 2:
-          feed(peer, smalti::encode(ping::Message{ping::Request{in.byte()}}));
+          feed_inbound(peer, smalti::encode(ping::Message{ping::Request{in.byte()}}));
           break;
         case 3:
-          feed(peer, in.take(in.byte() % (ping::kMaxFrameSize + 8)));
+          feed_inbound(peer, in.take(in.byte() % (ping::kMaxFrameSize + 8)));
           break;
         case 4:
-          machine_.handle_link_closed(now_, peer);
-          model_fail_if([&](const Sent& s) { return s.peer == peer; }, StatusCode::kUnavailable);
+          close_outbound(peer);
           break;
         case 5:
-          timeout();
+          connected(peer);
           break;
         case 6:
-          feed(peer, smalti::encode(ping::Message{ping::Response{in.byte()}}));
+          feed_outbound(peer, in.take(in.byte() % (ping::kMaxFrameSize + 8)));
           break;
         default:  // jump to the next deadline, exactly
           if (machine_.next_deadline() != Instant::max()) {
@@ -100,43 +102,85 @@ class Driver {
     const ping::Stats& s = machine_.stats();
     SMALTI_ASSERT(s.started == started_.size());
     SMALTI_ASSERT(s.succeeded + s.timed_out + s.failed == s.started);
-    SMALTI_ASSERT(s.dropped_requests == model_dropped_, "dropped requests differ from the model");
+    SMALTI_ASSERT(machine_.dropped_inputs() == model_dropped_, "dropped inputs differ");
     SMALTI_ASSERT(s.requests_answered == model_answered_);
   }
 
  private:
-  // The reference model: what is in flight, and how each finished ping must be reported.
+  // The reference model: what is in flight, each peer's links, and how each finished ping must
+  // be reported.
   struct Sent {
-    PeerId peer;
+    int peer = 0;
     Instant at;
   };
+  struct Outbound {
+    smalti::LinkToken link = 0;
+    bool connected = false;
+    std::size_t queued = 0;
+  };
 
-  // Feeds one frame from `peer` to the machine and applies it to the model.
-  void feed(const PeerId& peer, ByteView frame) {
-    machine_.handle_frame(now_, peer, ++link_, frame);
+  bool below_mark() const { return model_pending_ < config_.max_pending_effects / 2; }
+
+  // A frame on peer's inbound link (accepted on first use).
+  void feed_inbound(int peer, ByteView frame) {
+    if (!inbound_[peer]) {
+      inbound_[peer] = machine_.handle_accepted(now_, peers_[peer]);
+      SMALTI_ASSERT(inbound_[peer].has_value(), "an inbound link refused below the bound");
+    }
+    if (feed(peer, *inbound_[peer], frame) == Outcome::kClosed) inbound_[peer].reset();
+  }
+
+  // A frame on peer's outbound link, when it has a connected one.
+  void feed_outbound(int peer, ByteView frame) {
+    if (!outbound_[peer] || !outbound_[peer]->connected) return;
+    if (feed(peer, outbound_[peer]->link, frame) == Outcome::kClosed) {
+      outbound_[peer].reset();
+      model_fail_if([&](const Sent& s) { return s.peer == peer; }, StatusCode::kUnavailable);
+    }
+  }
+
+  enum class Outcome { kDropped, kTaken, kClosed };
+  // Feeds one frame to the machine and applies it to the model.
+  Outcome feed(int peer, smalti::LinkToken link, ByteView frame) {
+    const bool admitted = below_mark();
+    machine_.handle_frame(now_, link, frame);
+    if (!admitted) {
+      ++model_dropped_;
+      return Outcome::kDropped;
+    }
     auto message = ping::decode_message(frame);
     if (!message.is_ok()) {
-      // A Violation, unless the effect queue is full (the next bad frame reports it again).
-      if (model_pending_ < config_.max_pending_effects) ++model_pending_;
-      return;
+      ++model_pending_;  // the Close
+      return Outcome::kClosed;
     }
-    if (const auto* request = std::get_if<ping::Request>(&*message)) {
-      (void)request;
-      if (model_pending_ >= config_.max_pending_effects) {
-        ++model_dropped_;
-      } else {
-        ++model_answered_;
-        ++model_pending_;
-      }
-      return;
+    if (std::holds_alternative<ping::Request>(*message)) {
+      ++model_answered_;
+      ++model_pending_;
+      return Outcome::kTaken;
     }
     const std::uint64_t nonce = std::get<ping::Response>(*message).nonce;
     model_expire();  // overdue pings fail before a response is matched
     auto it = model_in_flight_.find(nonce);
-    if (it == model_in_flight_.end() || it->second.peer != peer) return;
+    if (it == model_in_flight_.end() || it->second.peer != peer) return Outcome::kTaken;
     expected_.emplace(nonce, smalti::Result<Duration>(now_ - it->second.at));
     model_in_flight_.erase(it);
     ++model_pending_;
+    return Outcome::kTaken;
+  }
+
+  void connected(int peer) {
+    if (!outbound_[peer] || outbound_[peer]->connected) return;
+    machine_.handle_connected(now_, outbound_[peer]->link);
+    outbound_[peer]->connected = true;
+    model_pending_ += outbound_[peer]->queued;
+    outbound_[peer]->queued = 0;
+  }
+
+  void close_outbound(int peer) {
+    if (!outbound_[peer]) return;
+    machine_.handle_link_closed(now_, outbound_[peer]->link);
+    outbound_[peer].reset();
+    model_fail_if([&](const Sent& s) { return s.peer == peer; }, StatusCode::kUnavailable);
   }
 
   void timeout() {
@@ -162,30 +206,44 @@ class Driver {
     }
   }
 
-  void start(const PeerId& peer) {
+  void start(int peer) {
     model_expire();  // start() first fails overdue pings
-    const std::size_t before = model_in_flight_.size();
-    auto id = machine_.start(now_, peer);
+    const bool full = model_in_flight_.size() >= config_.max_outstanding;
+    const bool queue_full = outbound_[peer] && !outbound_[peer]->connected &&
+                            outbound_[peer]->queued >= config_.max_queued_per_peer;
+    auto id = machine_.start(now_, smalti::PeerAddr{peers_[peer], {"sim:1"}});
     if (!id.is_ok()) {
       SMALTI_ASSERT(id.status().code() == StatusCode::kLimitExceeded);
-      SMALTI_ASSERT(before == config_.max_outstanding, "refused a ping below the limit");
+      SMALTI_ASSERT(full || !below_mark() || queue_full, "refused a ping below every limit");
       return;
     }
+    SMALTI_ASSERT(!full && below_mark() && !queue_full, "took a ping past a limit");
     SMALTI_ASSERT(started_.count(*id) == 0, "a ping id was reused");
     started_.emplace(*id, peer);
     model_in_flight_.emplace(*id, Sent{peer, now_});
-    ++model_pending_;
+    if (!outbound_[peer]) {
+      auto link = machine_.outbound_link(peers_[peer]);
+      SMALTI_ASSERT(link.has_value(), "no outbound link after a ping");
+      outbound_[peer] = Outbound{*link, false, 0};
+      ++model_pending_;  // the Connect
+    }
+    if (outbound_[peer]->connected) {
+      ++model_pending_;
+    } else {
+      ++outbound_[peer]->queued;
+    }
   }
 
   void respond_to_started(std::uint8_t pick) {
     if (started_.empty()) return;
     auto it = started_.begin();
     std::advance(it, static_cast<long>(pick % started_.size()));
-    feed(it->second, smalti::encode(ping::Message{ping::Response{it->first}}));
+    feed_outbound(it->second, smalti::encode(ping::Message{ping::Response{it->first}}));
   }
 
   void check_step() {
     machine_.invariants();
+    SMALTI_ASSERT(machine_.pending_effects() <= machine_.effect_limit());
     SMALTI_ASSERT(machine_.outstanding() <= config_.max_outstanding);
     SMALTI_ASSERT(machine_.outstanding() == model_in_flight_.size(),
                   "in flight differs from model");
@@ -210,7 +268,7 @@ class Driver {
       if (const auto* done = std::get_if<ping::Completed>(&*effect)) {
         auto it = started_.find(done->id);
         SMALTI_ASSERT(it != started_.end(), "completed a ping that was never started");
-        SMALTI_ASSERT(it->second == done->peer, "completed a ping with the wrong peer");
+        SMALTI_ASSERT(peers_[it->second] == done->peer, "completed a ping with the wrong peer");
         auto want = expected_.find(done->id);
         SMALTI_ASSERT(want != expected_.end(), "completed a ping the model has in flight");
         if (want->second.is_ok()) {
@@ -220,16 +278,13 @@ class Driver {
           SMALTI_ASSERT(done->rtt.status().code() == want->second.status().code(), "wrong code");
         }
         ++completions_[done->id];
-      } else if (const auto* send = std::get_if<ping::SendRequest>(&*effect)) {
-        auto m = ping::decode_message(send->frame);
-        SMALTI_ASSERT(m.is_ok() && std::holds_alternative<ping::Request>(*m));
-      } else if (const auto* reply = std::get_if<ping::Reply>(&*effect)) {
-        auto m = ping::decode_message(reply->frame);
-        SMALTI_ASSERT(m.is_ok() && std::holds_alternative<ping::Response>(*m));
-        SMALTI_ASSERT(reply->link <= link_);
+      } else if (const auto* send = std::get_if<smalti::effect::Send>(&*effect)) {
+        SMALTI_ASSERT(ping::decode_message(send->frame).is_ok(), "an undecodable frame sent");
+      } else if (const auto* connect = std::get_if<smalti::effect::Connect>(&*effect)) {
+        SMALTI_ASSERT(connect->alpn == ping::kAlpn, "a link opened on another protocol");
       } else {
-        const auto& bad = std::get<ping::Violation>(*effect);
-        SMALTI_ASSERT(!bad.reason.is_ok() && bad.link <= link_);
+        const auto& close = std::get<smalti::effect::Close>(*effect);
+        SMALTI_ASSERT(close.code == smalti::env::close_code::kProtocolViolation);
       }
     }
   }
@@ -240,8 +295,9 @@ class Driver {
                             PeerId{smalti::Digest::from_u64(2)},
                             PeerId{smalti::Digest::from_u64(3)}};
   Instant now_ = Instant::from_nanos(1'000'000'000);
-  ping::LinkToken link_ = 0;
-  std::map<ping::PingId, PeerId> started_;
+  std::optional<Outbound> outbound_[3];
+  std::optional<smalti::LinkToken> inbound_[3];
+  std::map<ping::PingId, int> started_;
   std::map<ping::PingId, int> completions_;
   std::map<ping::PingId, Sent> model_in_flight_;
   std::map<ping::PingId, smalti::Result<Duration>> expected_;
@@ -258,7 +314,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ping::Config config;
   config.timeout = std::chrono::milliseconds(1 + in.byte()) * 20;
   config.max_outstanding = 1 + in.byte() % 8;
-  config.max_pending_effects = 1 + in.byte() % 16;
+  config.max_pending_effects = 2 * config.max_outstanding + 4 + in.byte() % 16;
+  config.max_queued_per_peer = 1 + in.byte() % 4;
   Driver driver(config);
   driver.run(in);
   return 0;

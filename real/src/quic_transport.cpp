@@ -17,6 +17,7 @@
 
 #include "quic/quic_connection.hpp"
 #include "smalti/base/frame.hpp"
+#include "smalti/env/link_inbox.hpp"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -93,7 +94,7 @@ struct Conn final : QuicConnection::Handler, std::enable_shared_from_this<Conn> 
   asio::io_context& io();
   void on_established(const PeerId& remote, const std::string& alpn) override;
   void on_stream_data(ByteView data) override;
-  void on_closed(const env::CloseInfo& info) override;
+  void on_closed(const env::CloseInfo& info, StatusCode cause) override;
 
   // Sends what is due and re-arms the timer; drops the connection once it is over.
   void service();
@@ -121,19 +122,20 @@ struct Conn final : QuicConnection::Handler, std::enable_shared_from_this<Conn> 
   Instant setup_deadline = Instant::max();  // not established by then: given up
 };
 
-class QuicLink final : public env::Link {
+class QuicLink final : public env::Link, public std::enable_shared_from_this<QuicLink> {
  public:
-  QuicLink(std::shared_ptr<Conn> conn, PeerId remote, std::string alpn)
-      : conn_(conn), remote_(remote), alpn_(std::move(alpn)) {}
+  QuicLink(std::shared_ptr<Conn> conn, PeerId remote, std::string alpn,
+           env::LinkInbox::Limits limits)
+      : conn_(conn), remote_(remote), alpn_(std::move(alpn)), inbox_(limits) {}
   ~QuicLink() override { close(env::close_code::kCancelled, "link dropped"); }
 
   const PeerId& remote() const override { return remote_; }
   const std::string& alpn() const override { return alpn_; }
   void set_handler(env::LinkHandler* handler) override;
-  Status send(Bytes frame) override;
+  Status send(Bytes&& frame) override;
   Duration rtt() const override;
   Digest secret(std::string_view label) const override;
-  bool is_open() const override { return open_; }
+  bool is_open() const override { return inbox_.open(); }
   void close(std::uint32_t code, std::string reason) override;
 
   void deliver(Bytes frame);
@@ -144,11 +146,7 @@ class QuicLink final : public env::Link {
   std::weak_ptr<Conn> conn_;
   PeerId remote_;
   std::string alpn_;
-  env::LinkHandler* handler_ = nullptr;
-  std::deque<Bytes> held_;
-  std::size_t held_bytes_ = 0;
-  std::optional<env::CloseInfo> held_close_;
-  bool open_ = true;
+  env::LinkInbox inbox_;
 };
 
 struct QuicTransport::Impl {
@@ -196,25 +194,12 @@ asio::io_context& Conn::io() {
 // ---- links -------------------------------------------------------------------------------------
 
 void QuicLink::set_handler(env::LinkHandler* handler) {
-  handler_ = handler;
-  if (!handler_) return;
-  while (!held_.empty() && handler_) {
-    Bytes frame = std::move(held_.front());
-    held_.pop_front();
-    held_bytes_ -= frame.size();
-    handler_->on_frame(std::move(frame));
-  }
-  if (held_close_ && handler_) {
-    env::CloseInfo info = std::move(*held_close_);
-    held_close_.reset();
-    env::LinkHandler* h = handler_;
-    handler_ = nullptr;
-    h->on_closed(info);
-  }
+  auto self = shared_from_this();  // a handler may drop the last reference while we deliver
+  inbox_.set_handler(handler);
 }
 
-Status QuicLink::send(Bytes frame) {
-  if (!open_) return error(StatusCode::kUnavailable, "link closed");
+Status QuicLink::send(Bytes&& frame) {
+  if (!inbox_.open()) return error(StatusCode::kUnavailable, "link closed");
   auto conn = conn_.lock();
   if (!conn || !conn->quic || conn->quic->is_closed()) {
     return error(StatusCode::kUnavailable, "connection closed");
@@ -236,50 +221,33 @@ Duration QuicLink::rtt() const {
 
 Digest QuicLink::secret(std::string_view label) const {
   auto conn = conn_.lock();
-  if (!open_ || !conn || !conn->quic || conn->quic->is_closed()) return Digest();
+  if (!inbox_.open() || !conn || !conn->quic || conn->quic->is_closed()) return Digest();
   auto bytes = conn->quic->export_secret(std::string(label));
   return bytes.is_ok() ? Digest(*bytes) : Digest();
 }
 
 void QuicLink::close(std::uint32_t code, std::string reason) {
-  if (!open_) return;
-  open_ = false;
-  handler_ = nullptr;
-  held_.clear();
-  held_bytes_ = 0;
-  held_close_.reset();  // our own close is never reported back
+  const bool was_open = inbox_.open();
+  inbox_.close_locally();  // our own close is never reported back
+  if (!was_open) return;
   if (auto conn = conn_.lock()) conn->begin_close(code, std::move(reason));
 }
 
 void QuicLink::deliver(Bytes frame) {
-  if (!open_) return;
-  if (handler_) {
-    handler_->on_frame(std::move(frame));
-    return;
-  }
-  held_bytes_ += frame.size();
-  held_.push_back(std::move(frame));
+  auto self = shared_from_this();
+  if (inbox_.deliver(std::move(frame))) return;
   auto conn = conn_.lock();
-  if (conn && (held_.size() > conn->t.options.max_unclaimed_frames ||
-               held_bytes_ > conn->t.options.max_unclaimed_bytes)) {
+  if (conn) {
     conn->t.log("link " + alpn_ + " from " + remote_.short_hex() +
                 ": too many frames before a handler; reset");
-    remote_closed(env::CloseInfo{env::close_code::kReset, "too many unclaimed frames", false});
-    conn->begin_close(env::close_code::kProtocolViolation, "too many unclaimed frames");
   }
+  remote_closed(env::CloseInfo{env::close_code::kReset, "too many unclaimed frames", false});
+  if (conn) conn->begin_close(env::close_code::kProtocolViolation, "too many unclaimed frames");
 }
 
 void QuicLink::remote_closed(const env::CloseInfo& info) {
-  if (!open_) return;
-  open_ = false;
-  held_.clear();
-  if (handler_) {
-    env::LinkHandler* h = handler_;
-    handler_ = nullptr;
-    h->on_closed(info);
-  } else {
-    held_close_ = info;
-  }
+  auto self = shared_from_this();
+  inbox_.end(info);
 }
 
 // ---- connections -------------------------------------------------------------------------------
@@ -288,7 +256,9 @@ void Conn::on_established(const PeerId& peer, const std::string& agreed) {
   remote = peer;
   alpn = agreed;
   auto self = shared_from_this();
-  auto l = std::make_shared<QuicLink>(self, peer, agreed);
+  auto l = std::make_shared<QuicLink>(
+      self, peer, agreed,
+      env::LinkInbox::Limits{t.options.max_unclaimed_frames, t.options.max_unclaimed_bytes});
   link = l;
   if (outbound) {
     auto done = std::move(connect_done);
@@ -329,7 +299,7 @@ void Conn::on_stream_data(ByteView data) {
   }
 }
 
-void Conn::on_closed(const env::CloseInfo& info) {
+void Conn::on_closed(const env::CloseInfo& info, StatusCode cause) {
   auto self = shared_from_this();
   if (reader.buffered() > 0) {
     t.log("link " + alpn + " from " + remote.short_hex() + " ended inside a frame: " +
@@ -343,15 +313,7 @@ void Conn::on_closed(const env::CloseInfo& info) {
   if (connect_done) {
     auto done = std::move(connect_done);
     connect_done = nullptr;
-    const bool identity = info.reason.find("not the expected") != std::string::npos ||
-                          info.reason.find("certificate") != std::string::npos;
-    const bool no_alpn = info.reason.find("ALPN") != std::string::npos;
-    const bool timeout = info.reason.find("timeout") != std::string::npos;
-    const StatusCode code = identity  ? StatusCode::kPermissionDenied
-                            : no_alpn ? StatusCode::kNotFound
-                            : timeout ? StatusCode::kTimeout
-                                      : StatusCode::kUnavailable;
-    Status status = error(code, "connect failed: " + info.reason);
+    Status status = error(cause, "connect failed: " + info.reason);
     asio::post(io(), [done = std::move(done), status] { done(status); });
   }
   if (auto l = link.lock()) {

@@ -259,8 +259,9 @@ void SimNetwork::finish_connect(const PendingConnect& pending, env::ConnectFn do
   link.incarnation[0] = from_inc;
   link.incarnation[1] = to_inc;
   link.dir[0].last_delivery = link.dir[1].last_delivery = started;
-  auto dialer = std::make_shared<SimLinkEnd>(*this, id, 0, world_.peer_id(to), alpn);
-  auto acceptor = std::make_shared<SimLinkEnd>(*this, id, 1, world_.peer_id(from), alpn);
+  const env::LinkInbox::Limits hold{config_.max_unclaimed_frames, config_.max_unclaimed_bytes};
+  auto dialer = std::make_shared<SimLinkEnd>(*this, id, 0, world_.peer_id(to), alpn, hold);
+  auto acceptor = std::make_shared<SimLinkEnd>(*this, id, 1, world_.peer_id(from), alpn, hold);
   link.end[0] = dialer;
   link.end[1] = acceptor;
   link.rtt.add_sample(pending.handshake_rtt);
@@ -271,7 +272,7 @@ void SimNetwork::finish_connect(const PendingConnect& pending, env::ConnectFn do
   world_.run_on_host(from, [&] { done(env::LinkPtr(dialer)); });
 }
 
-Status SimNetwork::send(LinkId id, int side, Bytes frame) {
+Status SimNetwork::send(LinkId id, int side, Bytes& frame) {
   auto it = links_.find(id);
   if (it == links_.end()) return error(StatusCode::kUnavailable, "link is closed");
   if (frame.size() > config_.max_frame_size) {
@@ -375,8 +376,7 @@ void SimNetwork::deliver_head(LinkId id, int side) {
   world_.record(to, "net.deliver", id, item.frame.size(), trace_hash_bytes(item.frame));
   if (!d.queue.empty()) schedule_direction(link, side);
   bool held = true;
-  if (receiver)
-    world_.run_on_host(to, [&] { held = receiver->deliver(std::move(item.frame), config_); });
+  if (receiver) world_.run_on_host(to, [&] { held = receiver->deliver(std::move(item.frame)); });
   if (!held) reset_link(id, "receive window exceeded before a handler was set");
 }
 
@@ -463,69 +463,42 @@ void SimNetwork::on_host_restarted(HostId host) {
 // ---- SimLinkEnd --------------------------------------------------------------------------
 
 SimLinkEnd::~SimLinkEnd() {
-  if (open_) network_.close(id_, side_, env::close_code::kCancelled, "link dropped");
+  if (inbox_.open()) network_.close(id_, side_, env::close_code::kCancelled, "link dropped");
 }
 
 void SimLinkEnd::set_handler(env::LinkHandler* handler) {
-  handler_ = handler;
-  if (handler_ == nullptr) return;
   auto self = shared_from_this();  // a handler may drop the last reference while we deliver
-  unclaimed_bytes_ = 0;
-  while (!unclaimed_.empty() && handler_ != nullptr) {
-    Bytes frame = std::move(unclaimed_.front());
-    unclaimed_.pop_front();
-    handler_->on_frame(std::move(frame));
-  }
-  if (pending_close_ && handler_ != nullptr) {
-    auto info = *pending_close_;
-    pending_close_.reset();
-    handler_->on_closed(info);
-  }
+  inbox_.set_handler(handler);
 }
 
-Status SimLinkEnd::send(Bytes frame) {
-  if (!open_) return error(StatusCode::kUnavailable, "link is closed");
-  return network_.send(id_, side_, std::move(frame));
+Status SimLinkEnd::send(Bytes&& frame) {
+  if (!inbox_.open()) return error(StatusCode::kUnavailable, "link is closed");
+  return network_.send(id_, side_, frame);
 }
 
 void SimLinkEnd::close(std::uint32_t code, std::string reason) {
-  pending_close_.reset();  // our own close: a reset not yet reported is never reported
-  if (!open_) return;
-  open_ = false;
-  network_.close(id_, side_, code, std::move(reason));
+  const bool was_open = inbox_.open();
+  inbox_.close_locally();  // our own close: an end not yet reported is never reported
+  if (was_open) network_.close(id_, side_, code, std::move(reason));
 }
 
-bool SimLinkEnd::deliver(Bytes frame, const NetworkConfig& config) {
-  if (!open_) return true;
-  if (handler_ != nullptr) {
-    handler_->on_frame(std::move(frame));
-    return true;
-  }
-  if (unclaimed_.size() >= config.max_unclaimed_frames ||
-      unclaimed_bytes_ + frame.size() > config.max_unclaimed_bytes) {
-    return false;
-  }
-  unclaimed_bytes_ += frame.size();
-  unclaimed_.push_back(std::move(frame));
-  return true;
+bool SimLinkEnd::deliver(Bytes frame) {
+  auto self = shared_from_this();
+  return inbox_.deliver(std::move(frame));
 }
 
 void SimLinkEnd::closed(const env::CloseInfo& info) {
-  mark_closed(info);
-  notify_closed();
+  auto self = shared_from_this();
+  inbox_.end(info);
 }
 
 void SimLinkEnd::mark_closed(const env::CloseInfo& info) {
-  if (!open_) return;
-  open_ = false;
-  pending_close_ = info;
+  inbox_.end(info, /*report_now=*/false);
 }
 
 void SimLinkEnd::notify_closed() {
-  if (!pending_close_ || handler_ == nullptr) return;  // set_handler() delivers it later
-  const env::CloseInfo info = *pending_close_;
-  pending_close_.reset();
-  handler_->on_closed(info);
+  auto self = shared_from_this();
+  inbox_.report_end();
 }
 
 Digest SimNetwork::link_secret(LinkId link, std::string_view label) const {

@@ -93,7 +93,7 @@ TEST_F(QuicTransportTest, FramesFlowBothWaysInOrderAndTheRemoteKeyIsTheLinksPeer
   for (std::uint8_t i = 0; i < 200; ++i) EXPECT_EQ(server.recorders[0]->frames[i], Bytes(i + 1, i));
   // A large frame, and an answer.
   Bytes big(3u << 20, 0x5a);
-  ASSERT_TRUE(server.links[0]->send(big).is_ok());
+  ASSERT_TRUE(server.links[0]->send(Bytes(big)).is_ok());
   ASSERT_TRUE(run_until([&] { return client.frames.size() == 1; }));
   EXPECT_EQ(client.frames[0], big);
   EXPECT_GT((*link)->rtt(), Duration::zero());

@@ -1,5 +1,7 @@
 #include "smalti/discovery/discovery.hpp"
 
+#include "smalti/runtime/link_effects.hpp"
+
 namespace smalti::discovery {
 
 // Link RTT samples are taken at most this often per link.
@@ -34,7 +36,7 @@ Discovery::Discovery(Node& node, ping::PingService& ping, Config config)
                      [this](LinkToken t, const env::CloseInfo&) {
                        last_rtt_sample_.erase(t);
                        link_peers_.erase(t);
-                       machine_.handle_link_down(node_.now(), node_.wall_now(), t);
+                       machine_.handle_link_closed(node_.now(), node_.wall_now(), t);
                        run_effects();
                      },
                  .on_frame = [this](LinkToken t, Bytes frame) { on_frame(t, std::move(frame)); },
@@ -104,18 +106,16 @@ void Discovery::run_effects() {
 }
 
 void Discovery::execute(Effect& effect) {
-  if (auto* send = std::get_if<Send>(&effect)) {
-    // A full send queue drops this frame: re-announces and exchanges repair what it carried.
-    (void)links_.send(send->link, std::move(send->frame));
-  } else if (auto* connect = std::get_if<Connect>(&effect)) {
+  if (auto* send = std::get_if<effect::Send>(&effect)) {
+    execute_link_effect(links_, machine_, node_.now(), std::move(*send));
+  } else if (auto* connect = std::get_if<effect::Connect>(&effect)) {
     link_peers_[connect->link] = connect->addr.id;
-    links_.connect(connect->link, connect->addr,
-                   connect->channel == Channel::kAnnounce ? kAnnounceAlpn : kSyncAlpn);
-  } else if (auto* close = std::get_if<Close>(&effect)) {
+    execute_link_effect(links_, std::move(*connect));
+  } else if (auto* close = std::get_if<effect::Close>(&effect)) {
     node_.trace("discovery.close", close->link, close->code);
     last_rtt_sample_.erase(close->link);
     link_peers_.erase(close->link);
-    links_.close(close->link, close->code, std::move(close->reason));
+    execute_link_effect(links_, std::move(*close));
   } else if (auto* probe = std::get_if<Probe>(&effect)) {
     const PeerId peer = probe->addr.id;
     ping_.ping(probe->addr, [alive = std::weak_ptr<Discovery*>(alive_), peer](Result<Duration> r) {
@@ -124,8 +124,8 @@ void Discovery::execute(Effect& effect) {
       (*d)->machine_.handle_rtt_sample((*d)->node_.now(), peer, *r);
       (*d)->run_effects();
     });
-  } else if (auto* emit = std::get_if<Emit>(&effect)) {
-    events_.push(std::move(emit->event));
+  } else if (auto* deliver = std::get_if<effect::Deliver<Event>>(&effect)) {
+    events_.push(std::move(deliver->value));
     event_signal_.notify();
   } else if (auto* done = std::get_if<SyncDone>(&effect)) {
     auto waiter = sync_waiters_.find(done->id);

@@ -6,7 +6,8 @@
 namespace smalti::discovery {
 
 DiscoveryMachine::DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed)
-    : config_(std::move(config)),
+    : MachineBase(Instant{}, kMaxPendingEffects),
+      config_(std::move(config)),
       key_(key),
       catalog_(CatalogConfig{config_.network, config_.max_time_drift, config_.purge_after,
                              config_.max_entries},
@@ -17,25 +18,19 @@ DiscoveryMachine::DiscoveryMachine(Config config, SecretKey key, PeerAddr self, 
   local_.entry.address = std::move(self);
 }
 
-void DiscoveryMachine::advance(Instant now) {
-  SMALTI_ASSERT(now >= last_now_, "time went backwards");
-  last_now_ = now;
-}
-
-void DiscoveryMachine::push(Effect effect) {
-  SMALTI_ASSERT(effects_.size() < kMaxPendingEffects, "discovery effects are not being pulled");
-  effects_.push_back(std::move(effect));
+const char* channel_alpn(Channel channel) {
+  return channel == Channel::kAnnounce ? kAnnounceAlpn : kSyncAlpn;
 }
 
 void DiscoveryMachine::send(LinkToken link, const Message& message) {
-  push(Send{link, encode(message)});
+  emit(effect::Send{link, encode(message)});
 }
 
 void DiscoveryMachine::close_link(LinkToken link, std::uint32_t code, std::string reason) {
   if (!links_.count(link)) return;
   forget_link(link, error(StatusCode::kCancelled, reason));
-  push(Close{link, code, std::move(reason)});
-  maintain_at_ = std::min(maintain_at_, last_now_);
+  emit(effect::Close{link, code, std::move(reason)});
+  maintain_at_ = std::min(maintain_at_, now());
 }
 
 void DiscoveryMachine::violation(LinkToken link, const Status& why) {
@@ -56,7 +51,7 @@ bool DiscoveryMachine::forget_link(LinkToken link, const Status& reason) {
   if (auto j = joining_.find(state.peer); j != joining_.end() && j->second == link) {
     joining_.erase(j);
   }
-  if (state.sync_id) push(SyncDone{*state.sync_id, reason});
+  if (state.sync_id) emit(SyncDone{*state.sync_id, reason});
   links_.erase(it);
   return was_neighbour;
 }
@@ -124,7 +119,7 @@ void DiscoveryMachine::run_probes(Instant now, WallTime wall) {
        probed < config_.max_probes_per_round && seen < entries.size(); ++seen) {
     if (it == entries.end()) it = entries.begin();
     if (!catalog_.is_stale(wall, it->second.entry)) {
-      push(Probe{it->second.entry.address});
+      emit(Probe{it->second.entry.address});
       ++probed;
     }
     probe_cursor_ = it->first;
@@ -137,7 +132,7 @@ void DiscoveryMachine::purge(Instant now, WallTime wall) {
   for (const PeerId& peer : catalog_.purge(wall)) {
     rtt_.erase(peer);
     ++catalog_version_;
-    emit(PeerDeparted{peer});
+    deliver_event(PeerDeparted{peer});
   }
   for (auto it = backoff_.begin(); it != backoff_.end();) {
     it = it->second.retry_at <= now ? backoff_.erase(it) : std::next(it);
@@ -200,8 +195,8 @@ void DiscoveryMachine::note_join_failed(Instant now, const PeerId& peer) {
   b.retry_at = now + b.delay / 2 + Duration(rng_.between(0, b.delay.count()));
 }
 
-void DiscoveryMachine::emit(Event event) {
-  push(Emit{std::move(event)});
+void DiscoveryMachine::deliver_event(Event event) {
+  emit(effect::Deliver<Event>{std::move(event)});
 }
 
 Result<Upsert> DiscoveryMachine::accept_entry(WallTime wall, const SignedPeerEntry& entry) {
@@ -222,9 +217,9 @@ Result<Upsert> DiscoveryMachine::accept_entry(WallTime wall, const SignedPeerEnt
   }
   dialed_.erase(peer);
   if (*outcome == Upsert::kNew) {
-    emit(PeerDiscovered{entry.entry});
+    deliver_event(PeerDiscovered{entry.entry});
   } else {
-    emit(PeerUpdated{entry.entry});
+    deliver_event(PeerUpdated{entry.entry});
   }
   return outcome;
 }
@@ -267,9 +262,9 @@ SyncId DiscoveryMachine::sync_with(Instant now, WallTime, const PeerAddr& peer) 
   advance(now);
   const SyncId id = next_sync_++;
   if (departed_ || !started_) {
-    push(SyncDone{id, error(StatusCode::kCancelled, "discovery is not running")});
+    emit(SyncDone{id, error(StatusCode::kCancelled, "discovery is not running")});
   } else if (peer.id == local_.entry.id()) {
-    push(SyncDone{id, error(StatusCode::kInvalidArgument, "cannot sync with oneself")});
+    emit(SyncDone{id, error(StatusCode::kInvalidArgument, "cannot sync with oneself")});
   } else {
     links_[open_link(peer, Channel::kSync)].sync_id = id;
   }
@@ -311,13 +306,6 @@ void DiscoveryMachine::depart(Instant now, WallTime wall) {
   const Departure departure = Departure::sign(key_, local_.entry.version, wall.unix_millis());
   for (const auto& [peer, n] : neighbours_) send(n.link, departure);
   departed_ = true;
-}
-
-std::optional<Effect> DiscoveryMachine::poll_effect() {
-  if (effects_.empty()) return std::nullopt;
-  Effect effect = std::move(effects_.front());
-  effects_.pop_front();
-  return effect;
 }
 
 std::vector<PeerId> DiscoveryMachine::neighbours() const {

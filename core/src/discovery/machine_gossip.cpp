@@ -15,7 +15,7 @@ void DiscoveryMachine::broadcast(const SignedPeerEntry& entry, const PeerId* exc
     } else if (n.lazy_queue.size() < kMaxLazyQueue) {
       // Dropped beyond the bound: the next re-announce or exchange repairs it.
       n.lazy_queue.push_back(stamp);
-      if (flush_at_ == Instant::max()) flush_at_ = last_now_ + config_.ihave_interval;
+      if (flush_at_ == Instant::max()) flush_at_ = now() + config_.ihave_interval;
     }
   }
 }
@@ -151,7 +151,7 @@ void DiscoveryMachine::on_departure(WallTime wall, LinkToken link, const PeerId&
   if (catalog_.depart(wall, departure.peer, departure.last_version)) {
     rtt_.erase(departure.peer);
     ++catalog_version_;
-    emit(PeerDeparted{departure.peer});
+    deliver_event(PeerDeparted{departure.peer});
   }
   for (const auto& [peer, n] : neighbours_) {
     if (peer != from && peer != departure.peer) send(n.link, departure);

@@ -9,9 +9,9 @@ LinkToken DiscoveryMachine::open_link(const PeerAddr& addr, Channel channel) {
   state.peer = addr.id;
   state.channel = channel;
   state.outbound = true;
-  state.deadline = last_now_ + kHandshakeTimeout;
+  state.deadline = now() + kHandshakeTimeout;
   links_.emplace(token, std::move(state));
-  push(Connect{token, addr, channel});
+  emit(effect::Connect{token, addr, channel_alpn(channel)});
   return token;
 }
 
@@ -34,7 +34,7 @@ void DiscoveryMachine::handle_connected(Instant now, WallTime wall, LinkToken li
   }
 }
 
-void DiscoveryMachine::handle_link_down(Instant now, WallTime wall, LinkToken link) {
+void DiscoveryMachine::handle_link_closed(Instant now, WallTime wall, LinkToken link) {
   advance(now);
   auto it = links_.find(link);
   if (it == links_.end()) return;
@@ -69,11 +69,20 @@ std::optional<LinkToken> DiscoveryMachine::handle_accepted(Instant now, WallTime
   return token;
 }
 
+void DiscoveryMachine::handle_send_refused(Instant now, LinkToken link, const Bytes& frame,
+                                           const Status& why) {
+  advance(now);
+  (void)frame;
+  if (!links_.count(link)) return;
+  close_link(link, env::close_code::kCancelled, "a frame was refused: " + why.message());
+}
+
 void DiscoveryMachine::handle_frame(Instant now, WallTime wall, LinkToken link, ByteView frame) {
   advance(now);
   if (departed_) return;
   auto it = links_.find(link);
-  if (it == links_.end()) return;  // a link we closed: its late frames do not matter
+  if (it == links_.end()) return;   // a link we closed: its late frames do not matter
+  if (!admit_peer_input()) return;  // as if lost: gossip and exchanges repair it
   auto message = decode_message(frame);
   if (!message.is_ok()) {
     violation(link, message.status());
@@ -307,7 +316,7 @@ void DiscoveryMachine::on_entries(Instant now, WallTime wall, LinkToken link, Li
 void DiscoveryMachine::finish_exchange(Instant, WallTime, LinkToken link, LinkState& state) {
   ++stats_.syncs_completed;
   if (state.sync_id) {
-    push(SyncDone{*state.sync_id, Status::ok()});
+    emit(SyncDone{*state.sync_id, Status::ok()});
     state.sync_id.reset();
   }
   state.exchange = Exchange{};

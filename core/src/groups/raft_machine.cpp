@@ -21,11 +21,11 @@ const char* role_name(Role role) {
 
 RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log,
                          Instant now)
-    : options_(std::move(options)),
+    : MachineBase(now, kMaxPendingEffects),
+      options_(std::move(options)),
       rng_(options_.seed),
       hard_(std::move(hard_state)),
       log_(std::move(log)),
-      now_(now),
       started_at_(now) {
   SMALTI_ASSERT(options_.consensus.validate().is_ok(), "invalid ConsensusConfig");
   refresh_config();
@@ -123,8 +123,7 @@ void RaftMachine::flush() {
 }
 
 void RaftMachine::handle_persisted(Instant now, std::uint64_t token) {
-  SMALTI_ASSERT(now >= now_, "time went backwards");
-  now_ = now;
+  advance(now);
   if (token <= persisted_token_) return;
   SMALTI_ASSERT(token <= issued_token_, "persisted a token never issued");
   persisted_token_ = token;
@@ -142,13 +141,6 @@ void RaftMachine::handle_persisted(Instant now, std::uint64_t token) {
     serve_reads();
   }
   flush();
-}
-
-std::optional<RaftEffect> RaftMachine::poll_effect() {
-  if (effects_.empty()) return std::nullopt;
-  RaftEffect e = std::move(effects_.front());
-  effects_.pop_front();
-  return e;
 }
 
 // ---- timers and roles
@@ -169,8 +161,7 @@ Instant RaftMachine::next_deadline() const {
 }
 
 void RaftMachine::handle_timeout(Instant now) {
-  SMALTI_ASSERT(now >= now_, "time went backwards");
-  now_ = now;
+  advance(now);
   if (role_ == Role::kLeader) {
     if (now >= heartbeat_deadline_) {
       check_quorum(now);
@@ -244,8 +235,8 @@ void RaftMachine::refresh_config() {
 }
 
 void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMessage& message) {
-  SMALTI_ASSERT(now >= now_, "time went backwards");
-  now_ = now;
+  advance(now);
+  if (!admit_peer_input()) return;  // as if lost on the way
   std::visit(
       [&](const auto& m) {
         using M = std::decay_t<decltype(m)>;
@@ -276,8 +267,7 @@ bool RaftMachine::well_formed(const AppendEntries& m) {
 }
 
 void RaftMachine::handle_peers(Instant now, const std::vector<RaftPeer>& peers) {
-  SMALTI_ASSERT(now >= now_, "time went backwards");
-  now_ = now;
+  advance(now);
   peers_.clear();
   for (const RaftPeer& p : peers) {
     if (p.id != options_.self) peers_[p.id] = p;

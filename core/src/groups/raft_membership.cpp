@@ -11,7 +11,7 @@ namespace smalti::groups {
 bool RaftMachine::may_bootstrap() const {
   if (options_.preference.is_observer() || !founding_allowed_) return false;
   if (last_leader_contact_ &&
-      now_ - *last_leader_contact_ <
+      last_input() - *last_leader_contact_ <
           options_.consensus.bootstrap_delay + options_.consensus.election_timeout) {
     return false;
   }

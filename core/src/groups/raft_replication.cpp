@@ -211,8 +211,7 @@ void RaftMachine::advance_commit() {
 }
 
 void RaftMachine::read(Instant now, std::uint64_t read_id) {
-  SMALTI_ASSERT(now >= now_, "time went backwards");
-  now_ = now;
+  advance(now);
   if (role_ != Role::kLeader || reads_.size() >= kMaxPendingReads) {
     emit(raft_effect::ReadFailed{read_id});
   } else {
@@ -274,8 +273,7 @@ void RaftMachine::check_quorum(Instant now) {
 }
 
 Result<Cursor> RaftMachine::propose(Instant now, std::vector<SharedBytes> commands) {
-  SMALTI_ASSERT(now >= now_, "time went backwards");
-  now_ = now;
+  advance(now);
   if (role_ != Role::kLeader) return error(StatusCode::kUnavailable, "not the leader");
   for (const SharedBytes& c : commands) {
     if (c.size() > kMaxCommandBytes) {

@@ -1,5 +1,6 @@
 #include "smalti/ping/ping_machine.hpp"
 
+#include "smalti/env/transport.hpp"
 #include "smalti/ping/ping_messages.hpp"
 
 namespace smalti::ping {
@@ -12,68 +13,144 @@ Result<Message> decode_message(ByteView frame) {
   return decode<Message>(frame, DecodeLimits{.max_length = kMaxFrameSize, .max_depth = 4});
 }
 
-void PingMachine::advance(Instant now) {
-  SMALTI_ASSERT(now >= last_now_, "time went backwards");
-  last_now_ = now;
-}
-
-Result<PingId> PingMachine::start(Instant now, const PeerId& peer) {
+Result<PingId> PingMachine::start(Instant now, const PeerAddr& peer) {
   advance(now);
   expire(now);
   if (outstanding_.size() >= config_.max_outstanding) {
     return error(StatusCode::kLimitExceeded, "too many pings in flight");
   }
+  if (!room_for_input()) return error(StatusCode::kLimitExceeded, "ping effects not pulled");
+  auto current = outbound_.find(peer.id);
+  LinkState* link = current == outbound_.end() ? nullptr : &links_.at(current->second);
+  if (link && !link->connected && link->queued.size() >= config_.max_queued_per_peer) {
+    return error(StatusCode::kLimitExceeded, "too many pings waiting for the link to open");
+  }
   const PingId id = next_id_++;
-  outstanding_.emplace(id, Outstanding{peer, now});
+  outstanding_.emplace(id, Outstanding{peer.id, now});
   ++stats_.started;
-  effects_.push_back(SendRequest{peer, encode(Message{Request{id}})});
+  Bytes frame = encode(Message{Request{id}});
+  if (!link) {
+    const LinkToken token = next_link_++;
+    link = &links_.emplace(token, LinkState{peer.id, peer, true, false, {}}).first->second;
+    outbound_[peer.id] = token;
+    emit(effect::Connect{token, peer, kAlpn});
+  }
+  if (link->connected) {
+    emit(effect::Send{outbound_.at(peer.id), std::move(frame)});
+  } else {
+    link->queued.push_back(std::move(frame));
+  }
   return id;
 }
 
-void PingMachine::handle_frame(Instant now, const PeerId& from, LinkToken link, ByteView frame) {
+std::optional<LinkToken> PingMachine::handle_accepted(Instant now, const PeerId& from) {
   advance(now);
+  if (inbound_ >= config_.max_inbound_links) {
+    ++stats_.refused_links;
+    return std::nullopt;
+  }
+  const LinkToken token = next_link_++;
+  links_.emplace(token, LinkState{from, PeerAddr{from, {}}, false, true, {}});
+  ++inbound_;
+  return token;
+}
+
+void PingMachine::handle_connected(Instant now, LinkToken link) {
+  advance(now);
+  auto it = links_.find(link);
+  if (it == links_.end() || it->second.connected) return;
+  it->second.connected = true;
+  for (Bytes& frame : it->second.queued) emit(effect::Send{link, std::move(frame)});
+  it->second.queued.clear();
+}
+
+void PingMachine::handle_frame(Instant now, LinkToken link, ByteView frame) {
+  advance(now);
+  auto it = links_.find(link);
+  if (it == links_.end()) return;  // closed by us; the frame was already on its way
+  if (!admit_peer_input()) {
+    ++stats_.dropped_requests;  // the pinger times out; better than unbounded memory
+    return;
+  }
   auto message = decode_message(frame);
   if (!message.is_ok()) {
     ++stats_.malformed_frames;
-    // Past the bound the link stays open; its next frame reports the violation again.
-    if (effects_.size() < config_.max_pending_effects)
-      effects_.push_back(Violation{link, message.status()});
+    emit(effect::Close{link, env::close_code::kProtocolViolation, message.status().message()});
+    forget_link(link, error(StatusCode::kUnavailable, "the peer broke the ping protocol"));
     return;
   }
   if (const auto* request = std::get_if<Request>(&*message)) {
-    if (effects_.size() >= config_.max_pending_effects) {
-      ++stats_.dropped_requests;  // the pinger times out; better than unbounded memory
-      return;
-    }
     ++stats_.requests_answered;
-    effects_.push_back(Reply{link, encode(Message{Response{request->nonce}})});
-    return;
+    emit(effect::Send{link, encode(Message{Response{request->nonce}})});
+  } else {
+    complete(now, it->second, std::get<Response>(*message).nonce);
   }
-  const auto& response = std::get<Response>(*message);
+}
+
+void PingMachine::complete(Instant now, const LinkState& state, std::uint64_t nonce) {
   // A late timer must not let an overdue ping succeed.
   expire(now);
-  auto it = outstanding_.find(response.nonce);
-  if (it == outstanding_.end() || it->second.peer != from) {
+  auto it = outstanding_.find(nonce);
+  if (it == outstanding_.end() || it->second.peer != state.peer) {
     ++stats_.unexpected_responses;  // late (already timed out) or forged: ignore
     return;
   }
   const Duration rtt = now - it->second.sent_at;
-  rtt_[from].add_sample(rtt);
-  finish(response.nonce, rtt);
+  rtt_[state.peer].add_sample(rtt);
+  finish(nonce, rtt);
 }
 
-void PingMachine::handle_link_closed(Instant now, const PeerId& peer) {
+void PingMachine::handle_link_closed(Instant now, LinkToken link) {
   advance(now);
-  std::vector<PingId> failed;
-  for (const auto& [id, out] : outstanding_) {
-    if (out.peer == peer) failed.push_back(id);
+  forget_link(link, error(StatusCode::kUnavailable, "link to peer closed"));
+}
+
+void PingMachine::handle_send_refused(Instant now, LinkToken link, const Bytes& frame,
+                                      const Status& why) {
+  advance(now);
+  auto it = links_.find(link);
+  auto message = decode_message(frame);
+  if (it == links_.end() || !it->second.outbound || !message.is_ok()) return;
+  // A refused answer costs the pinger a timeout.
+  const auto* request = std::get_if<Request>(&*message);
+  if (!request || !outstanding_.count(request->nonce)) return;
+  if (why.code() != StatusCode::kUnavailable) {
+    finish(request->nonce, why);  // back-pressure or an oversized frame: fail it now
+    return;
   }
-  for (PingId id : failed) finish(id, error(StatusCode::kUnavailable, "link to peer closed"));
+  // The link ended and we have not heard yet (a reset reported late, after a pause): what was
+  // sent on it is lost, and this ping goes out again on a new link.
+  const PeerAddr addr = it->second.addr;
+  emit(effect::Close{link, env::close_code::kCancelled, "the link had ended"});
+  const std::uint64_t nonce = request->nonce;
+  forget_link(link, why, /*except=*/nonce);
+  const LinkToken token = next_link_++;
+  LinkState& fresh = links_.emplace(token, LinkState{addr.id, addr, true, false, {}}).first->second;
+  fresh.queued.push_back(frame);
+  outbound_[addr.id] = token;
+  emit(effect::Connect{token, addr, kAlpn});
 }
 
 void PingMachine::handle_timeout(Instant now) {
   advance(now);
   expire(now);
+}
+
+void PingMachine::forget_link(LinkToken link, const Status& why, std::optional<PingId> except) {
+  auto it = links_.find(link);
+  if (it == links_.end()) return;
+  const LinkState state = std::move(it->second);
+  links_.erase(it);
+  if (!state.outbound) {
+    --inbound_;
+    return;
+  }
+  outbound_.erase(state.peer);
+  std::vector<PingId> failed;
+  for (const auto& [id, out] : outstanding_) {
+    if (out.peer == state.peer && id != except) failed.push_back(id);
+  }
+  for (PingId id : failed) finish(id, why);
 }
 
 void PingMachine::expire(Instant now) {
@@ -95,21 +172,20 @@ void PingMachine::finish(PingId id, Result<Duration> result) {
   } else {
     ++stats_.failed;
   }
-  effects_.push_back(Completed{id, it->second.peer, std::move(result)});
+  emit(Completed{id, it->second.peer, std::move(result)});
   outstanding_.erase(it);
-}
-
-std::optional<Effect> PingMachine::poll_effect() {
-  if (effects_.empty()) return std::nullopt;
-  Effect e = std::move(effects_.front());
-  effects_.pop_front();
-  return e;
 }
 
 Instant PingMachine::next_deadline() const {
   if (outstanding_.empty()) return Instant::max();
   // Ids grow with start time, so the first entry expires first.
   return outstanding_.begin()->second.sent_at + config_.timeout;
+}
+
+std::optional<LinkToken> PingMachine::outbound_link(const PeerId& peer) const {
+  auto it = outbound_.find(peer);
+  if (it == outbound_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<RttEstimator> PingMachine::rtt(const PeerId& peer) const {
@@ -124,8 +200,23 @@ void PingMachine::invariants() const {
                 stats_.succeeded + stats_.timed_out + stats_.failed + outstanding_.size());
   for (const auto& [id, out] : outstanding_) {
     SMALTI_ASSERT(id < next_id_);
-    SMALTI_ASSERT(out.sent_at <= last_now_);
+    SMALTI_ASSERT(out.sent_at <= last_input());
   }
+  std::size_t inbound = 0;
+  for (const auto& [token, state] : links_) {
+    SMALTI_ASSERT(token < next_link_);
+    if (!state.outbound) {
+      ++inbound;
+      continue;
+    }
+    auto current = outbound_.find(state.peer);
+    SMALTI_ASSERT(current != outbound_.end() && current->second == token,
+                  "an outbound ping link that is not its peer's current one");
+    SMALTI_ASSERT(state.queued.size() <= config_.max_queued_per_peer);
+    SMALTI_ASSERT(!state.connected || state.queued.empty(), "requests left queued on an open link");
+  }
+  SMALTI_ASSERT(inbound == inbound_ && inbound_ <= config_.max_inbound_links);
+  SMALTI_ASSERT(links_.size() == inbound_ + outbound_.size());
 }
 
 }  // namespace smalti::ping

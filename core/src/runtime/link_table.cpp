@@ -66,7 +66,7 @@ void LinkTable::adopt_connected(Entry& entry, Token token, env::LinkPtr link) {
   link->set_handler(entry.adapter.get());
 }
 
-Status LinkTable::send(Token token, Bytes frame) {
+Status LinkTable::send(Token token, Bytes& frame) {
   auto it = entries_.find(token);
   if (it == entries_.end() || !it->second.link) {
     return error(StatusCode::kNotFound, "no open link " + std::to_string(token));

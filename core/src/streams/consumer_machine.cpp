@@ -37,7 +37,8 @@ WallTime ConsumerMachine::handle_producers(Instant now, WallTime wall,
       continue;
     }
     if (it->second.link != 0) {
-      effects_.push_back(CloseLink{it->second.link, env::close_code::kCancelled, "not eligible"});
+      effects_.push_back(
+          effect::Close{it->second.link, env::close_code::kCancelled, "not eligible"});
       links_.erase(it->second.link);
     }
     it = channels_.erase(it);
@@ -68,7 +69,7 @@ void ConsumerMachine::open(Instant now, const PeerId& producer, Channel& channel
   channel.to_return = 0;
   channel.stats.since = now;
   links_[channel.link] = producer;
-  effects_.push_back(ConnectTo{channel.link, channel.addr});
+  effects_.push_back(effect::Connect{channel.link, channel.addr, kAlpn});
 }
 
 ConsumerMachine::Channel* ConsumerMachine::by_link(LinkToken link) {
@@ -86,7 +87,7 @@ void ConsumerMachine::handle_connected(Instant now, LinkToken link) {
       static_cast<std::uint32_t>(std::min<std::size_t>(config_.buffer_size, 1u << 20));
   c->outstanding = credits;
   effects_.push_back(
-      SendFrame{link, encode(Message{Subscribe{config_.network, config_.stream, credits}})});
+      effect::Send{link, encode(Message{Subscribe{config_.network, config_.stream, credits}})});
 }
 
 void ConsumerMachine::handle_frame(Instant now, LinkToken link, ByteView frame) {
@@ -95,7 +96,7 @@ void ConsumerMachine::handle_frame(Instant now, LinkToken link, ByteView frame) 
   if (!c) return;
   auto message = decode_message(frame);
   auto violation = [&](const char* why) {
-    effects_.push_back(CloseLink{link, env::close_code::kProtocolViolation, why});
+    effects_.push_back(effect::Close{link, env::close_code::kProtocolViolation, why});
     fail(now, *c, false);
   };
   if (!message.is_ok()) return violation("undecodable streams frame");
@@ -132,7 +133,7 @@ std::optional<Bytes> ConsumerMachine::pop() {
     // Credits go back in batches of half a window, so small datums do not cost a frame each.
     if (++c.to_return >= std::max<std::size_t>(1, config_.buffer_size / 2)) {
       effects_.push_back(
-          SendFrame{c.link, encode(Message{Credit{static_cast<std::uint32_t>(c.to_return)}})});
+          effect::Send{c.link, encode(Message{Credit{static_cast<std::uint32_t>(c.to_return)}})});
       c.outstanding += c.to_return;
       c.to_return = 0;
     }
@@ -175,7 +176,7 @@ void ConsumerMachine::handle_timeout(Instant now) {
 void ConsumerMachine::close_all() {
   for (auto& [id, c] : channels_) {
     if (c.link != 0)
-      effects_.push_back(CloseLink{c.link, env::close_code::kCancelled, "consumer dropped"});
+      effects_.push_back(effect::Close{c.link, env::close_code::kCancelled, "consumer dropped"});
   }
   channels_.clear();
   links_.clear();

@@ -14,11 +14,11 @@ void ProducerMachine::handle_subscribe(Instant now, WallTime wall, LinkToken lin
     return cut(link, env::close_code::kProtocolViolation, "subscribed twice on one link");
   }
   if (subs_.size() >= config_.max_consumers) {
-    effects_.push_back(CloseLink{link, stream_close::kNoCapacity, "NoCapacity"});
+    effects_.push_back(effect::Close{link, stream_close::kNoCapacity, "NoCapacity"});
     return;
   }
   if (config_.require && !config_.require(peer)) {
-    effects_.push_back(CloseLink{link, stream_close::kNotAllowed, "NotAllowed"});
+    effects_.push_back(effect::Close{link, stream_close::kNotAllowed, "NotAllowed"});
     return;
   }
   WallTime expires = WallTime::max();
@@ -27,7 +27,7 @@ void ProducerMachine::handle_subscribe(Instant now, WallTime wall, LinkToken lin
                      ? tickets::validate_tickets(*peer.entry, config_.tickets, wall)
                      : Result<WallTime>(error(StatusCode::kPermissionDenied, "unknown peer"));
     if (!valid.is_ok()) {
-      effects_.push_back(CloseLink{link, stream_close::kNotAllowed, valid.status().message()});
+      effects_.push_back(effect::Close{link, stream_close::kNotAllowed, valid.status().message()});
       return;
     }
     expires = *valid;
@@ -39,7 +39,8 @@ void ProducerMachine::handle_subscribe(Instant now, WallTime wall, LinkToken lin
   sub.stats.since = now;
   auto [it, inserted] = subs_.emplace(link, std::move(sub));
   SMALTI_ASSERT(inserted);
-  effects_.push_back(SendFrame{link, encode(Message{Start{subscribe.network, subscribe.stream}})});
+  effects_.push_back(
+      effect::Send{link, encode(Message{Start{subscribe.network, subscribe.stream}})});
 }
 
 void ProducerMachine::handle_credit(LinkToken link, std::uint32_t n) {
@@ -81,13 +82,13 @@ void ProducerMachine::drain(LinkToken link, Subscription& sub) {
     --sub.credits;
     ++sub.stats.datums;
     sub.stats.bytes += frame->size();
-    effects_.push_back(SendFrame{link, *frame});
+    effects_.push_back(effect::Send{link, *frame});
   }
 }
 
 void ProducerMachine::cut(LinkToken link, std::uint32_t code, std::string reason) {
   subs_.erase(link);
-  effects_.push_back(CloseLink{link, code, std::move(reason)});
+  effects_.push_back(effect::Close{link, code, std::move(reason)});
 }
 
 void ProducerMachine::reevaluate(const std::function<bool(const PeerId&)>& still_allowed) {

@@ -286,9 +286,9 @@ void Streams::on_down(LinkToken token) {
 
 void Streams::run(ProducerCore& core) {
   while (auto effect = core.machine.poll_effect()) {
-    if (auto* send = std::get_if<SendFrame>(&*effect)) {
+    if (auto* send = std::get_if<effect::Send>(&*effect)) {
       (void)links_.send(send->link, std::move(send->frame));
-    } else if (auto* close = std::get_if<CloseLink>(&*effect)) {
+    } else if (auto* close = std::get_if<effect::Close>(&*effect)) {
       routes_.erase(close->link);
       links_.close(close->link, close->code, std::move(close->reason));
     }
@@ -299,15 +299,15 @@ void Streams::run(ProducerCore& core) {
 
 void Streams::run(ConsumerCore& core) {
   while (auto effect = core.machine.poll_effect()) {
-    if (auto* connect = std::get_if<ConnectTo>(&*effect)) {
+    if (auto* connect = std::get_if<effect::Connect>(&*effect)) {
       const LinkToken token = next_token_++;
       routes_[token] = Route{.producer = false, .consumer = core.id, .machine_link = connect->link};
       core.to_service[connect->link] = token;
       links_.connect(token, connect->addr, kAlpn);
-    } else if (auto* send = std::get_if<SendFrame>(&*effect)) {
+    } else if (auto* send = std::get_if<effect::Send>(&*effect)) {
       auto t = core.to_service.find(send->link);
       if (t != core.to_service.end()) (void)links_.send(t->second, std::move(send->frame));
-    } else if (auto* close = std::get_if<CloseLink>(&*effect)) {
+    } else if (auto* close = std::get_if<effect::Close>(&*effect)) {
       auto t = core.to_service.find(close->link);
       if (t == core.to_service.end()) continue;
       routes_.erase(t->second);

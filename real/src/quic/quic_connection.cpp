@@ -71,6 +71,7 @@ struct QuicConnection::Impl {
   Bytes inbound;                         // received, not yet handed to the handler
   std::vector<PacketBatch> pending_out;  // a CONNECTION_CLOSE written outside flush()
   std::optional<env::CloseInfo> closed_info;
+  StatusCode close_cause = StatusCode::kUnavailable;
 
   ~Impl() {
     if (conn) ngtcp2_conn_del(conn);
@@ -164,14 +165,17 @@ struct QuicConnection::Impl {
         info.reason.assign(reinterpret_cast<const char*>(cc.reason), cc.reasonlen);
       } else if (cc.error_code == 0x100 + 120) {  // TLS alert no_application_protocol
         info.reason = "no application protocol (ALPN) in common";
+        close_cause = StatusCode::kNotFound;
       } else {
         info.reason =
             "transport closed the connection (error " + std::to_string(cc.error_code) + ")";
       }
     } else if (rv == NGTCP2_ERR_IDLE_CLOSE) {
       info.reason = "idle timeout";
+      close_cause = StatusCode::kTimeout;
     } else if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
       info.reason = "handshake timeout";
+      close_cause = StatusCode::kTimeout;
     } else if (rv == NGTCP2_ERR_DROP_CONN) {
       info.reason = "connection dropped";
     } else {
@@ -186,6 +190,7 @@ struct QuicConnection::Impl {
       write_close(cc, now);
       info.reason = handshake_error.is_ok() ? std::string("QUIC error: ") + ngtcp2_strerror(rv)
                                             : handshake_error.message();
+      if (!handshake_error.is_ok()) close_cause = handshake_error.code();
     }
     self->closed_ = true;
     self->discard_at_ = now + kDrainTime;
@@ -210,7 +215,7 @@ struct QuicConnection::Impl {
     }
     gnutls_datum_t selected{};
     if (gnutls_alpn_get_selected_protocol(impl->session, &selected) != 0) {
-      impl->handshake_error = error(StatusCode::kPermissionDenied, "no ALPN was agreed");
+      impl->handshake_error = error(StatusCode::kNotFound, "no ALPN was agreed");
       return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     impl->alpn.assign(reinterpret_cast<const char*>(selected.data), selected.size);
@@ -377,7 +382,7 @@ struct QuicConnection::Impl {
     if (closed_info) {
       env::CloseInfo info = std::move(*closed_info);
       closed_info.reset();
-      handler->on_closed(info);
+      handler->on_closed(info, close_cause);
     }
   }
 };

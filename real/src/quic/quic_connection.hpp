@@ -70,7 +70,10 @@ class QuicConnection {
     virtual void on_established(const PeerId& remote, const std::string& alpn) = 0;
     virtual void on_stream_data(ByteView data) = 0;
     // The connection ended other than by our close(): remote close, idle timeout, failure.
-    virtual void on_closed(const env::CloseInfo& info) = 0;
+    // `cause` classifies it for a dialer: kPermissionDenied (the remote's key is not the one
+    // expected, or its certificate is unusable), kNotFound (no ALPN in common), kTimeout (the
+    // handshake or the connection idled out), kUnavailable (anything else).
+    virtual void on_closed(const env::CloseInfo& info, StatusCode cause) = 0;
   };
 
   // What routing needs from a datagram's header.

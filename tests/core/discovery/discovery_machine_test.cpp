@@ -1,6 +1,6 @@
 // DiscoveryMachine driven by hand, with no simulator: a tiny in-test wire connects two or three
 // machines (Connect -> handle_accepted on the other side, then handle_connected; Send -> the
-// other side's handle_frame; Close -> the other side's handle_link_down), records what each
+// other side's handle_frame; Close -> the other side's handle_link_closed), records what each
 // machine emitted, and checks invariants() after every input.
 #include "smalti/discovery/discovery_machine.hpp"
 
@@ -43,11 +43,15 @@ Bytes frame(const Message& m) {
 }
 
 // A machine plus everything it told its driver.
+Channel channel_of(const std::string& alpn) {
+  return alpn == kAnnounceAlpn ? Channel::kAnnounce : Channel::kSync;
+}
+
 struct Node {
   std::uint8_t n = 0;
   std::unique_ptr<DiscoveryMachine> m;
   std::vector<Event> events;
-  std::vector<Close> closes;
+  std::vector<effect::Close> closes;
   std::vector<SyncDone> syncs;
   std::vector<std::pair<LinkToken, Message>> sent;  // every frame sent, decoded
   std::vector<Probe> probes;
@@ -156,20 +160,20 @@ class Wire {
 
   void apply(std::size_t i, Effect effect) {
     Node& node = nodes_[i];
-    if (auto* connect = std::get_if<Connect>(&effect)) {
+    if (auto* connect = std::get_if<effect::Connect>(&effect)) {
       auto j = find(connect->addr.id);
       std::optional<LinkToken> accepted;
-      if (j) accepted = m(*j).handle_accepted(now, wall, node.id(), connect->channel);
+      if (j) accepted = m(*j).handle_accepted(now, wall, node.id(), channel_of(connect->alpn));
       check();
       if (!accepted) {
-        m(i).handle_link_down(now, wall, connect->link);
+        m(i).handle_link_closed(now, wall, connect->link);
       } else {
         peers_[{i, connect->link}] = {*j, *accepted};
         peers_[{*j, *accepted}] = {i, connect->link};
         m(i).handle_connected(now, wall, connect->link);
       }
       check();
-    } else if (auto* send = std::get_if<Send>(&effect)) {
+    } else if (auto* send = std::get_if<effect::Send>(&effect)) {
       auto decoded = decode_message(send->frame);
       ASSERT_TRUE(decoded.is_ok()) << "a machine sent an undecodable frame";
       node.sent.emplace_back(send->link, *decoded);
@@ -177,17 +181,17 @@ class Wire {
       if (to == peers_.end()) return;  // closed: the frame is lost
       m(to->second.first).handle_frame(now, wall, to->second.second, send->frame);
       check();
-    } else if (auto* close = std::get_if<Close>(&effect)) {
+    } else if (auto* close = std::get_if<effect::Close>(&effect)) {
       node.closes.push_back(*close);
       auto to = peers_.find({i, close->link});
       if (to == peers_.end()) return;
       const End other = to->second;
       peers_.erase(to);
       peers_.erase(other);
-      m(other.first).handle_link_down(now, wall, other.second);
+      m(other.first).handle_link_closed(now, wall, other.second);
       check();
-    } else if (auto* emit = std::get_if<Emit>(&effect)) {
-      node.events.push_back(emit->event);
+    } else if (auto* emit = std::get_if<effect::Deliver<Event>>(&effect)) {
+      node.events.push_back(emit->value);
     } else if (auto* done = std::get_if<SyncDone>(&effect)) {
       node.syncs.push_back(*done);
     } else {
@@ -205,9 +209,9 @@ std::vector<Effect> drain(DiscoveryMachine& m) {
   return out;
 }
 
-const Close* find_close(const std::vector<Effect>& effects, LinkToken link) {
+const effect::Close* find_close(const std::vector<Effect>& effects, LinkToken link) {
   for (const Effect& e : effects) {
-    if (const auto* c = std::get_if<Close>(&e); c && c->link == link) return c;
+    if (const auto* c = std::get_if<effect::Close>(&e); c && c->link == link) return c;
   }
   return nullptr;
 }
@@ -243,12 +247,12 @@ TEST(DiscoveryMachine, StartJoinsTheBootstrapPeers) {
   EXPECT_EQ(m.local().entry.version.update_ms, kWall0.unix_millis());
   auto effects = drain(m);
   ASSERT_EQ(effects.size(), 2u);
-  const auto* first = std::get_if<Connect>(&effects[0]);
-  const auto* second = std::get_if<Connect>(&effects[1]);
+  const auto* first = std::get_if<effect::Connect>(&effects[0]);
+  const auto* second = std::get_if<effect::Connect>(&effects[1]);
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->addr, addr(2));
   EXPECT_EQ(second->addr, addr(3));
-  EXPECT_EQ(first->channel, Channel::kAnnounce);
+  EXPECT_EQ(first->alpn, kAnnounceAlpn);
   EXPECT_NE(first->link, second->link);
   EXPECT_NE(first->link, 0u);
   const LinkToken link = first->link;
@@ -259,7 +263,7 @@ TEST(DiscoveryMachine, StartJoinsTheBootstrapPeers) {
   m.invariants();
   effects = drain(m);
   ASSERT_EQ(effects.size(), 1u);
-  const auto* send = std::get_if<Send>(&effects[0]);
+  const auto* send = std::get_if<effect::Send>(&effects[0]);
   ASSERT_NE(send, nullptr);
   EXPECT_EQ(send->link, link);
   auto join = decode_message(send->frame);
@@ -350,7 +354,7 @@ TEST(DiscoveryMachine, MalformedFramesOnFreshLinksNeverCrash) {
     m.handle_frame(kT0, kWall0, *link, b);
     m.invariants();
     auto effects = drain(m);
-    const Close* close = find_close(effects, *link);
+    const effect::Close* close = find_close(effects, *link);
     if (b == frame(Prune{})) {
       // Neighbour traffic on a link that is not a neighbour's is ignored, not an error.
       EXPECT_EQ(close, nullptr);
@@ -372,13 +376,13 @@ TEST(DiscoveryMachine, JoinWithAnotherPeersEntryIsRefused) {
   m.handle_frame(kT0, kWall0, *link, frame(Join{signed_entry(3, kWall0), false}));
   m.invariants();
   auto effects = drain(m);
-  const Close* close = find_close(effects, *link);
+  const effect::Close* close = find_close(effects, *link);
   ASSERT_NE(close, nullptr);
   EXPECT_EQ(close->code, env::close_code::kProtocolViolation);
   EXPECT_TRUE(m.neighbours().empty());
   EXPECT_EQ(m.catalog().get_signed(key(3).peer_id()), nullptr);
   EXPECT_EQ(m.catalog().get_signed(key(1).peer_id()), nullptr);
-  for (const Effect& e : effects) EXPECT_FALSE(std::holds_alternative<Emit>(e));
+  for (const Effect& e : effects) EXPECT_FALSE(std::holds_alternative<effect::Deliver<Event>>(e));
 }
 
 TEST(DiscoveryMachine, JoinWithAForgedEntryIsRefused) {
@@ -392,7 +396,7 @@ TEST(DiscoveryMachine, JoinWithAForgedEntryIsRefused) {
   m.handle_frame(kT0, kWall0, *link, frame(Join{forged, true}));
   m.invariants();
   const auto effects = drain(m);
-  const Close* close = find_close(effects, *link);
+  const effect::Close* close = find_close(effects, *link);
   ASSERT_NE(close, nullptr);
   EXPECT_EQ(close->code, env::close_code::kProtocolViolation);
   EXPECT_EQ(m.catalog().get_signed(key(1).peer_id()), nullptr);
@@ -619,7 +623,7 @@ TEST(DiscoveryMachine, SummaryLargerThanACatalogIsAViolation) {
   EXPECT_EQ(find_close(drain(m), *link), nullptr);
   m.handle_frame(kT0, kWall0, *link, frame(Summary{stamps(4, 3), false}));
   m.invariants();
-  const Close* close = nullptr;
+  const effect::Close* close = nullptr;
   auto effects = drain(m);
   close = find_close(effects, *link);
   ASSERT_NE(close, nullptr);
@@ -646,7 +650,7 @@ TEST(DiscoveryMachine, SummaryAfterTheLastOneIsAViolation) {
   EXPECT_EQ(find_close(drain(m), *link), nullptr);
   m.handle_frame(kT0, kWall0, *link, frame(Summary{{}, true}));
   m.invariants();
-  const Close* close = nullptr;
+  const effect::Close* close = nullptr;
   auto effects = drain(m);
   close = find_close(effects, *link);
   ASSERT_NE(close, nullptr);
@@ -698,8 +702,8 @@ TEST(DiscoveryMachine, SimultaneousJoinsKeepOneLinkOnBothSides) {
   w.pump();
   EXPECT_EQ(w.m(a).neighbours(), std::vector<PeerId>{w[b].id()});
   EXPECT_EQ(w.m(b).neighbours(), std::vector<PeerId>{w[a].id()});
-  for (const Close& c : w[a].closes) EXPECT_EQ(c.code, discovery_close::kDuplicate);
-  for (const Close& c : w[b].closes) EXPECT_EQ(c.code, discovery_close::kDuplicate);
+  for (const effect::Close& c : w[a].closes) EXPECT_EQ(c.code, discovery_close::kDuplicate);
+  for (const effect::Close& c : w[b].closes) EXPECT_EQ(c.code, discovery_close::kDuplicate);
   // Both ends kept the same link: updates still flow both ways.
   w.advance(10ms);
   w.m(a).update_local(w.now, w.wall, [](PeerEntry& e) { e.tags.insert(Tag::from_string("a")); });
@@ -868,7 +872,7 @@ TEST(DiscoveryMachine, SilentInboundLinkIsClosedAfterTheHandshakeTimeout) {
   m.handle_timeout(at, kWall0 + (at - kT0));
   m.invariants();
   const auto effects = drain(m);
-  const Close* close = find_close(effects, *link);
+  const effect::Close* close = find_close(effects, *link);
   ASSERT_NE(close, nullptr);
   EXPECT_EQ(close->code, env::close_code::kCancelled);
   EXPECT_GT(m.next_deadline(), at);

@@ -1,6 +1,6 @@
 // RapidCheck property of PingMachine: random sequences of inputs (start, response, request,
-// random bytes, link closed, timeout) with non-decreasing times, checked against a small
-// reference model after every step, and completion of every started ping exactly once after a
+// random bytes, link closed, link connected, timeout) with non-decreasing times, checked against a
+// small reference model after every step, and completion of every started ping exactly once after a
 // final timeout far in the future.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -88,7 +88,8 @@ class Model {
 };
 
 struct Op {
-  int kind = 0;  // 0 start, 1 response, 2 request, 3 random bytes, 4 link closed, 5 timeout
+  // 0 start, 1 response, 2 request, 3 random bytes, 4 link closed, 5 timeout, 6 connected
+  int kind = 0;
   int peer = 0;
   std::int64_t advance_us = 0;
   std::uint64_t nonce = 0;
@@ -97,7 +98,7 @@ struct Op {
 
 Op gen_op() {
   Op op;
-  op.kind = *rc::gen::inRange(0, 6);
+  op.kind = *rc::gen::inRange(0, 7);
   op.peer = *rc::gen::inRange(0, 3);
   op.advance_us =
       *rc::gen::oneOf(rc::gen::just<std::int64_t>(0), rc::gen::inRange<std::int64_t>(0, 8'000'000));
@@ -107,15 +108,18 @@ Op gen_op() {
 }
 
 RC_GTEST_PROP(PingMachineProperty, AgreesWithTheModelAndCompletesEveryPingOnce, ()) {
-  const Config config{.timeout = Duration(*rc::gen::inRange<std::int64_t>(1, 10'000'000'000)),
-                      .max_outstanding = *rc::gen::inRange<std::size_t>(1, 20),
-                      .max_pending_effects = *rc::gen::inRange<std::size_t>(1, 50)};
+  const std::size_t max_outstanding = *rc::gen::inRange<std::size_t>(1, 20);
+  const Config config{
+      .timeout = Duration(*rc::gen::inRange<std::int64_t>(1, 10'000'000'000)),
+      .max_outstanding = max_outstanding,
+      .max_pending_effects = 2 * max_outstanding + 4 + *rc::gen::inRange<std::size_t>(0, 50)};
   PingMachine m(config);
   Model model(config.timeout);
   Instant now = kT0;
   std::map<PingId, PeerId> started;
   std::map<PingId, int> completions;
-  std::uint64_t sends = 0;
+  std::map<PingId, int> requests_sent;
+  std::map<PeerId, LinkToken> inbound;  // one inbound link per peer, opened on demand
 
   auto poll_some = [&](bool all) {
     int budget = all ? INT32_MAX : *rc::gen::inRange(0, 4);
@@ -127,65 +131,88 @@ RC_GTEST_PROP(PingMachineProperty, AgreesWithTheModelAndCompletesEveryPingOnce, 
         RC_ASSERT(started.at(done->id) == done->peer);
         RC_ASSERT(model.matches(*done));
         ++completions[done->id];
-      } else if (const auto* send = std::get_if<SendRequest>(&*e)) {
-        ++sends;
-        RC_ASSERT(decode_message(send->frame).is_ok());
-      } else if (const auto* reply = std::get_if<Reply>(&*e)) {
-        RC_ASSERT(decode_message(reply->frame).is_ok());
+      } else if (const auto* send = std::get_if<effect::Send>(&*e)) {
+        auto message = decode_message(send->frame);
+        RC_ASSERT(message.is_ok());
+        if (const auto* request = std::get_if<Request>(&*message)) {
+          RC_ASSERT(started.count(request->nonce) == 1u);
+          ++requests_sent[request->nonce];
+        }
       }
     }
   };
+  auto inbound_link = [&](const PeerId& peer) {
+    auto it = inbound.find(peer);
+    if (it != inbound.end()) return it->second;
+    auto link = m.handle_accepted(now, peer);
+    RC_ASSERT(link.has_value());
+    inbound[peer] = *link;
+    return *link;
+  };
+  // Feeds a frame as the model sees it: taken only below the effect queue's input mark.
   auto feed = [&](const PeerId& from, LinkToken link, ByteView bytes) {
-    m.handle_frame(now, from, link, bytes);
+    const bool admitted = m.pending_effects() < m.effect_limit() / 2;
+    m.handle_frame(now, link, bytes);
+    if (!admitted) return;
     model.frame(now, from, bytes);
+    if (!decode_message(bytes).is_ok()) inbound.erase(from);  // closed for the violation
   };
 
   const auto ops = *rc::gen::container<std::vector<Op>>(rc::gen::exec(gen_op));
-  LinkToken link = 0;
   for (const Op& op : ops) {
     now += std::chrono::microseconds(op.advance_us);
     const PeerId& peer = kPeers[op.peer];
+    const auto outbound = m.outbound_link(peer);
     switch (op.kind) {
       case 0: {
-        model.timeout(now);  // start() first fails overdue pings
+        const std::size_t in_flight = model.in_flight();
+        model.timeout(now);  // start() first fails overdue pings, each with a Completed
         const std::size_t before = model.in_flight();
-        auto id = m.start(now, peer);
+        const bool room = m.pending_effects() + (in_flight - before) < m.effect_limit() / 2;
+        auto id = m.start(now, PeerAddr{peer, {"sim:1"}});
         if (id.is_ok()) {
           RC_ASSERT(started.count(*id) == 0u);
           started.emplace(*id, peer);
           model.started(*id, peer, now);
         } else {
           RC_ASSERT(id.status().code() == StatusCode::kLimitExceeded);
-          RC_ASSERT(before == config.max_outstanding);
+          RC_ASSERT(before == config.max_outstanding || !room);
         }
         break;
       }
-      case 1:
+      case 1: {
+        // Answer a ping that was started (it may have finished already), or a random nonce.
+        std::uint64_t nonce = op.nonce;
         if (op.nonce % 2 == 0 && !started.empty()) {
-          // Answer a ping that was started, from its own peer (it may have finished already).
           auto it = started.begin();
           std::advance(it, static_cast<long>(op.nonce % started.size()));
-          feed(it->second, ++link, response_frame(it->first));
-        } else {
-          feed(peer, ++link, response_frame(op.nonce));
+          nonce = it->first;
         }
+        feed(peer, outbound ? *outbound : inbound_link(peer), response_frame(nonce));
         break;
+      }
       case 2:
-        feed(peer, ++link, request_frame(op.nonce));
+        feed(peer, inbound_link(peer), request_frame(op.nonce));
         break;
       case 3:
-        feed(peer, ++link, op.bytes);
+        feed(peer, inbound_link(peer), op.bytes);
         break;
       case 4:
-        m.handle_link_closed(now, peer);
-        model.link_closed(peer);
+        if (outbound) {
+          m.handle_link_closed(now, *outbound);
+          model.link_closed(peer);
+        }
         break;
-      default:
+      case 5:
         m.handle_timeout(now);
         model.timeout(now);
         break;
+      default:
+        if (outbound) m.handle_connected(now, *outbound);
+        break;
     }
     m.invariants();
+    RC_ASSERT(m.pending_effects() <= m.effect_limit());
     RC_ASSERT(m.outstanding() <= config.max_outstanding);
     RC_ASSERT(m.outstanding() == model.in_flight());
     RC_ASSERT(m.next_deadline() == model.next_deadline());
@@ -200,7 +227,7 @@ RC_GTEST_PROP(PingMachineProperty, AgreesWithTheModelAndCompletesEveryPingOnce, 
   RC_ASSERT(m.next_deadline() == Instant::max());
   RC_ASSERT(completions.size() == started.size());
   for (const auto& [id, count] : completions) RC_ASSERT(count == 1);
-  RC_ASSERT(sends == started.size());
+  for (const auto& [id, count] : requests_sent) RC_ASSERT(count == 1);
   const Stats& s = m.stats();
   RC_ASSERT(s.started == started.size());
   RC_ASSERT(s.succeeded + s.timed_out + s.failed == s.started);

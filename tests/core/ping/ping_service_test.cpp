@@ -48,7 +48,7 @@ void open_raw(Node& from, const PeerAddr& to, Bytes first, RawLink* raw) {
     }
     raw->link = std::move(link).value();
     raw->link->set_handler(&raw->handler);
-    (void)raw->link->send(first);
+    (void)raw->link->send(Bytes(first));
   });
 }
 
@@ -330,14 +330,12 @@ TEST_F(PingServiceTest, GarbageDoesNotDisturbAnotherPeersPingInFlight) {
   EXPECT_EQ(raw.handler.closed->code, env::close_code::kProtocolViolation);
 }
 
-// Regression test for a fixed bug (core/src/ping/ping_service.cpp, Violation branch of
-// PingService::execute; with SimLinkEnd::close in sim/src/network.cpp): when the service closes an
-// inbound link for a Violation, it relies on LinkHandler::on_closed to retire the Inbound entry,
-// but a local close() never calls the local handler's on_closed (only the remote's). The entry
-// (link + adapter) stays in inbound_ forever, so after kMaxInboundLinks misbehaving links the node
-// refuses every new ping link: one peer can disable b's ping service for everyone.
+// Regression test for a fixed bug: a link closed for a protocol violation must be forgotten at
+// once, since a local close() is never reported back to the closing side's handler. Before the
+// fix the inbound entry stayed forever, so after max_inbound_links misbehaving links the node
+// refused every new ping link: one peer could disable b's ping service for everyone.
 TEST_F(PingServiceTest, LinksClosedForViolationsAreReleased) {
-  for (std::size_t i = 0; i < PingService::kMaxInboundLinks; ++i) raw_to(c, b, Bytes{0xff});
+  for (std::size_t i = 0; i < Config{}.max_inbound_links; ++i) raw_to(c, b, Bytes{0xff});
   ASSERT_TRUE(world.run_until(
       [&] {
         for (const auto& r : raws) {
@@ -346,7 +344,7 @@ TEST_F(PingServiceTest, LinksClosedForViolationsAreReleased) {
         return true;
       },
       60s));
-  EXPECT_EQ(ping(b).stats().malformed_frames, PingService::kMaxInboundLinks);
+  EXPECT_EQ(ping(b).stats().malformed_frames, Config{}.max_inbound_links);
   auto result = ping_and_wait(a, b);
   EXPECT_TRUE(result.is_ok()) << "b refuses ping links after closing misbehaving ones: "
                               << result.status().to_string();

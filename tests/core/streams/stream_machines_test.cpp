@@ -21,7 +21,7 @@ std::vector<std::remove_cvref_t<Effect>> drain(Machine& m) {
 std::size_t datums_sent(const std::vector<ProducerEffect>& effects) {
   std::size_t n = 0;
   for (const auto& e : effects) {
-    if (auto* s = std::get_if<SendFrame>(&e)) {
+    if (auto* s = std::get_if<effect::Send>(&e)) {
       auto m = decode_message(s->frame);
       n += m.is_ok() && std::holds_alternative<Datum>(*m);
     }
@@ -52,8 +52,8 @@ TEST(ProducerMachine, LaggingConsumerIsCutOrMissesDatums) {
     p.publish(Bytes{2});
     p.publish(Bytes{3});  // the queue of 2 is full
     auto effects = drain(p);
-    const bool closed = !effects.empty() && std::holds_alternative<CloseLink>(effects.back()) &&
-                        std::get<CloseLink>(effects.back()).code == stream_close::kTooSlow;
+    const bool closed = !effects.empty() && std::holds_alternative<effect::Close>(effects.back()) &&
+                        std::get<effect::Close>(effects.back()).code == stream_close::kTooSlow;
     EXPECT_EQ(closed, cut);
     EXPECT_EQ(p.subscribers(), cut ? 0u : 1u);
     EXPECT_EQ(p.dropped(), 1u);
@@ -68,13 +68,13 @@ TEST(ProducerMachine, RefusesBeyondCapacityAndWhatRequireRejects) {
   p.handle_subscribe(Instant(), WallTime(), 1, PeerInfo{stranger}, Subscribe{kNet, kStream, 1});
   auto e1 = drain(p);
   ASSERT_EQ(e1.size(), 1u);
-  EXPECT_EQ(std::get<CloseLink>(e1[0]).code, stream_close::kNotAllowed);
+  EXPECT_EQ(std::get<effect::Close>(e1[0]).code, stream_close::kNotAllowed);
   p.handle_subscribe(Instant(), WallTime(), 2, PeerInfo{kPeer}, Subscribe{kNet, kStream, 1});
   (void)drain(p);
   p.handle_subscribe(Instant(), WallTime(), 3, PeerInfo{kPeer}, Subscribe{kNet, kStream, 1});
   auto e3 = drain(p);
   ASSERT_EQ(e3.size(), 1u);
-  EXPECT_EQ(std::get<CloseLink>(e3[0]).code, stream_close::kNoCapacity);
+  EXPECT_EQ(std::get<effect::Close>(e3[0]).code, stream_close::kNoCapacity);
 }
 
 ConsumerMachine consumer(std::size_t buffer = 4) {
@@ -88,7 +88,7 @@ TEST(ConsumerMachine, ADatumBeyondTheGrantedCreditsIsAViolation) {
   auto c = consumer(2);
   auto connect = drain(c);
   ASSERT_EQ(connect.size(), 1u);
-  const LinkToken link = std::get<ConnectTo>(connect[0]).link;
+  const LinkToken link = std::get<effect::Connect>(connect[0]).link;
   c.handle_connected(Instant(), link);
   (void)drain(c);
   c.handle_frame(Instant(), link, encode(Message{Start{kNet, kStream}}));
@@ -98,25 +98,25 @@ TEST(ConsumerMachine, ADatumBeyondTheGrantedCreditsIsAViolation) {
   c.handle_frame(Instant(), link, encode(Message{Datum{Bytes{3}}}));  // a third of two credits
   auto effects = drain(c);
   ASSERT_EQ(effects.size(), 1u);
-  EXPECT_EQ(std::get<CloseLink>(effects[0]).code, env::close_code::kProtocolViolation);
+  EXPECT_EQ(std::get<effect::Close>(effects[0]).code, env::close_code::kProtocolViolation);
   EXPECT_EQ(c.channels()[0].state, ChannelState::kTerminated);
   EXPECT_EQ(c.queued(), 2u);
 }
 
 TEST(ConsumerMachine, StartForAnotherStreamIsRefused) {
   auto c = consumer();
-  const LinkToken link = std::get<ConnectTo>(drain(c)[0]).link;
+  const LinkToken link = std::get<effect::Connect>(drain(c)[0]).link;
   c.handle_connected(Instant(), link);
   (void)drain(c);
   c.handle_frame(Instant(), link, encode(Message{Start{kNet, StreamId::from_string("other")}}));
   auto effects = drain(c);
   ASSERT_EQ(effects.size(), 1u);
-  EXPECT_EQ(std::get<CloseLink>(effects[0]).code, env::close_code::kProtocolViolation);
+  EXPECT_EQ(std::get<effect::Close>(effects[0]).code, env::close_code::kProtocolViolation);
 }
 
 TEST(ConsumerMachine, RetriesWithGrowingJitteredBackoffButNotAfterAFinalRefusal) {
   auto c = consumer();
-  LinkToken link = std::get<ConnectTo>(drain(c)[0]).link;
+  LinkToken link = std::get<effect::Connect>(drain(c)[0]).link;
   Instant now;
   double base_ms = 500;  // the delay grows 1.5x per failure; each wait is 0.5x to 1.5x of it
   for (int attempt = 0; attempt < 6; ++attempt) {
@@ -131,7 +131,7 @@ TEST(ConsumerMachine, RetriesWithGrowingJitteredBackoffButNotAfterAFinalRefusal)
     c.handle_timeout(now);
     auto effects = drain(c);
     ASSERT_EQ(effects.size(), 1u);
-    link = std::get<ConnectTo>(effects[0]).link;
+    link = std::get<effect::Connect>(effects[0]).link;
   }
   c.handle_closed(now, link, env::CloseInfo{stream_close::kNotAllowed, "", true});
   EXPECT_EQ(c.next_deadline(), Instant::max());
@@ -144,7 +144,7 @@ TEST(ConsumerMachine, RetriesWithGrowingJitteredBackoffButNotAfterAFinalRefusal)
 
 TEST(ConsumerMachine, PoppingReturnsCreditsInHalfWindowBatches) {
   auto c = consumer(4);
-  const LinkToken link = std::get<ConnectTo>(drain(c)[0]).link;
+  const LinkToken link = std::get<effect::Connect>(drain(c)[0]).link;
   c.handle_connected(Instant(), link);
   (void)drain(c);
   c.handle_frame(Instant(), link, encode(Message{Start{kNet, kStream}}));
@@ -155,14 +155,14 @@ TEST(ConsumerMachine, PoppingReturnsCreditsInHalfWindowBatches) {
   ASSERT_TRUE(c.pop().has_value());
   auto effects = drain(c);
   ASSERT_EQ(effects.size(), 1u);
-  auto credit = decode_message(std::get<SendFrame>(effects[0]).frame);
+  auto credit = decode_message(std::get<effect::Send>(effects[0]).frame);
   ASSERT_TRUE(credit.is_ok());
   EXPECT_EQ(std::get<Credit>(*credit).n, 2u);
 }
 
 TEST(ConsumerMachine, DatumsOfAnEarlierLinkReturnNoCreditToTheNextOne) {
   auto c = consumer(2);
-  LinkToken link = std::get<ConnectTo>(drain(c)[0]).link;
+  LinkToken link = std::get<effect::Connect>(drain(c)[0]).link;
   c.handle_connected(Instant(), link);
   (void)drain(c);
   c.handle_frame(Instant(), link, encode(Message{Start{kNet, kStream}}));
@@ -171,7 +171,7 @@ TEST(ConsumerMachine, DatumsOfAnEarlierLinkReturnNoCreditToTheNextOne) {
   // The link resets; the two datums are still queued when the next link is up.
   c.handle_closed(Instant(), link, env::CloseInfo{env::close_code::kReset, "", false});
   c.handle_timeout(Instant() + 10s);
-  link = std::get<ConnectTo>(drain(c)[0]).link;
+  link = std::get<effect::Connect>(drain(c)[0]).link;
   c.handle_connected(Instant() + 10s, link);
   (void)drain(c);
   c.handle_frame(Instant() + 10s, link, encode(Message{Start{kNet, kStream}}));

@@ -39,35 +39,31 @@
 #include "smalti/discovery/events.hpp"
 #include "smalti/discovery/messages.hpp"
 #include "smalti/env/transport.hpp"
-#include "smalti/runtime/link_effects.hpp"
+#include "smalti/runtime/effects.hpp"
+#include "smalti/runtime/machine.hpp"
 
 namespace smalti::discovery {
 
-using LinkToken = std::uint64_t;
+using smalti::LinkToken;
 using SyncId = std::uint64_t;
 
 enum class Channel : std::uint8_t { kAnnounce, kSync };
+// The ALPN a channel's links use.
+const char* channel_alpn(Channel channel);
 
-struct Connect {
-  LinkToken link = 0;
-  PeerAddr addr;
-  Channel channel = Channel::kAnnounce;
-};
-using Send = SendFrame;
-using Close = CloseLink;
 // Measure the RTT to this peer (the driver pings it and reports handle_rtt_sample).
 struct Probe {
   PeerAddr addr;
-};
-struct Emit {
-  Event event;
 };
 // A sync_with() finished: ok, or why it failed.
 struct SyncDone {
   SyncId id = 0;
   Status status = Status::ok();
 };
-using Effect = std::variant<Connect, Send, Close, Probe, Emit, SyncDone>;
+// Links: effect::Connect (the ALPN names the channel), Send and Close; catalog events go up as
+// effect::Deliver<Event>.
+using Effect = std::variant<effect::Connect, effect::Send, effect::Close, Probe,
+                            effect::Deliver<Event>, SyncDone>;
 
 struct Stats {
   std::uint64_t gossip_received = 0;
@@ -79,7 +75,7 @@ struct Stats {
   std::uint64_t violations = 0;
 };
 
-class DiscoveryMachine {
+class DiscoveryMachine : public MachineBase<Effect> {
  public:
   // Neighbour joins in flight at once, inbound links waiting for their first message, and sync
   // links open at once: beyond these, links are refused.
@@ -88,7 +84,7 @@ class DiscoveryMachine {
   // Lazy announcements queued per neighbour, and entries awaited from lazy announcements.
   static constexpr std::size_t kMaxLazyQueue = 4 * kMaxStampsPerFrame;
   static constexpr std::size_t kMaxMissing = 4096;
-  // Effects waiting to be pulled; a driver that stops pulling is a bug.
+  // Effects waiting to be pulled (the machine contract's bound, machine.hpp).
   static constexpr std::size_t kMaxPendingEffects = 1u << 20;
   // Addresses remembered from dial() that are not (yet) in the catalog.
   static constexpr std::size_t kMaxDialed = 1024;
@@ -103,7 +99,10 @@ class DiscoveryMachine {
   // Links.
   void handle_connected(Instant now, WallTime wall, LinkToken link);
   // An outbound link could not be opened, or any link ended (never after our own Close).
-  void handle_link_down(Instant now, WallTime wall, LinkToken link);
+  void handle_link_closed(Instant now, WallTime wall, LinkToken link);
+  // The link refused a frame (closed, or its send queue full): the link is given up, as a lost
+  // frame would leave a join or an exchange hanging; gossip repairs what it carried.
+  void handle_send_refused(Instant now, LinkToken link, const Bytes& frame, const Status& why);
   // An inbound link; returns its token, or nothing when refused (the driver closes it).
   std::optional<LinkToken> handle_accepted(Instant now, WallTime wall, const PeerId& remote,
                                            Channel channel);
@@ -136,7 +135,6 @@ class DiscoveryMachine {
   // sync_with fail with kCancelled). Commands before start() do nothing or fail likewise.
   void depart(Instant now, WallTime wall);
 
-  std::optional<Effect> poll_effect();
   Instant next_deadline() const;
   void invariants() const;
 
@@ -195,8 +193,6 @@ class DiscoveryMachine {
   };
 
   // machine.cpp
-  void advance(Instant now);
-  void push(Effect effect);
   void send(LinkToken link, const Message& message);
   void close_link(LinkToken link, std::uint32_t code, std::string reason);
   void violation(LinkToken link, const Status& why);
@@ -213,9 +209,9 @@ class DiscoveryMachine {
   // Forgets a link that closed or that we close: its neighbour, pending join and sync waiter.
   // Returns true when it was the link of a current neighbour.
   bool forget_link(LinkToken link, const Status& reason);
-  // Applies an entry from a peer; emits the event; returns the outcome.
+  // Applies an entry from a peer; delivers the event; returns the outcome.
   Result<Upsert> accept_entry(WallTime wall, const SignedPeerEntry& entry);
-  void emit(Event event);
+  void deliver_event(Event event);
 
   // machine_links.cpp
   LinkToken open_link(const PeerAddr& addr, Channel channel);
@@ -254,7 +250,6 @@ class DiscoveryMachine {
   Rng rng_;
   bool started_ = false;
   bool departed_ = false;
-  Instant last_now_;
 
   std::map<LinkToken, LinkState> links_;
   LinkToken next_link_ = 1;
@@ -274,7 +269,6 @@ class DiscoveryMachine {
   Instant maintain_at_ = Instant::max();
   Instant flush_at_ = Instant::max();
 
-  std::deque<Effect> effects_;
   std::uint64_t catalog_version_ = 0;
   Stats stats_;
 };

@@ -60,8 +60,9 @@ class Link {
   // are held (up to the transport's receive window) and delivered when it is set.
   virtual void set_handler(LinkHandler* handler) = 0;
   // Queues a frame. kUnavailable when closed; kLimitExceeded when the frame is larger than the
-  // transport's bound or the send queue is full (back-pressure: try again later).
-  virtual Status send(Bytes frame) = 0;
+  // transport's bound or the send queue is full (back-pressure: try again later). The frame is
+  // moved from only when the send succeeds: a refused frame is left to the caller.
+  virtual Status send(Bytes&& frame) = 0;
   // The smoothed round-trip time the transport measured; zero before any sample.
   virtual Duration rtt() const = 0;
   // 32 bytes that both ends of this link derive and no other connection has (the TLS exporter

@@ -55,6 +55,7 @@
 #include "smalti/base/rng.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/groups/raft_log.hpp"
+#include "smalti/runtime/machine.hpp"
 
 namespace smalti::groups {
 
@@ -144,7 +145,7 @@ struct CatchUpSession {
   std::deque<std::pair<PeerId, AppendEntries>> buffered;  // the leader's appends meanwhile
 };
 
-class RaftMachine {
+class RaftMachine : public MachineBase<RaftEffect> {
  public:
   // `hard_state` and `log` are what the stores recovered (empty for a new member).
   RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log, Instant now);
@@ -166,8 +167,7 @@ class RaftMachine {
   // Asks to confirm leadership for a linearizable read: a ReadReady or ReadFailed effect follows.
   void read(Instant now, std::uint64_t read_id);
 
-  // ---- outputs ---------------------------------------------------------------------------------
-  std::optional<RaftEffect> poll_effect();
+  // ---- outputs (poll_effect() from MachineBase) ----------------------------------------------
   Instant next_deadline() const;
   void invariants() const;
 
@@ -205,6 +205,8 @@ class RaftMachine {
   static constexpr std::size_t kMaxPendingReads = 4096;
   static constexpr std::size_t kMaxCommandBytes = 1u << 20;
   static constexpr std::size_t kMaxHeldSends = 1u << 16;
+  // Effects waiting to be pulled: room for every held send released at once, and more.
+  static constexpr std::size_t kMaxPendingEffects = 4 * kMaxHeldSends;
   // Terms above this are refused (a faulty peer; the next term would wrap around).
   static constexpr Term kMaxTerm = Term{1} << 62;
   // An AppendEntries a correct leader could send (see raft_machine.cpp).
@@ -242,7 +244,6 @@ class RaftMachine {
   void reserve_persist(std::size_t entries);
   void persist_append(const LogEntry& entry);
   void flush();
-  void emit(RaftEffect effect) { effects_.push_back(std::move(effect)); }
   void reset_election_timer(Instant now);
   void become_follower(Instant now, Term term, std::optional<PeerId> leader);
   void stand_if_due(Instant now);
@@ -311,7 +312,6 @@ class RaftMachine {
   std::optional<PeerId> leader_;
   bool in_sync_ = false;
   bool founding_allowed_ = true;
-  Instant now_;
   Instant started_at_;
   Instant election_deadline_ = Instant::max();
   Instant heartbeat_deadline_ = Instant::max();
@@ -334,7 +334,6 @@ class RaftMachine {
   std::map<std::uint64_t, Index> last_index_at_token_;
   Index durable_last_index_ = 0;
   std::deque<std::pair<std::uint64_t, raft_effect::Send>> held_;
-  std::deque<RaftEffect> effects_;
   // change detection for RoleChanged
   Role reported_role_ = Role::kFollower;
   Term reported_term_ = 0;

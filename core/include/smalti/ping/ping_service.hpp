@@ -1,7 +1,8 @@
 // PingService: runs the ping protocol for a node and offers it to applications.
 //
-// It serves /smalti/discovery/ping/1, opens one outbound link per pinged peer (reused while it
-// lives), feeds frames, link closures and timeouts to a PingMachine, and executes its effects.
+// It serves /smalti/discovery/ping/1 and drives a PingMachine, which owns the protocol's links
+// (one outbound link per pinged peer, reused while it lives): the service only moves frames,
+// link events and time between the machine and a LinkTable.
 //
 //   Result<Duration> rtt = co_await node_ping.ping(peer_addr);
 //   co_await node_ping.when().reachable(peer_id);          // a ping to it has succeeded
@@ -23,6 +24,7 @@
 #include "smalti/runtime/await_callback.hpp"
 #include "smalti/runtime/condition.hpp"
 #include "smalti/runtime/effect_loop.hpp"
+#include "smalti/runtime/link_table.hpp"
 #include "smalti/runtime/node.hpp"
 #include "smalti/runtime/signal.hpp"
 
@@ -30,11 +32,6 @@ namespace smalti::ping {
 
 class PingService {
  public:
-  // Frames queued for a peer whose link is still connecting.
-  static constexpr std::size_t kMaxQueuedPerPeer = 256;
-  // Incoming links served at once; more are refused.
-  static constexpr std::size_t kMaxInboundLinks = 4096;
-
   PingService(Node& node, Config config = {});
   ~PingService();
   PingService(const PingService&) = delete;
@@ -65,29 +62,7 @@ class PingService {
   When when() { return When(*this); }
 
  private:
-  class LinkAdapter;
-  struct Outbound {
-    env::LinkPtr link;
-    std::unique_ptr<LinkAdapter> adapter;
-    LinkToken token = 0;       // of `link`; closures of older links carry other tokens
-    std::deque<Bytes> queued;  // frames waiting for the link to open
-    bool connecting = false;
-  };
-  struct Inbound {
-    env::LinkPtr link;
-    std::unique_ptr<LinkAdapter> adapter;
-  };
-
   void accept(env::LinkPtr link);
-  void on_frame(LinkToken token, const PeerId& from, Bytes frame);
-  void on_closed(LinkToken token, const PeerId& peer, bool outbound);
-  void retire(env::LinkPtr link, std::unique_ptr<LinkAdapter> adapter);
-  // Forgets the current link of `out` (closed or stale) so a new one can be opened.
-  void forget_link(Outbound& out);
-  // Closes a link for a protocol violation and forgets it.
-  void drop_link(LinkToken token, const Status& reason);
-  void send_request(const PeerId& to, Bytes frame);
-  void on_connected(const PeerId& peer, Result<env::LinkPtr> link);
   void run_effects();
   void execute(Effect effect, bool& completed_any);
 
@@ -95,11 +70,7 @@ class PingService {
   PingMachine machine_;
   Signal changed_;
   std::map<PingId, Callback> waiters_;
-  std::map<PeerId, PeerAddr> addresses_;
-  std::map<PeerId, Outbound> outbound_;
-  std::map<LinkToken, Inbound> inbound_;
-  std::map<LinkToken, PeerId> outbound_tokens_;
-  LinkToken next_token_ = 1;
+  LinkTable links_;
   DeadlineTimer timer_;
   std::shared_ptr<PingService*> alive_;
 };

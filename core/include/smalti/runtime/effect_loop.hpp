@@ -13,6 +13,7 @@
 
 #include "smalti/base/assert.hpp"
 #include "smalti/env/executor.hpp"
+#include "smalti/runtime/machine.hpp"
 
 namespace smalti {
 
@@ -57,7 +58,7 @@ inline constexpr std::size_t kMaxEffectsPerRun = 1u << 20;
 
 // Pulls and executes every pending effect, checks invariants, re-arms the deadline timer.
 // Returns the number of effects executed.
-template <typename Machine, typename Execute>
+template <ProtocolMachine Machine, typename Execute>
 std::size_t run_machine(Machine& machine, DeadlineTimer& timer, Execute&& execute) {
   std::size_t executed = 0;
   while (auto effect = machine.poll_effect()) {

@@ -1,26 +1,35 @@
-// The effects every link-speaking protocol machine (discovery, streams) asks its driver for:
-// send a frame on one of its links, or close one. Links are named by the driver's token.
-// Plain value types.
+// The driver side of the shared link effects (effects.hpp): one place that carries a machine's
+// Connect, Send and Close out on a LinkTable, and reports a send the link refused back to the
+// machine (handle_send_refused), so a refused frame is never lost without the machine knowing.
+// Executor thread only.
 #pragma once
 
-#include <cstdint>
-#include <string>
+#include <utility>
 
-#include "smalti/base/bytes.hpp"
+#include "smalti/runtime/effects.hpp"
+#include "smalti/runtime/link_table.hpp"
 
 namespace smalti {
 
-using LinkToken = std::uint64_t;
-
-struct SendFrame {
-  LinkToken link = 0;
-  Bytes frame;
+// A machine that can be told that one of its sends was refused.
+template <typename M>
+concept RefusedSendAware = requires(M& machine, Instant now, LinkToken link, Bytes frame,
+                                    Status why) {
+  machine.handle_send_refused(now, link, frame, why);
 };
 
-struct CloseLink {
-  LinkToken link = 0;
-  std::uint32_t code = 0;
-  std::string reason;
-};
+template <RefusedSendAware Machine>
+void execute_link_effect(LinkTable& links, Machine& machine, Instant now, effect::Send send) {
+  Status sent = links.send(send.link, send.frame);
+  if (!sent.is_ok()) machine.handle_send_refused(now, send.link, send.frame, sent);
+}
+
+inline void execute_link_effect(LinkTable& links, effect::Connect connect) {
+  links.connect(connect.link, connect.addr, connect.alpn);
+}
+
+inline void execute_link_effect(LinkTable& links, effect::Close close) {
+  links.close(close.link, close.code, std::move(close.reason));
+}
 
 }  // namespace smalti

@@ -39,7 +39,9 @@ class LinkTable {
   void connect(Token token, const PeerAddr& addr, const std::string& alpn);
   void adopt(Token token, env::LinkPtr link);
   // kNotFound for an unknown or still-connecting token; otherwise the link's own send result.
-  Status send(Token token, Bytes frame);
+  // The frame is moved from only when the send succeeds (env::Link::send).
+  Status send(Token token, Bytes& frame);
+  Status send(Token token, Bytes&& frame) { return send(token, frame); }
   // Closes the link (or abandons the connect); nothing is reported afterwards. Idempotent.
   void close(Token token, std::uint32_t code, std::string reason);
   // Closes every link, as close() does for each.

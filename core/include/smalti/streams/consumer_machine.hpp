@@ -40,11 +40,7 @@ struct ConsumerConfig {
   Backoff backoff;
 };
 
-struct ConnectTo {
-  LinkToken link = 0;
-  PeerAddr addr;
-};
-using ConsumerEffect = std::variant<ConnectTo, SendFrame, CloseLink>;
+using ConsumerEffect = std::variant<effect::Connect, effect::Send, effect::Close>;
 
 struct ProducerCandidate {
   PeerAddr addr;

@@ -24,13 +24,13 @@
 
 #include "smalti/base/time.hpp"
 #include "smalti/discovery/peer_entry.hpp"
-#include "smalti/runtime/link_effects.hpp"
+#include "smalti/runtime/effects.hpp"
 #include "smalti/streams/messages.hpp"
 #include "smalti/tickets/ticket_validator.hpp"
 
 namespace smalti::streams {
 
-using LinkToken = std::uint64_t;
+using smalti::LinkToken;
 // A peer as the predicates see it: its entry (when the catalog knows it) and its RTT.
 struct PeerInfo {
   PeerId id;
@@ -50,9 +50,7 @@ struct ProducerConfig {
   tickets::Validators tickets;
 };
 
-using smalti::CloseLink;
-using smalti::SendFrame;
-using ProducerEffect = std::variant<SendFrame, CloseLink>;
+using ProducerEffect = std::variant<effect::Send, effect::Close>;
 
 struct SubscriptionStats {
   std::uint64_t datums = 0;

@@ -29,6 +29,7 @@
 
 #include "smalti/base/rng.hpp"
 #include "smalti/base/rtt_estimator.hpp"
+#include "smalti/env/link_inbox.hpp"
 #include "smalti/env/transport.hpp"
 #include "smalti/sim/event_queue.hpp"
 
@@ -123,7 +124,7 @@ class SimNetwork {
   void on_reachability_changed();
 
   // ---- for SimLinkEnd --------------------------------------------------------------------
-  Status send(LinkId link, int side, Bytes frame);
+  Status send(LinkId link, int side, Bytes& frame);  // moves the frame only on success
   void close(LinkId link, int side, std::uint32_t code, std::string reason);
   Duration rtt(LinkId link) const;
   // The same for both ends of a link, different for every link and label; seeded.
@@ -199,29 +200,32 @@ class SimNetwork {
 // One side of a simulated link, handed to node code as an env::Link.
 class SimLinkEnd final : public env::Link, public std::enable_shared_from_this<SimLinkEnd> {
  public:
-  SimLinkEnd(SimNetwork& network, LinkId id, int side, PeerId remote, std::string alpn)
-      : network_(network), id_(id), side_(side), remote_(remote), alpn_(std::move(alpn)) {}
+  SimLinkEnd(SimNetwork& network, LinkId id, int side, PeerId remote, std::string alpn,
+             env::LinkInbox::Limits limits)
+      : network_(network),
+        id_(id),
+        side_(side),
+        remote_(remote),
+        alpn_(std::move(alpn)),
+        inbox_(limits) {}
   ~SimLinkEnd() override;
 
   const PeerId& remote() const override { return remote_; }
   const std::string& alpn() const override { return alpn_; }
   void set_handler(env::LinkHandler* handler) override;
-  Status send(Bytes frame) override;
+  Status send(Bytes&& frame) override;
   Duration rtt() const override { return network_.rtt(id_); }
   Digest secret(std::string_view label) const override { return network_.link_secret(id_, label); }
-  bool is_open() const override { return open_; }
+  bool is_open() const override { return inbox_.open(); }
   void close(std::uint32_t code, std::string reason) override;
 
-  // Called by the network.
+  // Called by the network (env::LinkInbox says what each does).
   // False when the frame could not be held (no handler yet and the hold is full).
-  bool deliver(Bytes frame, const NetworkConfig& config);
+  bool deliver(Bytes frame);
   void closed(const env::CloseInfo& info);  // mark_closed() then notify_closed()
   void mark_closed(const env::CloseInfo& info);
   void notify_closed();
-  void detach() {
-    open_ = false;
-    handler_ = nullptr;
-  }
+  void detach() { inbox_.close_locally(); }
 
  private:
   SimNetwork& network_;
@@ -229,11 +233,7 @@ class SimLinkEnd final : public env::Link, public std::enable_shared_from_this<S
   int side_;
   PeerId remote_;
   std::string alpn_;
-  env::LinkHandler* handler_ = nullptr;
-  std::deque<Bytes> unclaimed_;
-  std::size_t unclaimed_bytes_ = 0;
-  std::optional<env::CloseInfo> pending_close_;
-  bool open_ = true;
+  env::LinkInbox inbox_;
 };
 
 }  // namespace smalti::sim

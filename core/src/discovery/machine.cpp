@@ -5,8 +5,9 @@
 
 namespace smalti::discovery {
 
-DiscoveryMachine::DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed)
-    : MachineBase(Instant{}, kMaxPendingEffects),
+DiscoveryMachine::DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed,
+                                   std::size_t effect_limit)
+    : MachineBase(Instant{}, effect_limit),
       config_(std::move(config)),
       key_(key),
       catalog_(CatalogConfig{config_.network, config_.max_time_drift, config_.purge_after,

@@ -21,7 +21,7 @@ const char* role_name(Role role) {
 
 RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log,
                          Instant now)
-    : MachineBase(now, kMaxPendingEffects),
+    : MachineBase(now, options.max_pending_effects),
       options_(std::move(options)),
       rng_(options_.seed),
       hard_(std::move(hard_state)),

@@ -91,7 +91,9 @@ class DiscoveryMachine : public MachineBase<Effect> {
   // A link that is not a neighbour's (a join, an exchange, a sync) lives at most this long.
   static constexpr Duration kHandshakeTimeout = 30s;
 
-  DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed);
+  // `effect_limit`: the machine contract's bound (machine.hpp); tests use small ones.
+  DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed,
+                   std::size_t effect_limit = kMaxPendingEffects);
 
   // Signs the first entry, arms the timers and joins the bootstrap peers.
   void start(Instant now, WallTime wall);

@@ -77,6 +77,8 @@ struct RaftOptions {
   ConsensusConfig consensus;
   LeadershipPreference preference;
   std::uint64_t seed = 0;
+  // Effects waiting to be pulled (machine.hpp): room for every held send released at once.
+  std::size_t max_pending_effects = std::size_t{4} << 16;
 };
 
 // A peer with a live bond.
@@ -205,8 +207,6 @@ class RaftMachine : public MachineBase<RaftEffect> {
   static constexpr std::size_t kMaxPendingReads = 4096;
   static constexpr std::size_t kMaxCommandBytes = 1u << 20;
   static constexpr std::size_t kMaxHeldSends = 1u << 16;
-  // Effects waiting to be pulled: room for every held send released at once, and more.
-  static constexpr std::size_t kMaxPendingEffects = 4 * kMaxHeldSends;
   // Terms above this are refused (a faulty peer; the next term would wrap around).
   static constexpr Term kMaxTerm = Term{1} << 62;
   // An AppendEntries a correct leader could send (see raft_machine.cpp).

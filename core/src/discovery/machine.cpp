@@ -68,8 +68,43 @@ void DiscoveryMachine::start(Instant now, WallTime wall) {
   announce_at_ = now + jittered(config_.announce_interval, config_.announce_jitter);
   probe_at_ = now + jittered(config_.rtt_probe_interval, 0.5);
   purge_at_ = now + std::max<Duration>(1s, config_.purge_after / 8);
-  for (const PeerAddr& addr : config_.bootstrap) join(now, wall, addr, false);
+  for (const PeerAddr& addr : config_.bootstrap) {
+    if (auto resolved = resolve_bootstrap(addr, wall)) {
+      join(now, wall, *resolved, false);
+    } else {
+      unresolved_bootstrap_.insert(addr.id);
+    }
+  }
   maintain_view(now, wall);
+}
+
+std::optional<PeerAddr> DiscoveryMachine::resolve_bootstrap(const PeerAddr& addr,
+                                                            WallTime wall) const {
+  if (!addr.addresses.empty()) return addr;
+  if (const SignedPeerEntry* e = catalog_.get_signed(addr.id)) {
+    if (!catalog_.is_stale(wall, e->entry)) return e->entry.address;
+  }
+  auto u = catalog_.unsigned_entries().find(addr.id);
+  if (u != catalog_.unsigned_entries().end() && !u->second.address.addresses.empty()) {
+    return u->second.address;
+  }
+  return std::nullopt;
+}
+
+void DiscoveryMachine::join_resolved_bootstrap(Instant now, WallTime wall) {
+  for (auto it = unresolved_bootstrap_.begin(); it != unresolved_bootstrap_.end();) {
+    auto resolved = resolve_bootstrap(PeerAddr{*it, {}}, wall);
+    if (!resolved) {
+      ++it;
+      continue;
+    }
+    if (!neighbours_.count(*it) && !joining_.count(*it)) join(now, wall, *resolved, false);
+    it = unresolved_bootstrap_.erase(it);
+  }
+}
+
+void DiscoveryMachine::note_catalog_knows(const PeerId& peer) {
+  if (unresolved_bootstrap_.count(peer)) maintain_at_ = std::min(maintain_at_, now());
 }
 
 Duration DiscoveryMachine::jittered(Duration base, double jitter) {
@@ -158,7 +193,8 @@ std::optional<PeerAddr> DiscoveryMachine::pick_candidate(Instant now, WallTime w
   }
   for (const auto& [id, e] : catalog_.unsigned_entries()) consider(e.address);
   for (const PeerAddr& addr : config_.bootstrap) {
-    if (!catalog_.get_signed(addr.id)) consider(addr);
+    if (catalog_.get_signed(addr.id) || addr.addresses.empty()) continue;  // considered above
+    consider(addr);
   }
   for (const auto& [id, addr] : dialed_) {
     if (!catalog_.get_signed(id)) consider(addr);
@@ -169,6 +205,7 @@ std::optional<PeerAddr> DiscoveryMachine::pick_candidate(Instant now, WallTime w
 void DiscoveryMachine::maintain_view(Instant now, WallTime wall) {
   maintain_at_ = Instant::max();
   if (departed_ || !started_) return;
+  join_resolved_bootstrap(now, wall);
   while (neighbours_.size() + joining_.size() < config_.active_view) {
     auto candidate = pick_candidate(now, wall);
     if (!candidate) break;
@@ -217,6 +254,7 @@ Result<Upsert> DiscoveryMachine::accept_entry(WallTime wall, const SignedPeerEnt
     it = missing_.erase(it);
   }
   dialed_.erase(peer);
+  note_catalog_knows(peer);
   if (*outcome == Upsert::kNew) {
     deliver_event(PeerDiscovered{entry.entry});
   } else {
@@ -286,6 +324,7 @@ Result<Upsert> DiscoveryMachine::feed(Instant now, WallTime wall, const SignedPe
 bool DiscoveryMachine::insert(const PeerEntry& entry) {
   if (!catalog_.insert_unsigned(entry)) return false;
   ++catalog_version_;
+  note_catalog_knows(entry.id());
   return true;
 }
 

@@ -273,6 +273,35 @@ TEST(DiscoveryMachine, StartJoinsTheBootstrapPeers) {
   EXPECT_TRUE(std::get<Join>(*join).urgent);  // no neighbour yet
 }
 
+// A bootstrap peer named by its PeerId alone is joined once the catalog knows its address:
+// here from a signed entry fed in, or from an unsigned entry the application inserts.
+TEST(DiscoveryMachine, APeerIdOnlyBootstrapIsJoinedOnceTheCatalogKnowsIt) {
+  for (bool from_signed : {true, false}) {
+    SCOPED_TRACE(from_signed ? "signed entry" : "inserted entry");
+    DiscoveryMachine m(config().with_bootstrap(key(2).peer_id()), key(1), addr(1), 1);
+    m.start(kT0, kWall0);
+    m.invariants();
+    for (const Effect& e : drain(m)) {
+      EXPECT_FALSE(std::holds_alternative<effect::Connect>(e)) << "dialled without an address";
+    }
+    if (from_signed) {
+      ASSERT_TRUE(m.feed(kT0 + 1ms, kWall0, signed_entry(2, kWall0)).is_ok());
+    } else {
+      ASSERT_TRUE(m.insert(make_entry(kNetwork, addr(2), kWall0)));
+    }
+    drain(m);
+    ASSERT_LE(m.next_deadline(), kT0 + 1ms) << "the join waits for the next upkeep";
+    m.handle_timeout(std::max(m.next_deadline(), kT0 + 1ms), kWall0);
+    m.invariants();
+    std::vector<PeerAddr> dialled;
+    for (const Effect& e : drain(m)) {
+      if (const auto* c = std::get_if<effect::Connect>(&e)) dialled.push_back(c->addr);
+    }
+    ASSERT_EQ(dialled.size(), 1u);
+    EXPECT_EQ(dialled[0], addr(2));
+  }
+}
+
 TEST(DiscoveryMachine, JoinExchangesCatalogsAndMakesNeighbours) {
   Pair p;
   Wire& w = p.wire;

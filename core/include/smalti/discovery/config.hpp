@@ -59,6 +59,13 @@ struct Config {
     bootstrap.push_back(std::move(addr));
     return *this;
   }
+  // A bootstrap peer named by its PeerId alone: its address is resolved through the catalog (an
+  // entry learnt from another peer, or one the application inserted as an unsigned entry), and
+  // it is joined as soon as the catalog knows it.
+  Config& with_bootstrap(const PeerId& id) {
+    bootstrap.push_back(PeerAddr{id, {}});
+    return *this;
+  }
   Config& with_tags(std::initializer_list<std::string_view> names) {
     for (auto name : names) tags.insert(Tag::from_string(name));
     return *this;

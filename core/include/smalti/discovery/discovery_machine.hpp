@@ -95,7 +95,8 @@ class DiscoveryMachine : public MachineBase<Effect> {
   DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed,
                    std::size_t effect_limit = kMaxPendingEffects);
 
-  // Signs the first entry, arms the timers and joins the bootstrap peers.
+  // Signs the first entry, arms the timers and joins the bootstrap peers (one named by PeerId
+  // alone once the catalog knows its address).
   void start(Instant now, WallTime wall);
 
   // Links.
@@ -203,6 +204,12 @@ class DiscoveryMachine : public MachineBase<Effect> {
   void run_probes(Instant now, WallTime wall);
   void purge(Instant now, WallTime wall);
   std::optional<PeerAddr> pick_candidate(Instant now, WallTime wall);
+  // A bootstrap peer's address: its own, or for one named by PeerId alone, the catalog's.
+  std::optional<PeerAddr> resolve_bootstrap(const PeerAddr& addr, WallTime wall) const;
+  // Joins the PeerId-only bootstrap peers the catalog has come to know.
+  void join_resolved_bootstrap(Instant now, WallTime wall);
+  // The catalog learnt `peer`: a PeerId-only bootstrap peer is joined at the next upkeep.
+  void note_catalog_knows(const PeerId& peer);
   void maintain_view(Instant now, WallTime wall);
   void rotate_view(Instant now, WallTime wall);
   void note_join_failed(Instant now, const PeerId& peer);
@@ -258,7 +265,8 @@ class DiscoveryMachine : public MachineBase<Effect> {
   std::map<PeerId, Neighbour> neighbours_;
   std::map<PeerId, LinkToken> joining_;  // outbound joins not yet answered
   std::map<PeerId, Backoff> backoff_;
-  std::map<PeerId, PeerAddr> dialed_;  // addresses given to dial(), bounded
+  std::map<PeerId, PeerAddr> dialed_;      // addresses given to dial(), bounded
+  std::set<PeerId> unresolved_bootstrap_;  // PeerId-only bootstrap peers not joined yet
   std::map<Stamp, Missing> missing_;
   std::set<std::pair<Instant, Stamp>> missing_deadlines_;
   std::map<PeerId, RttEstimator> rtt_;

@@ -1,4 +1,8 @@
-// FileSystem: durable files, as the storage layer (and SQLite through its VFS) needs them.
+// FileSystem: durable files, as a storage layer (and SQLite through a VFS) needs them.
+//
+// The simulator implements it (sim::SimFileSystem, with crash semantics and disk faults). No
+// real-backend implementation and no user of it in core exist yet: the durable stores that will
+// write through it are the next piece of work, so today nothing a node does touches a disk.
 //
 // Contract (POSIX-like, so the simulator can model a real disk):
 //   - write() and truncate() change the file's content at once for readers, but only sync()

@@ -1,7 +1,9 @@
 // TeeProvider: produces attestation quotes binding 64 bytes of report data to this machine.
 //
-// The real backend reads configfs-tsm (Intel TDX); the simulator signs with a test CA. A node
-// without a TEE has none (Environment::tee is null). Called on the node's executor thread.
+// Only the interface exists so far: neither backend implements it yet (a configfs-tsm provider
+// for Intel TDX and a simulated TEE signing with a test CA come with the tickets work), so
+// Environment::tee is null on both and nothing in core calls it. Called on the node's executor
+// thread.
 #pragma once
 
 #include <array>

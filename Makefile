@@ -14,7 +14,7 @@ CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMALTI_BENCH=$(BENCH)
 
 .PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint format format-check bench fuzz swarm clean
 
-SOURCES = $(shell find core sim real scenarios tests fuzz bench -name '*.hpp' -o -name '*.cpp')
+SOURCES = $(shell find core sim real storage scenarios tests fuzz bench -name '*.hpp' -o -name '*.cpp')
 
 deps:
 	@bash scripts/deps.sh

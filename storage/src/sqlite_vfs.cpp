@@ -22,6 +22,8 @@ namespace {
 constexpr sqlite3_int64 kUnixEpochJulianMs = 210866760000000;
 // The sector size SQLite is told; SimFileSystem tears writes at this granularity.
 constexpr int kSectorSize = 512;
+// Reads of one range before the VFS gives up on getting two equal answers in a row.
+constexpr int kMaxReadAttempts = 4;
 
 // One open file, laid out in the space SQLite allocates (szOsFile): sqlite3_file must come first.
 struct VfsFile {
@@ -62,12 +64,31 @@ struct SqliteVfs::Glue {
     file.~VfsFile();
     return SQLITE_OK;
   }
+  // Reads until two reads in a row agree (kMaxReadAttempts at most): a bit flipped on the way
+  // from the disk, which the disk model injects and SQLite cannot tell from a torn WAL tail,
+  // shows as a disagreement instead of a value taken as good.
   static int read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
     VfsFile& file = as_file(f);
     auto* bytes = static_cast<std::uint8_t*>(out);
     const auto size = static_cast<std::size_t>(amount);
-    auto got = file.file->read(static_cast<std::uint64_t>(offset), {bytes, size});
+    const auto at = static_cast<std::uint64_t>(offset);
+    auto got = file.file->read(at, {bytes, size});
     if (!got.is_ok()) return fail(*file.vfs, got.status(), SQLITE_IOERR_READ);
+    Bytes& again = file.vfs->read_check_;
+    again.resize(size);
+    bool agreed = false;
+    for (int attempt = 1; attempt < kMaxReadAttempts && !agreed; ++attempt) {
+      auto second = file.file->read(at, {again.data(), size});
+      if (!second.is_ok()) return fail(*file.vfs, second.status(), SQLITE_IOERR_READ);
+      agreed = *second == *got && std::memcmp(again.data(), bytes, *got) == 0;
+      if (!agreed) {
+        ++file.vfs->stats_.read_retries;
+        std::memcpy(bytes, again.data(), *second);
+        got = *second;
+      }
+    }
+    if (!agreed)
+      return fail(*file.vfs, error(StatusCode::kIoError, "unstable read"), SQLITE_IOERR_READ);
     if (*got < size) {
       // SQLite requires the rest zeroed on a short read.
       std::memset(bytes + *got, 0, size - *got);

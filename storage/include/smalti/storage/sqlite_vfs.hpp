@@ -4,7 +4,10 @@
 //
 // What it offers SQLite, and how:
 //   - files: open (create, exclusive create, delete-on-close for temporary files), read (a short
-//     read is zero-filled and reported as SQLITE_IOERR_SHORT_READ), write, truncate, sync, size;
+//     read is zero-filled and reported as SQLITE_IOERR_SHORT_READ; every read is repeated until
+//     two answers agree, so a bit flipped in transit is never taken as data: SQLite cannot tell a
+//     flipped WAL frame from a torn end of the WAL, and would drop the commits after it), write,
+//     truncate, sync, size;
 //     delete, access (a file exists when it has content, as the unix VFS decides), full path
 //     (paths are the file system's own names, unchanged);
 //   - errors: kNoSpace is SQLITE_FULL, every other failure the matching SQLITE_IOERR_* code, a
@@ -27,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "smalti/base/bytes.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/env/clock.hpp"
@@ -55,6 +59,7 @@ class SqliteVfs {
     std::uint64_t full_errors = 0;
     std::uint64_t short_reads = 0;
     std::uint64_t syncs = 0;
+    std::uint64_t read_retries = 0;  // reads whose second answer differed from the first
   };
   const Stats& stats() const { return stats_; }
 
@@ -68,6 +73,7 @@ class SqliteVfs {
   Rng rng_;
   std::string name_;
   std::uint64_t next_temp_ = 1;
+  Bytes read_check_;  // the second read of every read, to compare
   Stats stats_;
   std::unique_ptr<VfsRecord> record_;
 };

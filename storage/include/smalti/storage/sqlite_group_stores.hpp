@@ -1,0 +1,77 @@
+// SqliteGroupStores: a group member's durable state (groups::StateStore: term, vote,
+// incarnation, founded) and log (groups::LogStore) in one SQLite database.
+//
+// Writes (save, truncate_from, append) are kept in order in memory until sync(done), which
+// hands all of them to the StorageRunner as one transaction: one commit, and with
+// synchronous=FULL one WAL sync, for everything written since the last sync (group commit: the
+// Raft driver syncs once per Persist effect, and a Persist carries every entry one input
+// appended). done(status) comes back on the executor once the commit is durable, or with the
+// error (kIoError, kNoSpace) when it is not; a failed batch leaves the database as it was, and
+// the batches after it are not written either (the member must not acknowledge past a hole).
+//
+// Integrity: every row carries a BLAKE3 checksum of its content (and, for entries, of its
+// index). open() reads everything back and refuses a store with a checksum that does not match,
+// a gap in the log or an undecodable state with kMalformed, saying which row: the caller then
+// starts the member over as a new incarnation instead of voting or acknowledging on state it
+// cannot read back. Reading problems of the disk itself are kIoError.
+//
+// Schema: state(id = 1, value, checksum) and log(idx primary key, term, kind, payload,
+// checksum). Used on the executor thread; the database only from the runner's jobs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "smalti/groups/stores.hpp"
+#include "smalti/storage/database.hpp"
+#include "smalti/storage/runner.hpp"
+
+namespace smalti::storage {
+
+class SqliteGroupStores final : public groups::StateStore, public groups::LogStore {
+ public:
+  // Opens (creating when missing) the database at `path` and reads it back.
+  static Result<std::shared_ptr<SqliteGroupStores>> open(SqliteVfs& vfs, const std::string& path,
+                                                         StorageRunner& runner);
+
+  Result<groups::HardState> load_state() override { return state_; }
+  void save(const groups::HardState& state) override;
+  Result<std::vector<groups::LogEntry>> load_log() override { return log_; }
+  void truncate_from(groups::Index from) override;
+  void append(groups::Index at, std::vector<groups::LogEntry> entries) override;
+  void sync(std::function<void(Status)> done) override;
+
+  // What the database held when it was opened (tests and recovery).
+  std::size_t loaded_entries() const { return log_.size(); }
+  std::uint64_t syncs() const { return syncs_; }
+
+ private:
+  struct Op {
+    enum class Kind : std::uint8_t { kSave, kTruncate, kAppend } kind = Kind::kSave;
+    groups::HardState state;
+    groups::Index index = 0;  // truncate: the first index removed; append: the first written
+    std::vector<groups::LogEntry> entries;
+  };
+  // The database and what a failed batch leaves behind, shared with the runner's jobs.
+  struct Shared {
+    std::unique_ptr<Database> db;
+    Status failed = Status::ok();  // after a failed batch every later one fails too
+  };
+  SqliteGroupStores(std::shared_ptr<Shared> shared, StorageRunner& runner)
+      : shared_(std::move(shared)), runner_(runner) {}
+  Status read_back();
+  static Status write_batch(Shared& shared, const std::vector<Op>& ops);
+
+  std::shared_ptr<Shared> shared_;
+  StorageRunner& runner_;
+  groups::HardState state_;
+  std::vector<groups::LogEntry> log_;
+  std::vector<Op> pending_;
+  std::uint64_t syncs_ = 0;
+};
+
+// The checksum a stored entry carries: BLAKE3 over its index, term, kind and payload.
+Digest entry_checksum(groups::Index index, const groups::LogEntry& entry);
+
+}  // namespace smalti::storage

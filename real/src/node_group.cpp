@@ -1,6 +1,7 @@
 #include "node_group.hpp"
 
 #include <chrono>
+#include <utility>
 
 namespace smalti::real::node {
 
@@ -56,7 +57,7 @@ Status start_group_mode(Network& net, const GroupMode& mode, Say say) {
   if (!group.is_ok()) return group.status();
   // Each task holds a handle: the membership lasts until the node stops and cancels them.
   net.spawn(submit(net, *group, mode.commands, say));
-  net.spawn(report_state(*group, say));
+  net.spawn(report_state(*group, std::move(say)));
   return Status::ok();
 }
 

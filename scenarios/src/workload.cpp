@@ -15,7 +15,7 @@ Task<void> ping_loop(sim::World& world, PingRecorder& recorder, HostId self, Net
     for (HostId peer = 0; peer < world.host_count(); ++peer) {
       if (peer == self) continue;
       const std::size_t index = recorder.on_start(self, peer, incarnation, world.now());
-      net.ping().ping(world.addr(peer), [&world, &recorder, index](Result<Duration> result) {
+      net.ping().ping(world.addr(peer), [&world, &recorder, index](const Result<Duration>& result) {
         recorder.on_complete(index, result, world.now());
       });
     }

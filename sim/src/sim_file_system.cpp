@@ -30,7 +30,7 @@ struct Inode {
 };
 
 struct SimDiskState {
-  explicit SimDiskState(Rng r) : rng(std::move(r)) {}
+  explicit SimDiskState(Rng r) : rng(r) {}
 
   Rng rng;
   DiskFaults faults;
@@ -285,7 +285,7 @@ Result<std::uint64_t> SimFile::size() {
 
 }  // namespace
 
-SimFileSystem::SimFileSystem(Rng rng) : state_(std::make_shared<SimDiskState>(std::move(rng))) {}
+SimFileSystem::SimFileSystem(Rng rng) : state_(std::make_shared<SimDiskState>(rng)) {}
 
 SimFileSystem::~SimFileSystem() = default;
 

@@ -186,7 +186,7 @@ void Blake3::finalize_xof(std::uint8_t* out, std::size_t out_len) const {
 }
 
 std::array<std::uint8_t, Blake3::kOutLen> Blake3::finalize() const {
-  std::array<std::uint8_t, kOutLen> out;
+  std::array<std::uint8_t, kOutLen> out{};
   finalize_xof(out.data(), out.size());
   return out;
 }

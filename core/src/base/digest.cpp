@@ -20,7 +20,7 @@ Digest Digest::from_bytes_or_hash(ByteView data) {
     std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
     auto decoded = from_hex(text);
     if (decoded.is_ok()) {
-      std::array<std::uint8_t, kSize> bytes;
+      std::array<std::uint8_t, kSize> bytes{};
       std::memcpy(bytes.data(), decoded->data(), kSize);
       return Digest(bytes);
     }

@@ -44,10 +44,11 @@ Result<std::unique_ptr<TlsIdentity>> TlsIdentity::create(const SecretKey& key) {
   const std::string cn = key.peer_id().to_hex();
   const unsigned char serial[] = {1};
   const std::time_t now = std::time(nullptr);
+  const std::time_t day = std::time_t{24} * 3600;
   if ((rc = gnutls_x509_crt_set_version(crt.value, 3)) < 0 ||
       (rc = gnutls_x509_crt_set_serial(crt.value, serial, sizeof serial)) < 0 ||
-      (rc = gnutls_x509_crt_set_activation_time(crt.value, now - 24 * 3600)) < 0 ||
-      (rc = gnutls_x509_crt_set_expiration_time(crt.value, now + 10 * 365 * 24 * 3600)) < 0 ||
+      (rc = gnutls_x509_crt_set_activation_time(crt.value, now - day)) < 0 ||
+      (rc = gnutls_x509_crt_set_expiration_time(crt.value, now + day * 365 * 10)) < 0 ||
       (rc = gnutls_x509_crt_set_dn_by_oid(crt.value, GNUTLS_OID_X520_COMMON_NAME, 0, cn.data(),
                                           static_cast<unsigned>(cn.size()))) < 0 ||
       (rc = gnutls_x509_crt_set_key(crt.value, priv.value)) < 0 ||

@@ -29,18 +29,18 @@ class Blake3 {
 
  private:
   struct ChunkState {
-    std::array<std::uint32_t, 8> cv;
+    std::array<std::uint32_t, 8> cv{};
     std::uint64_t chunk_counter = 0;
     std::array<std::uint8_t, kBlockLen> block{};
     std::uint8_t block_len = 0;
     std::uint8_t blocks_compressed = 0;
   };
   struct Output {
-    std::array<std::uint32_t, 8> input_cv;
-    std::array<std::uint32_t, 16> block_words;
-    std::uint64_t counter;
-    std::uint32_t block_len;
-    std::uint32_t flags;
+    std::array<std::uint32_t, 8> input_cv{};
+    std::array<std::uint32_t, 16> block_words{};
+    std::uint64_t counter = 0;
+    std::uint32_t block_len = 0;
+    std::uint32_t flags = 0;
   };
 
   static Output chunk_output(const ChunkState& chunk);

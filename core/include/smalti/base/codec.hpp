@@ -267,7 +267,8 @@ struct Codec<T, std::enable_if_t<std::is_integral_v<T> && std::is_unsigned_v<T> 
 template <typename T>
 struct Codec<T, std::enable_if_t<std::is_integral_v<T> && std::is_signed_v<T>>> {
   static void encode(Encoder& e, T v) {
-    const auto wide = static_cast<std::int64_t>(v);
+    // T is a signed integer type (std::int8_t is a signed char): sign extension is the point.
+    const auto wide = static_cast<std::int64_t>(v);  // NOLINT(bugprone-signed-char-misuse)
     e.put_varint((static_cast<std::uint64_t>(wide) << 1) ^ static_cast<std::uint64_t>(wide >> 63));
   }
   static Status decode(Decoder& d, T& v) {
@@ -375,7 +376,7 @@ struct Codec<Digest> {
   static Status decode(Decoder& d, Digest& v) {
     const std::uint8_t* data = nullptr;
     SMALTI_RETURN_IF_ERROR(d.get_raw(Digest::kSize, data));
-    std::array<std::uint8_t, Digest::kSize> bytes;
+    std::array<std::uint8_t, Digest::kSize> bytes{};
     std::memcpy(bytes.data(), data, bytes.size());
     v = Digest(bytes);
     return Status::ok();
@@ -655,6 +656,8 @@ struct Codec<T, std::enable_if_t<FieldStruct<T>>> {
   }
 
 // For structs with no fields (encoded as zero bytes).
+// NOLINTBEGIN(bugprone-macro-parentheses): Type names a type, and `(Type)&` declares nothing.
 #define SMALTI_EMPTY_FIELDS(Type)   \
   template <typename SmaltiVisitor> \
   [[maybe_unused]] inline void smalti_visit_fields(Type&, SmaltiVisitor&&) {}
+// NOLINTEND(bugprone-macro-parentheses)

@@ -38,7 +38,7 @@ class Rng {
 
  private:
   std::uint64_t seed_;
-  std::array<std::uint64_t, 4> s_;
+  std::array<std::uint64_t, 4> s_{};
 };
 
 }  // namespace smalti

@@ -133,8 +133,10 @@ class [[nodiscard]] Result {
 #define SMALTI_CONCAT_(a, b) SMALTI_CONCAT_INNER_(a, b)
 
 // `SMALTI_ASSIGN_OR_RETURN(auto x, f());` binds the value or returns the error.
+// NOLINTBEGIN(bugprone-macro-parentheses): decl is a declaration (`auto x`), not an expression.
 #define SMALTI_ASSIGN_OR_RETURN(decl, expr)                   \
   auto SMALTI_CONCAT_(smalti_result_, __LINE__) = (expr);     \
   if (!SMALTI_CONCAT_(smalti_result_, __LINE__).is_ok())      \
     return SMALTI_CONCAT_(smalti_result_, __LINE__).status(); \
   decl = std::move(SMALTI_CONCAT_(smalti_result_, __LINE__)).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -14,7 +14,8 @@ CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMALTI_BENCH=$(BENCH)
 
 .PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint format format-check bench fuzz swarm clean
 
-SOURCES = $(shell find core sim real storage scenarios tests fuzz bench -name '*.hpp' -o -name '*.cpp')
+SOURCE_DIRS = core sim real storage scenarios tests fuzz bench
+SOURCES = $(shell find $(SOURCE_DIRS) -name '*.hpp' -o -name '*.cpp')
 
 deps:
 	@bash scripts/deps.sh
@@ -44,8 +45,10 @@ test-asan: build-asan
 fuzz-smoke: build-fuzz
 	@bash scripts/run_fuzz.sh $(FUZZ_DIR) $(SMOKE_SECONDS)
 
+# The determinism lint on core/, and the file-length limit on every source (DESIGN.md section 10).
 lint:
 	@bash scripts/lint_determinism.sh core
+	@bash scripts/lint_file_length.sh $(SOURCE_DIRS)
 
 # The code follows .clang-format; `make format` applies it.
 format-check: deps
@@ -54,8 +57,8 @@ format-check: deps
 format: deps
 	@clang-format -i $(SOURCES)
 
-# Everything CI runs: lint, format, unit and simulation tests, the same under ASan+UBSan, a fuzz
-# smoke run.
+# Everything CI runs: lint (determinism, file length), format, unit and simulation tests, the same
+# under ASan+UBSan, a fuzz smoke run.
 test: lint format-check test-unit test-asan fuzz-smoke
 	@echo "make test: all checks passed"
 

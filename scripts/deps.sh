@@ -2,7 +2,7 @@
 # Installs the Debian packages smalti needs, only when some are missing. Idempotent and quick.
 set -euo pipefail
 packages=(
-  cmake ninja-build pkg-config g++ clang-14 libclang-rt-14-dev clang-format ccache
+  cmake ninja-build pkg-config g++ clang-14 libclang-rt-14-dev clang-format clang-tidy-14 ccache
   libssl-dev libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   libboost-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libsqlite3-dev
   ngtcp2-client ngtcp2-server openssl

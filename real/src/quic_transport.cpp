@@ -127,7 +127,12 @@ class QuicLink final : public env::Link, public std::enable_shared_from_this<Qui
   QuicLink(std::shared_ptr<Conn> conn, PeerId remote, std::string alpn,
            env::LinkInbox::Limits limits)
       : conn_(conn), remote_(remote), alpn_(std::move(alpn)), inbox_(limits) {}
-  ~QuicLink() override { close(env::close_code::kCancelled, "link dropped"); }
+  ~QuicLink() override {
+    try {
+      close(env::close_code::kCancelled, "link dropped");
+    } catch (...) {  // out of memory while tearing down: nothing left to save
+    }
+  }
 
   const PeerId& remote() const override { return remote_; }
   const std::string& alpn() const override { return alpn_; }
@@ -541,6 +546,14 @@ void QuicTransport::Impl::accept_connection(const udp::endpoint& from, ByteView 
 QuicTransport::QuicTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 QuicTransport::~QuicTransport() {
+  try {
+    shut_down();
+  } catch (...) {  // out of memory while tearing down: nothing left to save
+  }
+}
+
+// Tells every peer the transport is going away, then drops the connections and the socket.
+void QuicTransport::shut_down() {
   *impl_->alive = false;
   impl_->alive.reset();
   for (auto& [key, conn] : impl_->conns) {

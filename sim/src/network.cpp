@@ -196,10 +196,12 @@ void SimNetwork::fail_connect(HostId from, std::uint32_t incarnation, Instant at
   ++stats_.connects_failed;
   if (world_.incarnation(from) != incarnation || !world_.is_alive(from)) return;
   // An event of the dialer itself: held while it is paused, dropped if it crashes.
-  world_.schedule(at, from, EventKind::kNetwork, [this, from, status, done = std::move(done)] {
-    world_.record(from, "net.connect_failed", static_cast<std::uint64_t>(status.code()), 0, 0);
-    done(status);
-  });
+  world_.schedule(at, from, EventKind::kNetwork,
+                  [this, from, status = std::move(status), done = std::move(done)] {
+                    world_.record(from, "net.connect_failed",
+                                  static_cast<std::uint64_t>(status.code()), 0, 0);
+                    done(status);
+                  });
 }
 
 void SimNetwork::connect(HostId from, const PeerAddr& addr, const std::string& alpn,
@@ -220,7 +222,8 @@ void SimNetwork::connect(HostId from, const PeerAddr& addr, const std::string& a
                  error(StatusCode::kTimeout, "handshake timed out"), std::move(done));
     return;
   }
-  world_.schedule(start + pending.handshake_rtt, kWorldHost, EventKind::kNetwork,
+  const Instant arrives = start + pending.handshake_rtt;
+  world_.schedule(arrives, kWorldHost, EventKind::kNetwork,
                   [this, pending = std::move(pending), done = std::move(done)]() mutable {
                     finish_connect(pending, std::move(done));
                   });

@@ -49,8 +49,8 @@ Status Statement::bind(int index, std::int64_t value) {
 
 Status Statement::bind(int index, ByteView blob) {
   // A zero-length blob must still bind as a blob, not NULL: SQLite wants a non-null pointer.
-  static const std::uint8_t kEmpty = 0;
-  const void* data = blob.empty() ? &kEmpty : blob.data();
+  static const std::uint8_t empty_blob = 0;
+  const void* data = blob.empty() ? &empty_blob : blob.data();
   return sqlite_status(sqlite3_bind_blob64(stmt_, index, data, blob.size(), SQLITE_TRANSIENT),
                        "bind " + sql_);
 }

@@ -24,7 +24,8 @@ Task<EventOrLag> EventStream::next() {
 Discovery::Discovery(Node& node, ping::PingService& ping, Config config)
     : node_(node),
       ping_(ping),
-      machine_(config, node.secret_key(), node.addr(), node.make_rng("discovery").next_u64()),
+      machine_(std::move(config), node.secret_key(), node.addr(),
+               node.make_rng("discovery").next_u64()),
       links_(node,
              LinkTable::Callbacks{
                  .on_connected =
@@ -297,7 +298,7 @@ void Discovery::depart(std::function<void()> done) {
 
 CallbackAwaiter<bool> Discovery::depart() {
   return await_callback<bool>(
-      [this](std::function<void(bool)> done) { depart([done] { done(true); }); });
+      [this](std::function<void(bool)> done) { depart([done = std::move(done)] { done(true); }); });
 }
 
 Condition Discovery::When::peers_at_least(std::size_t n) const {

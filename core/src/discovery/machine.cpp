@@ -5,8 +5,8 @@
 
 namespace smalti::discovery {
 
-DiscoveryMachine::DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed,
-                                   std::size_t effect_limit)
+DiscoveryMachine::DiscoveryMachine(Config config, const SecretKey& key, PeerAddr self,
+                                   std::uint64_t seed, std::size_t effect_limit)
     : MachineBase(Instant{}, effect_limit),
       config_(std::move(config)),
       key_(key),

@@ -59,7 +59,7 @@ void DiscoveryMachine::on_neighbour_message(Instant now, WallTime wall, LinkToke
 }
 
 void DiscoveryMachine::on_gossip(Instant, WallTime wall, LinkToken link, const PeerId& from,
-                                 Gossip gossip) {
+                                 const Gossip& gossip) {
   ++stats_.gossip_received;
   const bool own = gossip.entry.entry.id() == local_.entry.id();
   Result<Upsert> outcome =

@@ -114,7 +114,7 @@ void DiscoveryMachine::handle_frame(Instant now, WallTime wall, LinkToken link, 
 }
 
 void DiscoveryMachine::on_join(Instant now, WallTime wall, LinkToken link, LinkState& state,
-                               Join join) {
+                               const Join& join) {
   if (join.entry.entry.id() != state.peer) {
     return violation(link, error(StatusCode::kPermissionDenied, "Join with another peer's entry"));
   }
@@ -137,7 +137,7 @@ void DiscoveryMachine::on_join(Instant now, WallTime wall, LinkToken link, LinkS
 }
 
 void DiscoveryMachine::on_join_reply(Instant now, WallTime wall, LinkToken link, LinkState& state,
-                                     JoinReply reply) {
+                                     const JoinReply& reply) {
   const PeerId peer = state.peer;
   const bool rotation = state.rotation;
   if (reply.entry.entry.id() != peer) {
@@ -252,7 +252,7 @@ void DiscoveryMachine::start_exchange(LinkToken link, WallTime wall) {
 }
 
 void DiscoveryMachine::on_summary(Instant now, WallTime wall, LinkToken link, LinkState& state,
-                                  Summary summary) {
+                                  const Summary& summary) {
   Exchange& ex = state.exchange;
   if (ex.remote_summary_done) {
     return violation(link, error(StatusCode::kMalformed, "Summary after the last one"));
@@ -293,7 +293,7 @@ void DiscoveryMachine::on_summary(Instant now, WallTime wall, LinkToken link, Li
 }
 
 void DiscoveryMachine::on_entries(Instant now, WallTime wall, LinkToken link, LinkState& state,
-                                  Entries entries) {
+                                  const Entries& entries) {
   Exchange& ex = state.exchange;
   if (ex.remote_entries_done) {
     return violation(link, error(StatusCode::kMalformed, "Entries after the last one"));

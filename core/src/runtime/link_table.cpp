@@ -60,10 +60,12 @@ void LinkTable::adopt(Token token, env::LinkPtr link) {
 }
 
 void LinkTable::adopt_connected(Entry& entry, Token token, env::LinkPtr link) {
-  entry.link = link;
+  entry.link = std::move(link);
   entry.adapter = std::make_unique<Adapter>(*this, token);
   // Bookkeeping first: setting the handler may deliver held frames or a held close at once.
-  link->set_handler(entry.adapter.get());
+  // Through a copy: the handler may retire the entry, and with it entry.link.
+  const env::LinkPtr held = entry.link;
+  held->set_handler(entry.adapter.get());
 }
 
 Status LinkTable::send(Token token, Bytes& frame) {

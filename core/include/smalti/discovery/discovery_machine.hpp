@@ -92,7 +92,7 @@ class DiscoveryMachine : public MachineBase<Effect> {
   static constexpr Duration kHandshakeTimeout = 30s;
 
   // `effect_limit`: the machine contract's bound (machine.hpp); tests use small ones.
-  DiscoveryMachine(Config config, SecretKey key, PeerAddr self, std::uint64_t seed,
+  DiscoveryMachine(Config config, const SecretKey& key, PeerAddr self, std::uint64_t seed,
                    std::size_t effect_limit = kMaxPendingEffects);
 
   // Signs the first entry, arms the timers and joins the bootstrap peers (one named by PeerId
@@ -225,14 +225,17 @@ class DiscoveryMachine : public MachineBase<Effect> {
   // machine_links.cpp
   LinkToken open_link(const PeerAddr& addr, Channel channel);
   void join(Instant now, WallTime wall, const PeerAddr& addr, bool rotation);
-  void on_join(Instant now, WallTime wall, LinkToken link, LinkState& state, Join join);
-  void on_join_reply(Instant now, WallTime wall, LinkToken link, LinkState& state, JoinReply reply);
+  void on_join(Instant now, WallTime wall, LinkToken link, LinkState& state, const Join& join);
+  void on_join_reply(Instant now, WallTime wall, LinkToken link, LinkState& state,
+                     const JoinReply& reply);
   void add_neighbour(Instant now, WallTime wall, LinkToken link);
   void drop_neighbour(Instant now, WallTime wall, const PeerId& peer, std::uint32_t code);
   void drop_random_neighbour(Instant now, WallTime wall, const PeerId& keep);
   void start_exchange(LinkToken link, WallTime wall);
-  void on_summary(Instant now, WallTime wall, LinkToken link, LinkState& state, Summary summary);
-  void on_entries(Instant now, WallTime wall, LinkToken link, LinkState& state, Entries entries);
+  void on_summary(Instant now, WallTime wall, LinkToken link, LinkState& state,
+                  const Summary& summary);
+  void on_entries(Instant now, WallTime wall, LinkToken link, LinkState& state,
+                  const Entries& entries);
   void finish_exchange(Instant now, WallTime wall, LinkToken link, LinkState& state);
   std::vector<Stamp> summary_stamps(WallTime wall) const;
 
@@ -242,7 +245,8 @@ class DiscoveryMachine : public MachineBase<Effect> {
   // most neighbours already have: they fetch what they lack with Graft).
   enum class Push : std::uint8_t { kTree, kLazy };
   void broadcast(const SignedPeerEntry& entry, const PeerId* except, Push push = Push::kTree);
-  void on_gossip(Instant now, WallTime wall, LinkToken link, const PeerId& from, Gossip gossip);
+  void on_gossip(Instant now, WallTime wall, LinkToken link, const PeerId& from,
+                 const Gossip& gossip);
   void on_ihave(Instant now, const PeerId& from, const IHave& ihave);
   void on_graft(const PeerId& from, const Graft& graft);
   void on_departure(WallTime wall, LinkToken link, const PeerId& from, const Departure& departure);

@@ -24,7 +24,7 @@ void execute_link_effect(LinkTable& links, Machine& machine, Instant now, effect
   if (!sent.is_ok()) machine.handle_send_refused(now, send.link, send.frame, sent);
 }
 
-inline void execute_link_effect(LinkTable& links, effect::Connect connect) {
+inline void execute_link_effect(LinkTable& links, const effect::Connect& connect) {
   links.connect(connect.link, connect.addr, connect.alpn);
 }
 

@@ -78,6 +78,7 @@ class QuicTransport final : public env::Transport {
 
  private:
   explicit QuicTransport(std::unique_ptr<Impl> impl);
+  void shut_down();
   std::unique_ptr<Impl> impl_;
 };
 

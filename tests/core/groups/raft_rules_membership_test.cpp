@@ -230,5 +230,27 @@ TEST(RaftRules, DeadVotersAreRemovedOneAtATime) {
   EXPECT_EQ(last_config(f.m).voters, (std::vector<Member>{kMa, kMb, kMc}));
 }
 
+// max_voters below the configuration's size (it was lowered, or this leader's is lower): the
+// leader drops the least caught-up voter, one at a time. With every voter caught up, the first
+// voter in PeerId order used to be dropped, and that was the leader itself: a leader outside its
+// own configuration.
+TEST(RaftRules, ALeaderOverMaxVotersDropsAnotherVoterNeverItself) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true},
+            {config_entry(1, {kMa, kMb, kMc, kMd, kMe})}, {}, fast().with_max_voters(3),
+            {{kB, false, kMb.incarnation},
+             {kC, false, kMc.incarnation},
+             {kD, false, kMd.incarnation},
+             {kE, false, kMe.incarnation}});
+  f.win_with({kMb, kMc});
+  for (const Member& m : {kMb, kMc, kMd, kMe}) f.exchange(m.peer, ack(f, m, 2));
+  ASSERT_EQ(f.m.commit_index(), 2u);
+  beat(f);
+  ASSERT_EQ(config_entries(f.m), 2u);
+  EXPECT_EQ(last_config(f.m).voters.size(), 4u) << "one voter at a time";
+  EXPECT_TRUE(f.m.is_voter()) << "the leader dropped itself";
+  EXPECT_TRUE(f.m.is_leader());
+  f.m.invariants();
+}
+
 }  // namespace
 }  // namespace smalti::groups

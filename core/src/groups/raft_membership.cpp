@@ -1,5 +1,6 @@
 // RaftMachine membership: bootstrap, merging clusters of one group, and voter changes.
 #include <algorithm>
+#include <limits>
 
 #include "smalti/groups/raft_machine.hpp"
 
@@ -152,13 +153,14 @@ void RaftMachine::change_membership(Instant now) {
     learners.emplace_back(p.match, id);
   }
   if (next.voters.size() > max_voters) {
-    // max_voters was lowered: drop the least caught-up voter other than the leader.
-    auto worst = std::min_element(
-        next.voters.begin(), next.voters.end(), [&](const Member& a, const Member& b) {
-          auto ma = a.peer == options_.self ? log_.last_index() : progress_[a.peer].match;
-          auto mb = b.peer == options_.self ? log_.last_index() : progress_[b.peer].match;
-          return ma < mb;
-        });
+    // max_voters was lowered: drop the least caught-up voter other than the leader. The leader
+    // ranks above every other voter, even one as caught up as itself.
+    auto rank = [&](const Member& m) {
+      return m.peer == options_.self ? std::numeric_limits<Index>::max() : progress_[m.peer].match;
+    };
+    auto worst =
+        std::min_element(next.voters.begin(), next.voters.end(),
+                         [&](const Member& a, const Member& b) { return rank(a) < rank(b); });
     next.voters.erase(worst);
     append_config(std::move(next));
     return;

@@ -150,7 +150,7 @@ void run_case(const Case& test_case) {
   RaftChecker checker;
   auto observe = [&] {
     for (HostId h : c.hosts()) {
-      if (auto* g = c.group(h)) checker.observe(h, g->worker().raft());
+      if (auto* g = c.group(h)) checker.observe(h, g->raft());
     }
     return false;
   };
@@ -210,8 +210,8 @@ void run_case(const Case& test_case) {
       const auto s = g->status();
       RC_LOG() << "n" << h << ": " << groups::role_name(s.role) << " term " << s.term << " commit "
                << s.committed << " applied " << s.applied << " last "
-               << g->worker().raft().log().last_index() << " bonds " << s.bonds << " voters "
-               << s.voters << (s.online ? " online" : " offline") << "\n";
+               << g->raft().log().last_index() << " bonds " << s.bonds << " voters " << s.voters
+               << (s.online ? " online" : " offline") << "\n";
     }
   }
   RC_ASSERT(committed);

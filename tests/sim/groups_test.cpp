@@ -9,20 +9,9 @@ namespace smalti::sim {
 namespace {
 
 using groups::Consistency;
+using support::await_on;
 using support::Counter;
 using support::GroupCluster;
-
-// Runs `call()` (which returns an awaitable) in a task on `host`, and the world until it
-// yields (or `limit` passes).
-template <typename T, typename Call>
-std::optional<T> await_on(World& world, HostId host, Call call, Duration limit = 30s) {
-  auto result = std::make_shared<std::optional<T>>();
-  world.network(host)->spawn([](Call c, std::shared_ptr<std::optional<T>> out) -> Task<void> {
-    out->emplace(co_await c());
-  }(std::move(call), result));
-  world.run_until([&] { return result->has_value(); }, limit);
-  return *result;
-}
 
 TEST(Groups, ThreeMembersBondElectOneLeaderAndReplicate) {
   World world({.seed = 61});

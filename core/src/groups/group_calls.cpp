@@ -15,24 +15,27 @@ const Status& closed() {
 
 void GroupWorker::feed(std::vector<SharedBytes> commands, FeedDone done) {
   if (!router_) return done(closed());
-  auto call = session_->feed(node_.now(), std::move(commands));
-  if (!call.is_ok()) return done(call.status());
-  waiters_.emplace(*call, std::move(done));
-  pump();
+  start(session_->feed(node_.now(), std::move(commands)), std::move(done));
 }
 
 void GroupWorker::execute(std::vector<SharedBytes> commands, ExecuteDone done) {
   if (!router_) return done(closed());
-  auto call = session_->execute(node_.now(), std::move(commands));
-  if (!call.is_ok()) return done(call.status());
-  waiters_.emplace(*call, std::move(done));
-  pump();
+  start(session_->execute(node_.now(), std::move(commands)), std::move(done));
 }
 
 void GroupWorker::query(Bytes query, bool strong, QueryDone done) {
   if (!router_) return done(closed());
-  auto call = session_->query(node_.now(), std::move(query), strong);
-  if (!call.is_ok()) return done(call.status());
+  start(session_->query(node_.now(), std::move(query), strong), std::move(done));
+}
+
+// A call the session took waits for its Done effect; one it refused fails in a turn of its own,
+// as every callback runs.
+template <typename Done>
+void GroupWorker::start(Result<CallId> call, Done done) {
+  if (!call.is_ok()) {
+    node_.executor().post([done = std::move(done), why = call.status()] { done(why); });
+    return;
+  }
   waiters_.emplace(*call, std::move(done));
   pump();
 }

@@ -14,8 +14,8 @@
 // Frames a link refuses go back to the machine that sent them (Raft treats them as lost).
 //
 // Client calls (feed, execute, query) complete through their callback in an executor turn of
-// its own, never inside the worker; when the worker goes away (detach(), or the last handle
-// dropped) every pending call fails with kUnavailable at once.
+// its own, never inside the call or the worker, refusals included; when the worker goes away
+// (detach(), or the last handle dropped) every pending call fails with kUnavailable at once.
 //
 // A store that fails to sync is surfaced, not dropped: the error is kept (status().store_error),
 // traced ("group.store_error"), and the member never acknowledges what that sync covered, so it
@@ -141,6 +141,8 @@ class GroupWorker {
   void arm_ticket_check();
   // group_calls.cpp: client calls and the session's effects
   void execute_session(SessionEffect effect);
+  template <typename Done>
+  void start(Result<CallId> call, Done done);
   template <typename Done, typename T>
   void complete(CallId call, Result<T> result);
 

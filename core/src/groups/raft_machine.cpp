@@ -64,6 +64,11 @@ HardState& RaftMachine::mutate_hard_state() {
 }
 
 void RaftMachine::persist_truncate(Index from) {
+  // Entries from `from` on are gone from the log: a store that reports an earlier write
+  // durable no longer holds any of them for this log (found by the group fuzz target: a
+  // leader counted its own copy of an entry it had truncated).
+  durable_last_index_ = std::min(durable_last_index_, from - 1);
+  for (auto& [token, last] : last_index_at_token_) last = std::min(last, from - 1);
   auto& p = pending_persist();
   // Entries appended earlier in this batch at or past `from` are simply dropped from it.
   if (!p.entries.empty() && from >= p.append_from) {

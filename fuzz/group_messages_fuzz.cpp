@@ -1,14 +1,16 @@
-// libFuzzer target for groups: decode_group_message, BondMachine and RaftMachine.
+// libFuzzer target for groups: decode_group_message, BondMachine, RaftMachine and GroupSession.
 //
 // The raw input is first decoded as one groups frame: a frame that decodes must re-encode to the
 // very same bytes and decode again to an equal message; anything else must be rejected with
 // kMalformed or kLimitExceeded (always kLimitExceeded past kMaxMessageSize).
 //
-// Then the input drives three machines of node A. Byte 0 picks the setup: whether the Hello an
-// acceptor bond answers has the right network, group and proof, its observer flag and bonds;
-// whether A's RaftMachine recovers a fixed three-voter log (A, B, C) or starts empty; and A's
-// leadership preference. Then, for at most kMaxSteps steps, an opcode byte (low 3 bits: the
-// input, top 5 bits: a modifier) and its arguments:
+// Then the input drives four machines of node A, wired as its group worker wires them (bonds
+// deliver Raft frames to Raft and the rest to the session; Raft's role, reads, commits and
+// resets go to the session; the session's proposals and reads go to Raft). Byte 0 picks the setup:
+// whether the Hello an acceptor bond answers has the right network, group and proof, its observer
+// flag and bonds; whether A's RaftMachine recovers a fixed three-voter log (A, B, C) or starts
+// empty; and A's leadership preference. Then, for at most kMaxSteps steps, an opcode byte (low 3
+// bits: the input, top 5 bits: a modifier) and its arguments:
 //   0 a raw frame (two length bytes, then the bytes) to the acceptor bond, from B
 //   1 a raw frame to the initiator bond, from C
 //   2 a raw frame to the Raft machine (a RaftFrame inside it), from B, C or D
@@ -19,7 +21,10 @@
 //     machine's handle_timeout
 //   5 the store acknowledges some or all of the Persist effects issued so far
 //   6 a command: bonded peers change (and whether A may found the cluster), propose, read, a
-//     Welcome (right or wrong proof) to the initiator, note_sent, depart
+//     Welcome (right or wrong proof) to the initiator, note_sent, depart; or for the session:
+//     feed, execute, a weak or strong query, a catalog of members (listed, authorized or not),
+//     a Hello on a new link, a link down, refuse the next frames it sends, a forwarded call or
+//     answer from B
 //   7 a bond message from B (Ping, Pong, Departure, BondFormed, Hello, a forwarded command, ...)
 // `now` never decreases. After every step every effect is pulled and checked, then the machines:
 //   - RaftMachine::invariants() holds; the term never goes backwards; after a timeout nothing
@@ -27,8 +32,10 @@
 //   - the Persist effects, applied in order to a model store, never leave a gap and rebuild
 //     exactly the machine's log and hard state; a granted vote leaves only once it is durable;
 //   - every frame a machine sends decodes (the node respects the limits its peers enforce);
-//   - a bond reports Up at most once and nothing after Closed, and delivers no bond-level
-//     message; Committed indexes increase (until a Reset); every read is answered once.
+//   - a bond reports Up at most once and nothing after Close, and delivers no bond-level
+//     message; Committed indexes increase (until a Reset); every read is answered once;
+//   - GroupSession::invariants() holds; every call it accepted ends exactly once (Done) and
+//     no other does; after a timeout nothing is due; the links it dials are new tokens.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +49,7 @@
 #include "smalti/base/assert.hpp"
 #include "smalti/groups/bond_machine.hpp"
 #include "smalti/groups/group_messages.hpp"
+#include "smalti/groups/group_session.hpp"
 #include "smalti/groups/raft_machine.hpp"
 
 namespace {
@@ -68,6 +76,11 @@ const PeerId kB{Digest::from_u64(2)};
 const PeerId kC{Digest::from_u64(3)};
 const PeerId kD{Digest::from_u64(4)};  // bonded sometimes, never a voter
 const groups::Member kMa{kA, 5}, kMb{kB, 7}, kMc{kC, 8};
+constexpr smalti::LinkToken kLinkToB = 1;  // the acceptor bond's link
+constexpr smalti::LinkToken kLinkToC = 2;  // the initiator bond's link
+constexpr smalti::LinkToken kFirstDial = 1000;
+// Raft read ids of the fuzzer's own reads (the session's are its call ids, far below).
+constexpr std::uint64_t kOwnReads = std::uint64_t{1} << 40;
 
 groups::ConsensusConfig consensus() {
   return groups::ConsensusConfig{}
@@ -127,8 +140,19 @@ class Driver {
                      .consensus = consensus(),
                      .handshake_timeout = 1s},
         acceptor_(make_acceptor(setup)),
-        initiator_(groups::BondMachine::initiate(bond_config_, kC, kLinkC, {kB}, now_, 2)),
-        raft_(make_raft(setup)) {
+        initiator_(
+            groups::BondMachine::initiate(bond_config_, kLinkToC, kC, kLinkC, {kB}, now_, 2)),
+        raft_(make_raft(setup)),
+        session_(groups::SessionConfig{.self = kA,
+                                       .consensus = consensus(),
+                                       .handshake_timeout = 1s,
+                                       .first_link = kFirstDial,
+                                       .max_pending_calls = 16,
+                                       .max_links = 6},
+                 raft_.log(), now_) {
+    // Both bonds' links are the session's; it hears of them coming up from their Up effects.
+    SMALTI_ASSERT(session_.handle_hello(now_, kLinkToB, kB, true, true));
+    SMALTI_ASSERT(session_.handle_hello(now_, kLinkToC, kC, true, true));
     drain();
   }
 
@@ -188,7 +212,7 @@ class Driver {
     for (std::uint64_t i = 0; i < ((setup >> 4) & 3); ++i) {
       hello.bonds.push_back(PeerId{Digest::from_u64(10 + i)});
     }
-    return groups::BondMachine::accept(bond_config_, kB, kLinkB, hello, {kC}, now_, 1);
+    return groups::BondMachine::accept(bond_config_, kLinkToB, kB, kLinkB, hello, {kC}, now_, 1);
   }
 
   groups::RaftMachine make_raft(std::uint8_t setup) {
@@ -218,7 +242,7 @@ class Driver {
 
   void bond_frame(groups::BondMachine& bond, ByteView raw) {
     auto message = groups::decode_group_message(raw);
-    if (message.is_ok()) bond.handle_message(now_, *message);
+    if (message.is_ok()) bond.handle_message(now_, std::move(message).value());
   }
 
   void raft_frame(std::uint8_t mod, ByteView raw) {
@@ -364,8 +388,8 @@ class Driver {
 
   void timeout(std::uint8_t mod, std::uint8_t dt) {
     if (mod % 8 == 7) {
-      const Instant next =
-          std::min({raft_.next_deadline(), acceptor_.next_deadline(), initiator_.next_deadline()});
+      const Instant next = std::min({raft_.next_deadline(), acceptor_.next_deadline(),
+                                     initiator_.next_deadline(), session_.next_deadline()});
       if (next != Instant::max()) now_ = std::max(now_, next);
     } else {
       static constexpr Duration kScale[] = {1ms, 10ms, 50ms, 100ms, 500ms, 1s, 10s};
@@ -374,6 +398,7 @@ class Driver {
     acceptor_.handle_timeout(now_);
     initiator_.handle_timeout(now_);
     raft_.handle_timeout(now_);
+    session_.handle_timeout(now_);
   }
 
   // Acknowledges every Persist issued so far, or up to one picked by `pick`.
@@ -387,6 +412,7 @@ class Driver {
   }
 
   void command(Input& in, std::uint8_t mod) {
+    if (mod & 16) return session_command(in, mod);
     switch (mod % 8) {
       case 0:
       case 1: {
@@ -424,7 +450,7 @@ class Driver {
         initiator_.handle_message(now_, groups::Welcome{.proof = groups::bond_proof(kKey, link, kC),
                                                         .observer = (mod & 8) != 0,
                                                         .incarnation = kMc.incarnation,
-                                                        .bonds = {kD}});
+                                                        .bonds = {kD, kB}});
         break;
       }
       case 5:
@@ -440,6 +466,93 @@ class Driver {
     }
   }
 
+  // ---- the session's inputs ----------------------------------------------------------------
+
+  static std::vector<smalti::SharedBytes> some_commands(Input& in) {
+    std::vector<smalti::SharedBytes> commands(in.byte() % 4);  // sometimes none
+    for (smalti::SharedBytes& c : commands) c = smalti::encode(in.byte());
+    return commands;
+  }
+
+  void accepted_call(const smalti::Result<groups::CallId>& call) {
+    if (!call.is_ok()) return;
+    SMALTI_ASSERT(calls_.insert(*call).second, "the session gave out a call id twice");
+  }
+
+  void session_command(Input& in, std::uint8_t mod) {
+    static const PeerId kMembers[] = {kB, kC, kD, PeerId{Digest::from_u64(0)}};
+    switch (mod % 8) {
+      case 0:
+        accepted_call(session_.feed(now_, some_commands(in)));
+        break;
+      case 1:
+        accepted_call(session_.execute(now_, some_commands(in)));
+        break;
+      case 2:
+        accepted_call(session_.query(now_, smalti::encode(in.byte()), (mod & 8) != 0));
+        break;
+      case 3: {
+        // The catalog: which members are listed, may bond, and a stale bonded one.
+        std::vector<groups::Candidate> candidates;
+        const std::uint8_t b = in.byte();
+        for (int i = 0; i < 4; ++i) {
+          if ((b >> i) & 1) {
+            candidates.push_back(groups::Candidate{smalti::PeerAddr{kMembers[i], {"sim:1"}},
+                                                   ((b >> 4) & 1) == 0,
+                                                   ((b >> (5 + i % 3)) & 1) == 0});
+          }
+        }
+        session_.handle_catalog(now_, candidates);
+        break;
+      }
+      case 4: {
+        // A Hello on a new link, or on one the session dialled (a crossed link).
+        const smalti::LinkToken link = next_accepted_++;
+        const std::uint8_t b = in.byte();
+        if (session_.handle_hello(now_, link, kMembers[b % 4], (b & 4) == 0, (b & 8) == 0) &&
+            (b & 16) != 0) {
+          session_.handle_bond_up(now_, link, {kMembers[(b >> 5) % 4]});
+        }
+        break;
+      }
+      case 5: {
+        // A link goes down: one of the bonds, or one the session dialled.
+        const std::uint8_t b = in.byte();
+        const smalti::LinkToken link = (b & 1)   ? kLinkToB
+                                       : (b & 2) ? kLinkToC
+                                                 : kFirstDial + (b >> 2) % 8;
+        session_.handle_link_down(now_, link);
+        break;
+      }
+      case 6:
+        refuse_sends_ = in.byte() % 4;
+        break;
+      default: {
+        // From B's bond, past the bond layer: forwarded calls and answers to A's own.
+        const std::uint64_t request = in.byte() % 4 == 0 ? in.u64() : 1 + in.byte() % 16;
+        switch (in.byte() % 4) {
+          case 0:
+            session_.handle_message(now_, kLinkToB,
+                                    groups::ForwardCommands{request, some_commands(in)});
+            break;
+          case 1:
+            session_.handle_message(now_, kLinkToB,
+                                    groups::CommandsAccepted{request, (mod & 8) != 0, cursor(in)});
+            break;
+          case 2:
+            session_.handle_message(now_, kLinkToB,
+                                    groups::ForwardQuery{request, smalti::encode(1)});
+            break;
+          default:
+            session_.handle_message(now_, kLinkToB,
+                                    groups::QueryAnswer{request, (mod & 8) != 0, {}, in.byte()});
+            break;
+        }
+        break;
+      }
+    }
+  }
+
   // ---- effects and checks -------------------------------------------------------------------
 
   struct BondSeen {
@@ -447,17 +560,28 @@ class Driver {
     bool closed = false;
   };
 
-  void drain_bond(groups::BondMachine& bond, BondSeen& seen, const PeerId& remote) {
+  void drain_bond(groups::BondMachine& bond, BondSeen& seen, smalti::LinkToken link,
+                  const PeerId& remote) {
     while (auto effect = bond.poll_effect()) {
-      SMALTI_ASSERT(!seen.closed, "a bond effect after Closed");
-      if (auto* send = std::get_if<groups::bond_effect::SendFrame>(&*effect)) {
-        check_sendable(send->message);
-      } else if (std::holds_alternative<groups::bond_effect::Up>(*effect)) {
+      SMALTI_ASSERT(!seen.closed, "a bond effect after Close");
+      if (auto* send = std::get_if<smalti::effect::Send>(&*effect)) {
+        SMALTI_ASSERT(send->link == link, "a bond sent on another link");
+        auto m = groups::decode_group_message(send->frame);
+        SMALTI_ASSERT(m.is_ok(), "a bond sent a frame its peer rejects");
+        check_sendable(*m);
+        if (refuse_sends_ > 0) {
+          --refuse_sends_;
+          bond.handle_send_refused(now_, link, send->frame,
+                                   smalti::error(StatusCode::kLimitExceeded, "fuzz"));
+        }
+      } else if (auto* up = std::get_if<groups::bond_effect::Up>(&*effect)) {
         SMALTI_ASSERT(!seen.up, "a bond came up twice");
         seen.up = true;
-      } else if (auto* deliver = std::get_if<groups::bond_effect::Deliver>(&*effect)) {
+        session_.handle_bond_up(now_, link, up->bonds);
+      } else if (auto* deliver =
+                     std::get_if<smalti::effect::Deliver<groups::GroupMessage>>(&*effect)) {
         SMALTI_ASSERT(seen.up, "a bond delivered before it was up");
-        const auto& m = deliver->message;
+        auto& m = deliver->value;
         SMALTI_ASSERT(!std::holds_alternative<groups::Hello>(m) &&
                           !std::holds_alternative<groups::Welcome>(m) &&
                           !std::holds_alternative<groups::Ping>(m) &&
@@ -466,12 +590,58 @@ class Driver {
                       "a bond delivered one of its own messages");
         if (auto* frame = std::get_if<groups::RaftFrame>(&m)) {
           raft_.handle_message(now_, remote, frame->message);
+        } else {
+          session_.handle_message(now_, link, std::move(m));
         }
       } else {
+        SMALTI_ASSERT(std::get<smalti::effect::Close>(*effect).link == link, "closed another link");
         seen.closed = true;
-        SMALTI_ASSERT(bond.state() == groups::BondMachine::State::kClosed, "Closed but not closed");
+        SMALTI_ASSERT(bond.state() == groups::BondMachine::State::kClosed, "Close but not closed");
+        session_.handle_link_down(now_, link);
       }
     }
+  }
+
+  void drain_session() {
+    while (auto effect = session_.poll_effect()) {
+      std::visit([&](auto& e) { session_effect(e); }, *effect);
+    }
+  }
+  void session_effect(smalti::effect::Send& e) {
+    auto m = groups::decode_group_message(e.frame);
+    SMALTI_ASSERT(m.is_ok(), "the session sent a frame its peer rejects");
+    check_sendable(*m);
+    if (refuse_sends_ > 0) {
+      --refuse_sends_;
+      session_.handle_send_refused(now_, e.link, e.frame,
+                                   smalti::error(StatusCode::kUnavailable, "fuzz"));
+    }
+  }
+  void session_effect(smalti::effect::Connect& e) {
+    SMALTI_ASSERT(e.link >= kFirstDial && dialled_.insert(e.link).second,
+                  "the session dialled a token twice or outside its range");
+    SMALTI_ASSERT(e.addr.id != kA, "the session dialled itself");
+  }
+  void session_effect(smalti::effect::Close&) {}
+  void session_effect(groups::session_effect::Propose& e) {
+    session_.handle_proposed(now_, e.call, raft_.propose(now_, std::move(e.commands)));
+  }
+  void session_effect(groups::session_effect::Read& e) {
+    SMALTI_ASSERT(e.call < kOwnReads, "a session read id collides with the fuzzer's");
+    raft_.read(now_, e.call);
+  }
+  void session_effect(groups::session_effect::RunQuery& e) {
+    session_.handle_query_result(now_, e.call, std::move(e.query), committed_);
+  }
+  template <typename Done>
+  void done(const Done& e) {
+    SMALTI_ASSERT(calls_.erase(e.call) == 1, "a call ended that was not pending");
+  }
+  void session_effect(groups::session_effect::FeedDone& e) { done(e); }
+  void session_effect(groups::session_effect::ExecuteDone& e) { done(e); }
+  void session_effect(groups::session_effect::QueryDone& e) { done(e); }
+  void session_effect(groups::session_effect::FoundingAllowed& e) {
+    raft_.set_founding_allowed(e.allowed);
   }
 
   void drain_raft() {
@@ -491,12 +661,24 @@ class Driver {
       } else if (auto* c = std::get_if<groups::raft_effect::Committed>(&*effect)) {
         SMALTI_ASSERT(c->index > committed_, "Committed went backwards");
         committed_ = c->index;
+        session_.handle_applied(now_, committed_);
       } else if (auto* r = std::get_if<groups::raft_effect::ReadReady>(&*effect)) {
-        SMALTI_ASSERT(reads_.erase(r->read) == 1, "ReadReady for a read not pending");
+        if (r->read >= kOwnReads) {
+          SMALTI_ASSERT(reads_.erase(r->read) == 1, "ReadReady for a read not pending");
+        } else {
+          session_.handle_read_ready(now_, r->read, r->index);
+        }
       } else if (auto* f = std::get_if<groups::raft_effect::ReadFailed>(&*effect)) {
-        SMALTI_ASSERT(reads_.erase(f->read) == 1, "ReadFailed for a read not pending");
+        if (f->read >= kOwnReads) {
+          SMALTI_ASSERT(reads_.erase(f->read) == 1, "ReadFailed for a read not pending");
+        } else {
+          session_.handle_read_failed(now_, f->read);
+        }
+      } else if (std::holds_alternative<groups::raft_effect::RoleChanged>(*effect)) {
+        session_.handle_leader(now_, raft_.leader());
       } else if (std::holds_alternative<groups::raft_effect::Reset>(*effect)) {
         committed_ = 0;
+        session_.handle_reset(now_);
       }
     }
   }
@@ -514,11 +696,20 @@ class Driver {
         "a granted vote left before it was durable");
   }
 
+  // Until every machine is quiet: bonds deliver to Raft and the session, Raft to the session,
+  // the session to Raft (the worker's pump).
   void drain() {
-    // Bonds deliver into Raft, so Raft is drained last.
-    drain_bond(acceptor_, acceptor_seen_, kB);
-    drain_bond(initiator_, initiator_seen_, kC);
-    drain_raft();
+    for (int round = 0; round < 64; ++round) {
+      drain_bond(acceptor_, acceptor_seen_, kLinkToB, kB);
+      drain_bond(initiator_, initiator_seen_, kLinkToC, kC);
+      drain_session();
+      drain_raft();
+      if (session_.pending_effects() == 0 && raft_.pending_effects() == 0 &&
+          acceptor_.pending_effects() == 0 && initiator_.pending_effects() == 0) {
+        return;
+      }
+    }
+    SMALTI_ASSERT(false, "the machines kept feeding each other");
   }
 
   void check(bool timed_out) {
@@ -532,10 +723,15 @@ class Driver {
     SMALTI_ASSERT(store_.hard_state == raft_.hard_state(), "Persist effects miss the hard state");
     SMALTI_ASSERT(raft_.term() >= term_, "the term went backwards");
     term_ = raft_.term();
+    session_.invariants();
+    acceptor_.invariants();
+    initiator_.invariants();
+    SMALTI_ASSERT(calls_.size() <= session_.pending_calls(), "the session forgot a call");
     if (timed_out) {
       SMALTI_ASSERT(raft_.next_deadline() > now_, "Raft is still due after its timeout");
       SMALTI_ASSERT(acceptor_.next_deadline() > now_, "a bond is still due after its timeout");
       SMALTI_ASSERT(initiator_.next_deadline() > now_, "a bond is still due after its timeout");
+      SMALTI_ASSERT(session_.next_deadline() > now_, "the session is still due after its timeout");
     }
   }
 
@@ -546,6 +742,7 @@ class Driver {
   ModelStore store_;    // every Persist issued
   ModelStore durable_;  // every Persist acknowledged
   groups::RaftMachine raft_;
+  groups::GroupSession session_;
   BondSeen acceptor_seen_;
   BondSeen initiator_seen_;
   std::deque<groups::raft_effect::Persist> unacked_;
@@ -553,7 +750,11 @@ class Driver {
   groups::Index committed_ = 0;
   groups::Term term_ = 0;
   std::set<std::uint64_t> reads_;
-  std::uint64_t next_read_ = 1;
+  std::uint64_t next_read_ = kOwnReads;
+  std::set<groups::CallId> calls_;  // accepted by the session, not ended yet
+  std::set<smalti::LinkToken> dialled_;
+  smalti::LinkToken next_accepted_ = 10;
+  int refuse_sends_ = 0;  // the next frames sent are refused
 };
 
 }  // namespace

@@ -75,7 +75,7 @@ void GroupRecorder::observe(sim::World& world, HostId host) {
     checker_.forget(host);  // a restarted member: its durable log is observed afresh
     inc->second = incarnation;
   }
-  const groups::RaftMachine& raft = it->second.worker().raft();
+  const groups::RaftMachine& raft = it->second.raft();
   checker_.observe(host, raft);
   if (raft.is_leader() && raft.term() > leader_term_) {
     if (leader_term_ != 0) ++leader_changes_;

@@ -2,6 +2,7 @@
 // one group in their setup (so a restarted member joins again). Test thread only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -24,6 +25,12 @@ struct Counter {
   QueryResult query(const Query&) const { return value; }
 };
 
+// A Counter whose members may differ in how willing they are to lead (not in the GroupId).
+struct PreferenceCounter : Counter {
+  groups::LeadershipPreference preference;
+  groups::LeadershipPreference leadership_preference() const { return preference; }
+};
+
 inline groups::ConsensusConfig fast_consensus() {
   return groups::ConsensusConfig{}
       .with_heartbeat_interval(100ms)
@@ -40,32 +47,57 @@ inline std::size_t expected_voters(std::size_t n) {
   return n <= 3 ? n : n == 4 ? 3 : 5;
 }
 
+// Runs `call()` (which returns an awaitable) in a task on `host`, and the world until it
+// yields (or `limit` passes).
+template <typename T, typename Call>
+std::optional<T> await_on(World& world, HostId host, Call call, Duration limit = 30s) {
+  auto result = std::make_shared<std::optional<T>>();
+  world.network(host)->spawn([](Call c, std::shared_ptr<std::optional<T>> out) -> Task<void> {
+    out->emplace(co_await c());
+  }(std::move(call), result));
+  world.run_until([&] { return result->has_value(); }, limit);
+  return *result;
+}
+
 template <typename M = Counter>
 class GroupCluster {
  public:
+  // Member i runs make(i) (M{} without one).
   GroupCluster(World& world, std::size_t n, groups::ConsensusConfig consensus = fast_consensus(),
-               std::string key = "test.group")
+               std::string key = "test.group", std::function<M(std::size_t)> make = {})
       : world_(world) {
-    for (std::size_t i = 0; i < n; ++i) {
-      NodeSpec spec{.name = "g" + std::to_string(i)};
-      spec.options.discovery =
-          discovery::Config(test_network()).with_announce_interval(2s).with_purge_after(60s);
-      if (i > 0) spec.options.discovery.with_bootstrap(world.addr(hosts_[0]));
-      const HostId host = static_cast<HostId>(world.host_count());
-      spec.setup = [this, host, consensus, key](Network& net) {
-        groups_.erase(host);
-        auto g = net.groups()
-                     .with_key(groups::GroupKey::from_secret(key))
-                     .with_state_machine(M{})
-                     .with_consensus_config(consensus)
-                     .join();
-        SMALTI_ASSERT(g.is_ok(), "join failed");
-        groups_.emplace(host, std::move(g).value());
-      };
-      hosts_.push_back(world.add_node(std::move(spec)));
-    }
+    for (std::size_t i = 0; i < n; ++i) add(consensus, key, make ? make(i) : M{});
   }
   ~GroupCluster() { groups_.clear(); }
+
+  using Stores = std::pair<std::shared_ptr<groups::StateStore>, std::shared_ptr<groups::LogStore>>;
+  // One more member, joining with `machine` (and the stores `stores` makes, when given);
+  // returns its host.
+  HostId add(groups::ConsensusConfig consensus, std::string key, M machine,
+             std::function<Stores(Network&)> stores = {}) {
+    const std::size_t i = hosts_.size();
+    NodeSpec spec{.name = "g" + std::to_string(i)};
+    spec.options.discovery =
+        discovery::Config(test_network()).with_announce_interval(2s).with_purge_after(60s);
+    if (i > 0) spec.options.discovery.with_bootstrap(world_.addr(hosts_[0]));
+    const HostId host = static_cast<HostId>(world_.host_count());
+    spec.setup = [this, host, consensus, key, machine, stores](Network& net) {
+      groups_.erase(host);
+      groups::GroupBuilder<M> builder = net.groups()
+                                            .with_key(groups::GroupKey::from_secret(key))
+                                            .with_state_machine(machine)
+                                            .with_consensus_config(consensus);
+      if (stores) {
+        auto [state, log] = stores(net);
+        std::move(builder).with_state_storage(state).with_log_storage(log);
+      }
+      auto g = std::move(builder).join();
+      SMALTI_ASSERT(g.is_ok(), "join failed");
+      groups_.emplace(host, std::move(g).value());
+    };
+    hosts_.push_back(world_.add_node(std::move(spec)));
+    return hosts_.back();
+  }
 
   const std::vector<HostId>& hosts() const { return hosts_; }
   groups::Group<M>* group(HostId h) {

@@ -9,20 +9,9 @@ namespace smalti::sim {
 namespace {
 
 using groups::Consistency;
+using support::await_on;
 using support::Counter;
 using support::GroupCluster;
-
-// Runs `call()` (which returns an awaitable) in a task on `host`, and the world until it
-// yields (or `limit` passes).
-template <typename T, typename Call>
-std::optional<T> await_on(World& world, HostId host, Call call, Duration limit = 30s) {
-  auto result = std::make_shared<std::optional<T>>();
-  world.network(host)->spawn([](Call c, std::shared_ptr<std::optional<T>> out) -> Task<void> {
-    out->emplace(co_await c());
-  }(std::move(call), result));
-  world.run_until([&] { return result->has_value(); }, limit);
-  return *result;
-}
 
 TEST(Groups, ThreeMembersBondElectOneLeaderAndReplicate) {
   World world({.seed = 61});
@@ -89,8 +78,7 @@ TEST(Groups, ExecuteFailsWhenANewLeaderReplacedTheEntry) {
   }
   world.net().partition({old}, rest);
   std::optional<Result<groups::Index>> lost;
-  c.group(old)->worker().execute({encode(std::uint64_t{100})},
-                                 [&](Result<groups::Index> r) { lost = std::move(r); });
+  c.group(old)->execute(100, [&](Result<groups::Index> r) { lost = std::move(r); });
   ASSERT_TRUE(world.run_until(
       [&] {
         auto l = c.leader();
@@ -123,7 +111,7 @@ TEST(Groups, JoinIsIdempotentAndTheGroupLivesWhileAnyHandleDoes) {
                       .with_consensus_config(support::fast_consensus())
                       .join();
     ASSERT_TRUE(second.is_ok());
-    EXPECT_EQ(&second->worker(), &c.group(c.hosts()[0])->worker());
+    EXPECT_EQ(&second->raft(), &c.group(c.hosts()[0])->raft()) << "another group, not a handle";
     // Another machine type under the same key is another group (the signature differs).
     auto noop = net->groups().with_key(groups::GroupKey::from_secret("test.group")).join();
     ASSERT_TRUE(noop.is_ok());
@@ -183,7 +171,7 @@ TEST(Groups, AMemberFarBehindCatchesUpFromSeveralMembers) {
   RaftChecker checker;
   auto observe = [&] {
     for (HostId h : c.hosts()) {
-      if (auto* g = c.group(h)) checker.observe(h, g->worker().raft());
+      if (auto* g = c.group(h)) checker.observe(h, g->raft());
     }
   };
   const HostId leader = *c.leader();
@@ -215,7 +203,7 @@ TEST(Groups, AMemberFarBehindCatchesUpFromSeveralMembers) {
       },
       60s))
       << "the late member applied " << (c.group(late) ? c.group(late)->state().value : 0);
-  const auto& stats = c.group(late)->worker().raft().catch_up_stats();
+  const auto& stats = c.group(late)->raft().catch_up_stats();
   EXPECT_GE(stats.sessions, 1u);
   EXPECT_GE(stats.entries_fetched, kBatches * kBatch - 2 * groups::kMaxEntriesPerAppend);
   EXPECT_GE(stats.served_by.size(), 2u) << "the whole gap came from one member";

@@ -1,10 +1,11 @@
-// GroupWorker bonds: finding members in the catalog, dialing, handshakes, one bond per peer.
+// GroupWorker bonds: links from the router to their BondMachines and the session, and the
+// bonds' effects back out. The session decides whom to dial and which links to close.
 #include <algorithm>
 
-#include "smalti/groups/group_worker.hpp"
-#include "smalti/groups/groups.hpp"
+#include "group_router.hpp"
+#include "smalti/groups/detail/group_worker.hpp"
 
-namespace smalti::groups {
+namespace smalti::groups::detail {
 
 bool GroupWorker::authorized(const PeerId& peer) const {
   if (spec_.validators.empty()) return true;
@@ -12,211 +13,186 @@ bool GroupWorker::authorized(const PeerId& peer) const {
   return entry && tickets::validate_tickets(*entry, spec_.validators, node_.wall_now()).is_ok();
 }
 
-std::vector<PeerId> GroupWorker::up_bonds() const {
-  std::vector<PeerId> out;
-  for (const auto& [token, bond] : bonds_) {
-    if (bond.machine && bond.machine->state() == BondMachine::State::kUp) {
-      out.push_back(bond.peer);
+std::vector<RaftPeer> GroupWorker::raft_peers() const {
+  std::vector<RaftPeer> peers;
+  for (const auto& [link, bond] : bonds_) {
+    if (bond->machine && bond->machine->state() == BondMachine::State::kUp && !bond->closing) {
+      peers.push_back(RaftPeer{bond->peer, bond->machine->remote_observer(),
+                               bond->machine->remote_incarnation()});
     }
   }
-  std::sort(out.begin(), out.end());
-  return out;
+  return peers;
 }
 
-std::optional<LinkToken> GroupWorker::bond_of(const PeerId& peer) const {
-  for (const auto& [token, bond] : bonds_) {
-    if (bond.peer == peer && bond.machine && bond.machine->state() == BondMachine::State::kUp) {
-      return token;
-    }
-  }
-  return std::nullopt;
-}
-
-// Dials members the catalog lists that have no link yet. Of two members, the lower PeerId dials
-// at once and the higher only if no bond formed for twice the handshake timeout; links that do
-// cross are settled by resolve_duplicates(). Also drops bonds whose tickets stopped validating.
-void GroupWorker::refresh_candidates() {
-  if (!groups_) return;
-  const Instant now = node_.now();
-  bool lowest = true;
+// The catalog's members of the group, and bonded peers whose tickets are to be checked again.
+void GroupWorker::refresh_catalog() {
+  if (!router_) return;
+  std::vector<Candidate> candidates;
+  std::set<PeerId> listed;
   for (const discovery::PeerEntry& entry : discovery_.signed_peers()) {
-    const PeerId peer = entry.id();
-    if (peer == node_.id() || !entry.groups.count(id_)) continue;
-    lowest = lowest && node_.id() < peer;
-    const bool linked = std::any_of(bonds_.begin(), bonds_.end(),
-                                    [&](const auto& b) { return b.second.peer == peer; });
-    if (linked || bonds_.size() >= kMaxBonds || !authorized(peer)) continue;
-    auto [seen, first] = last_dial_.try_emplace(peer, now);
-    const Duration wait =
-        node_.id() < peer ? kRedialAfter : 2 * groups_->options().handshake_timeout;
-    if ((first && node_.id() < peer) || now - seen->second >= wait) dial(peer, entry.address);
+    if (!entry.groups.count(id_)) continue;
+    listed.insert(entry.id());
+    candidates.push_back(Candidate{entry.address, true, authorized(entry.id())});
   }
-  raft_->set_founding_allowed(lowest);
   if (!spec_.validators.empty()) {
-    std::vector<LinkToken> refused;
-    for (const auto& [token, bond] : bonds_) {
-      if (bond.machine && !authorized(bond.peer)) refused.push_back(token);
+    for (const PeerId& peer : session_->bonded_peers()) {
+      if (!listed.count(peer))
+        candidates.push_back(Candidate{PeerAddr{peer, {}}, false, authorized(peer)});
     }
-    for (LinkToken t : refused) drop_bond(t, bond_close::kNotAllowed, "ticket no longer valid");
+  }
+  session_->handle_catalog(node_.now(), candidates);
+  pump();
+}
+
+// Tickets expire with the wall clock, not with a catalog change: with validators, the catalog
+// is looked at again every heartbeat interval.
+void GroupWorker::arm_ticket_check() {
+  if (router_ && !spec_.validators.empty()) {
+    ticket_timer_.arm(node_.now() + spec_.consensus.heartbeat_interval);
   }
 }
 
-void GroupWorker::dial(const PeerId& peer, const PeerAddr& addr) {
-  last_dial_[peer] = node_.now();
-  const LinkToken token = groups_->connect(*this, addr);
-  bonds_[token] = Bond{peer, true, std::nullopt, node_.now()};
+GroupWorker::Bond& GroupWorker::add_bond(LinkToken link, const PeerId& peer) {
+  auto bond = std::make_unique<Bond>(node_.executor(), [this, link] {
+    auto it = bonds_.find(link);
+    if (it == bonds_.end() || !it->second->machine) return;
+    it->second->machine->handle_timeout(node_.now());
+    dirty_bonds_.insert(link);
+    pump();
+  });
+  bond->peer = peer;
+  return *bonds_.insert_or_assign(link, std::move(bond)).first->second;
 }
 
-void GroupWorker::on_connected(LinkToken token) {
-  auto it = bonds_.find(token);
-  if (it == bonds_.end() || !groups_) return;
-  auto secret = groups_->link_secret(token, id_);
-  auto remote = groups_->remote(token);
-  if (!secret || !remote || *remote != it->second.peer) {
-    drop_bond(token, bond_close::kUnknownPeer, "unexpected remote");
+void GroupWorker::on_connected(LinkToken link) {
+  auto it = bonds_.find(link);
+  if (it == bonds_.end() || !router_) return;
+  auto secret = router_->link_secret(link, id_);
+  auto remote = router_->remote(link);
+  if (!secret || !remote || *remote != it->second->peer) {
+    drop_bond(link, bond_close::kUnknownPeer, "unexpected remote");
+    session_->handle_link_down(node_.now(), link);
+    pump();
     return;
   }
   bond_config_.incarnation = raft_->hard_state().incarnation;
-  it->second.machine = BondMachine::initiate(bond_config_, it->second.peer, *secret, up_bonds(),
-                                             node_.now(), rng_.next_u64());
-  run_bond(token);
+  it->second->machine =
+      BondMachine::initiate(bond_config_, link, it->second->peer, *secret, session_->bonded_peers(),
+                            node_.now(), rng_.next_u64());
+  dirty_bonds_.insert(link);
+  pump();
 }
 
-void GroupWorker::on_hello(LinkToken token, const PeerId& remote, const Hello& hello) {
-  if (!groups_) return;
-  if (bonds_.size() >= kMaxBonds) {
-    groups_->close(token, bond_close::kNotAllowed, "too many bonds");
+void GroupWorker::on_hello(LinkToken link, const PeerId& remote, Hello hello) {
+  if (!router_) return;
+  const bool known = discovery_.get(remote).has_value();
+  if (!session_->handle_hello(node_.now(), link, remote, authorized(remote), known)) {
+    pump();  // the session's Close
     return;
   }
-  if (!authorized(remote)) {
-    groups_->close(token,
-                   discovery_.get(remote) ? bond_close::kNotAllowed : bond_close::kUnknownPeer,
-                   "not allowed in the group");
-    return;
-  }
-  auto secret = groups_->link_secret(token, id_);
+  auto secret = router_->link_secret(link, id_);
   if (!secret) {
-    groups_->close(token, bond_close::kProtocolViolation, "no link secret");
+    session_->handle_link_down(node_.now(), link);
+    router_->close(link, bond_close::kProtocolViolation, "no link secret");
+    pump();
     return;
   }
   bond_config_.incarnation = raft_->hard_state().incarnation;
-  bonds_[token] = Bond{remote, false,
-                       BondMachine::accept(bond_config_, remote, *secret, hello, up_bonds(),
-                                           node_.now(), rng_.next_u64()),
-                       node_.now()};
-  run_bond(token);
+  Bond& bond = add_bond(link, remote);
+  bond.machine = BondMachine::accept(bond_config_, link, remote, *secret, std::move(hello),
+                                     session_->bonded_peers(), node_.now(), rng_.next_u64());
+  dirty_bonds_.insert(link);
+  pump();
 }
 
-void GroupWorker::on_message(LinkToken token, GroupMessage message) {
-  auto it = bonds_.find(token);
-  if (it == bonds_.end() || !it->second.machine) return;
-  it->second.machine->handle_message(node_.now(), message);
-  run_bond(token);
+void GroupWorker::on_message(LinkToken link, GroupMessage message) {
+  auto it = bonds_.find(link);
+  if (it == bonds_.end() || !it->second->machine) return;
+  it->second->machine->handle_message(node_.now(), std::move(message));
+  dirty_bonds_.insert(link);
+  pump();
 }
 
-void GroupWorker::on_down(LinkToken token) {
-  auto it = bonds_.find(token);
+void GroupWorker::on_down(LinkToken link) {
+  auto it = bonds_.find(link);
   if (it == bonds_.end()) return;
-  const bool was_up = it->second.machine && it->second.machine->state() == BondMachine::State::kUp;
+  const bool was_up =
+      it->second->machine && it->second->machine->state() == BondMachine::State::kUp;
+  it->second->timer.disarm();
+  retired_.push_back(std::move(it->second));
   bonds_.erase(it);
-  if (was_up) update_raft_peers();
-  arm_bond_timer();
+  dirty_bonds_.erase(link);
+  session_->handle_link_down(node_.now(), link);
+  peers_changed_ = peers_changed_ || was_up;
+  pump();
 }
 
-void GroupWorker::drop_bond(LinkToken token, std::uint32_t code, const std::string& reason) {
-  auto it = bonds_.find(token);
+// Closes the link and forgets its bond (kept alive until the pump ends: its timer may be the
+// caller).
+void GroupWorker::drop_bond(LinkToken link, std::uint32_t code, const std::string& reason) {
+  auto it = bonds_.find(link);
+  if (router_) router_->close(link, code, reason);
   if (it == bonds_.end()) return;
-  const bool was_up = it->second.machine && it->second.machine->state() == BondMachine::State::kUp;
+  const bool was_up =
+      it->second->machine && it->second->machine->state() == BondMachine::State::kUp;
+  it->second->timer.disarm();
+  retired_.push_back(std::move(it->second));
   bonds_.erase(it);
-  if (groups_) groups_->close(token, code, reason);
-  if (was_up) update_raft_peers();
-  arm_bond_timer();
+  dirty_bonds_.erase(link);
+  peers_changed_ = peers_changed_ || was_up;
 }
 
-void GroupWorker::send_to(LinkToken token, const GroupMessage& message) {
-  if (bonds_.count(token) != 0 && groups_) send_frame_to(token, encode(message));
-}
-
-void GroupWorker::send_frame_to(LinkToken token, Bytes frame) {
-  auto it = bonds_.find(token);
-  if (it == bonds_.end() || !groups_) return;
-  (void)groups_->send_frame(token, std::move(frame));  // a failure shows as the link going down
-  if (it->second.machine) it->second.machine->note_sent(node_.now());
-}
-
-// Two links to one peer (both dialed at once): keep the one the lower PeerId initiated.
-void GroupWorker::resolve_duplicates(const PeerId& peer) {
-  std::vector<LinkToken> tokens;
-  for (const auto& [token, bond] : bonds_) {
-    if (bond.peer == peer) tokens.push_back(token);
+// Sends `frame` on `link`; a refusal goes to `refused` (the machine that sent it). A frame of
+// Raft or the session counts as traffic for the bond's own Ping.
+void GroupWorker::send_on(LinkToken link, Bytes frame,
+                          std::function<void(Bytes&, const Status&)> refused) {
+  if (!router_) return;
+  Status sent = router_->send(link, frame);
+  if (!sent.is_ok()) {
+    refused(frame, sent);
+    return;
   }
-  if (tokens.size() < 2) return;
-  const bool keep_ours = node_.id() < peer;
-  for (LinkToken t : tokens) {
-    if (bonds_.at(t).initiator != keep_ours)
-      drop_bond(t, bond_close::kAlreadyBonded, "already bonded");
-  }
+  auto it = bonds_.find(link);
+  if (it != bonds_.end() && it->second->machine) it->second->machine->note_sent(node_.now());
 }
 
-void GroupWorker::run_bond(LinkToken token) {
-  while (groups_) {
-    auto it = bonds_.find(token);
-    if (it == bonds_.end() || !it->second.machine) break;
-    auto effect = it->second.machine->poll_effect();
-    if (!effect) break;
-    const PeerId peer = it->second.peer;
-    if (auto* send = std::get_if<bond_effect::SendFrame>(&*effect)) {
-      (void)groups_->send(token, send->message);
-    } else if (auto* up = std::get_if<bond_effect::Up>(&*effect)) {
-      resolve_duplicates(peer);
-      if (!bonds_.count(token)) break;
-      for (PeerId other : up_bonds()) {
-        if (other != peer) send_to(*bond_of(other), BondFormed{peer});
-      }
-      for (const PeerId& p : up->bonds) {
-        if (p != node_.id()) last_dial_.erase(p);  // a member we may not have met yet
-      }
-      update_raft_peers();
-      refresh_candidates();
-    } else if (auto* deliver = std::get_if<bond_effect::Deliver>(&*effect)) {
-      if (auto* raft = std::get_if<RaftFrame>(&deliver->message)) {
-        raft_->handle_message(node_.now(), peer, raft->message);
-        run_raft();
-      } else if (auto* formed = std::get_if<BondFormed>(&deliver->message)) {
-        if (formed->peer != node_.id()) last_dial_.erase(formed->peer);
-        refresh_candidates();
-      } else {
-        on_forward(token, std::move(deliver->message));
-      }
-    } else if (auto* closed = std::get_if<bond_effect::Closed>(&*effect)) {
-      drop_bond(token, closed->code, closed->reason);
-      break;
+void GroupWorker::run_bonds() {
+  while (!dirty_bonds_.empty() && router_) {
+    const LinkToken link = *dirty_bonds_.begin();
+    dirty_bonds_.erase(dirty_bonds_.begin());
+    auto it = bonds_.find(link);
+    if (it == bonds_.end() || !it->second->machine) continue;
+    Bond& bond = *it->second;
+    run_machine(*bond.machine, bond.timer,
+                [&](BondEffect e) { execute_bond(link, bond, std::move(e)); });
+    if (bond.closing) {
+      const auto& closed = bond.closing_reason;
+      drop_bond(link, closed.code, closed.reason);
+      session_->handle_link_down(node_.now(), link);
     }
   }
-  arm_bond_timer();
 }
 
-void GroupWorker::arm_bond_timer() {
-  if (!groups_) return;
-  Instant next = Instant::max();
-  for (const auto& [token, bond] : bonds_) {
-    if (bond.machine) next = std::min(next, bond.machine->next_deadline());
+void GroupWorker::execute_bond(LinkToken link, Bond& bond, BondEffect effect) {
+  const Instant now = node_.now();
+  if (auto* send = std::get_if<effect::Send>(&effect)) {
+    if (!router_) return;
+    Status sent = router_->send(link, send->frame);
+    if (!sent.is_ok()) bond.machine->handle_send_refused(now, link, send->frame, sent);
+  } else if (auto* deliver = std::get_if<effect::Deliver<GroupMessage>>(&effect)) {
+    if (auto* raft = std::get_if<RaftFrame>(&deliver->value)) {
+      raft_->handle_message(now, bond.peer, raft->message);
+    } else {
+      session_->handle_message(now, link, std::move(deliver->value));
+    }
+  } else if (auto* up = std::get_if<bond_effect::Up>(&effect)) {
+    session_->handle_bond_up(now, link, up->bonds);
+    peers_changed_ = true;
+  } else if (auto* close = std::get_if<effect::Close>(&effect)) {
+    // Dropped once the bond's run ends (the machine is running now).
+    bond.closing = true;
+    bond.closing_reason = std::move(*close);
   }
-  bond_timer_.arm(next);
 }
 
-void GroupWorker::on_bond_timer() {
-  std::vector<LinkToken> due;
-  for (const auto& [token, bond] : bonds_) {
-    if (bond.machine && bond.machine->next_deadline() <= node_.now()) due.push_back(token);
-  }
-  for (LinkToken t : due) {
-    auto it = bonds_.find(t);
-    if (it == bonds_.end()) continue;
-    it->second.machine->handle_timeout(node_.now());
-    run_bond(t);
-  }
-  arm_bond_timer();
-}
-
-}  // namespace smalti::groups
+}  // namespace smalti::groups::detail

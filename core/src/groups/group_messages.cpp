@@ -24,7 +24,7 @@ Result<GroupMessage> decode_group_message(std::shared_ptr<const Bytes> frame) {
       return error(StatusCode::kLimitExceeded, "AppendEntries with too many entries");
     }
     if (auto* m = std::get_if<SyncEntries>(&ae->message);
-        m && m->entries.size() > kMaxEntriesPerAppend) {
+        m && m->entries.size() > kMaxLogReplayBatch) {
       return error(StatusCode::kLimitExceeded, "SyncEntries with too many entries");
     }
   }

@@ -1,149 +1,233 @@
-// GroupWorker: construction, Raft driving, persistence and applying committed entries.
-#include "smalti/groups/group_worker.hpp"
+// GroupWorker: construction, the pump that runs the machines, Raft's effects, persistence and
+// applying committed entries.
+#include "smalti/groups/detail/group_worker.hpp"
 
-#include "smalti/groups/groups.hpp"
+#include "group_router.hpp"
 
-namespace smalti::groups {
+namespace smalti::groups::detail {
 
 namespace {
-HardState load_state(StateStore& store) {
-  auto s = store.load_state();
-  return s.is_ok() ? *s : HardState{};
+
+struct Recovered {
+  HardState hard_state;
+  std::vector<LogEntry> log;
+  Status error;
+};
+
+// What the stores kept. A store that cannot be read is reported; the member then starts as a
+// new incarnation, whose first Persist the same store will most likely refuse too.
+Recovered recover(StateStore& state, LogStore& log) {
+  Recovered r;
+  auto s = state.load_state();
+  if (s.is_ok()) {
+    r.hard_state = *s;
+  } else {
+    r.error = s.status();
+  }
+  auto l = log.load_log();
+  if (l.is_ok()) {
+    r.log = std::move(l).value();
+  } else if (r.error.is_ok()) {
+    r.error = l.status();
+  }
+  return r;
 }
-std::vector<LogEntry> load_log(LogStore& store) {
-  auto l = store.load_log();
-  return l.is_ok() ? std::move(l).value() : std::vector<LogEntry>{};
-}
+
 }  // namespace
 
-GroupWorker::GroupWorker(Groups& groups, const GroupId& id, GroupSpec spec,
-                         std::unique_ptr<ErasedStateMachine> machine,
-                         std::shared_ptr<MemoryMedium> medium)
-    : groups_(&groups),
-      node_(groups.node()),
-      discovery_(groups.discovery()),
+GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
+                         std::unique_ptr<ErasedStateMachine> machine, LinkToken first_link)
+    : router_(&router),
+      node_(router.node()),
+      discovery_(router.discovery()),
       id_(id),
       spec_(std::move(spec)),
       machine_(std::move(machine)),
+      rng_(node_.make_rng("groups").derive_seed(id.to_hex())),
       raft_timer_(node_.executor(),
                   [this] {
                     raft_->handle_timeout(node_.now());
-                    run_raft();
+                    pump();
                   }),
-      bond_timer_(node_.executor(), [this] { on_bond_timer(); }),
-      call_timer_(node_.executor(), [this] { on_call_timer(); }),
-      tick_timer_(node_.executor(),
-                  [this] {
-                    refresh_candidates();
-                    tick_timer_.arm(node_.now() + spec_.consensus.heartbeat_interval);
-                  }),
-      changed_(node_.executor()),
-      rng_(node_.make_rng("groups").derive_seed(id.to_hex())) {
+      session_timer_(node_.executor(),
+                     [this] {
+                       session_->handle_timeout(node_.now());
+                       pump();
+                     }),
+      ticket_timer_(node_.executor(),
+                    [this] {
+                      refresh_catalog();
+                      arm_ticket_check();
+                    }),
+      changed_(node_.executor()) {
   if (!spec_.state_store || !spec_.log_store) {
-    auto stores = std::make_shared<MemoryStores>(node_.executor(), std::move(medium), id_);
+    auto stores = std::make_shared<MemoryStores>(node_.executor(), router.options().medium, id_);
     if (!spec_.state_store) spec_.state_store = stores;
     if (!spec_.log_store) spec_.log_store = stores;
   }
-  bond_config_ = BondConfig{discovery_.config().network,
-                            id_,
-                            spec_.key.secret(),
-                            node_.id(),
-                            machine_->leadership_preference().is_observer(),
-                            0,
-                            spec_.consensus,
-                            groups.options().handshake_timeout};
-  raft_ = std::make_unique<RaftMachine>(
-      RaftOptions{node_.id(), spec_.consensus, machine_->leadership_preference(), rng_.next_u64()},
-      load_state(*spec_.state_store), load_log(*spec_.log_store), node_.now());
-  run_raft();
-  tick_timer_.arm(node_.now() + spec_.consensus.heartbeat_interval);
+  const LeadershipPreference preference = machine_->leadership_preference();
+  bond_config_ = BondConfig{.network = discovery_.config().network,
+                            .group = id_,
+                            .key_secret = spec_.key.secret(),
+                            .self = node_.id(),
+                            .observer = preference.is_observer(),
+                            .incarnation = 0,
+                            .consensus = spec_.consensus,
+                            .handshake_timeout = router.options().handshake_timeout};
+  Recovered recovered = recover(*spec_.state_store, *spec_.log_store);
+  if (!recovered.error.is_ok()) store_failed(recovered.error);
+  raft_ = std::make_unique<RaftMachine>(RaftOptions{.self = node_.id(),
+                                                    .consensus = spec_.consensus,
+                                                    .preference = preference,
+                                                    .seed = rng_.next_u64(),
+                                                    .log_replay = spec_.log_replay},
+                                        std::move(recovered.hard_state), std::move(recovered.log),
+                                        node_.now());
+  session_ = std::make_unique<GroupSession>(
+      SessionConfig{.self = node_.id(),
+                    .consensus = spec_.consensus,
+                    .handshake_timeout = router.options().handshake_timeout,
+                    .redial_after = kRedialAfter,
+                    .first_link = first_link,
+                    .max_pending_calls = kMaxPendingCalls,
+                    .max_links = kMaxBonds},
+      raft_->log(), node_.now());
+  seen_log_position_ = raft_->log().last();
+  seen_truncations_ = raft_->log().truncations();
+  pump();
+  arm_ticket_check();
 }
 
 GroupWorker::~GroupWorker() {
-  if (groups_) {
-    for (auto& [token, bond] : bonds_) {
-      if (bond.machine && bond.machine->state() == BondMachine::State::kUp) {
-        (void)groups_->send(token, Departure{});
+  if (router_) {
+    // Tell every bonded member, then let go of the links.
+    const Instant now = node_.now();
+    for (auto& [link, bond] : bonds_) {
+      if (!bond->machine) continue;
+      bond->machine->depart(now);
+      while (auto effect = bond->machine->poll_effect()) {
+        if (auto* send = std::get_if<effect::Send>(&*effect))
+          (void)router_->send(link, send->frame);
       }
-      groups_->close(token, bond_close::kDeparted, "departed");
     }
+    for (auto& [link, bond] : bonds_) router_->close(link, bond_close::kDeparted, "departed");
     bonds_.clear();
-    groups_->release(*this);
+    router_->release(*this);
   }
   detach();
 }
 
 void GroupWorker::detach() {
-  groups_ = nullptr;
+  router_ = nullptr;
   raft_timer_.disarm();
-  bond_timer_.disarm();
-  call_timer_.disarm();
-  tick_timer_.disarm();
+  session_timer_.disarm();
+  ticket_timer_.disarm();
   bonds_.clear();
   const Status gone = error(StatusCode::kUnavailable, "the group is closed");
-  auto executes = std::move(executes_);
-  for (auto& [i, e] : executes) e.done(gone);
-  auto forwards = std::move(forwards_);
-  for (auto& [r, f] : forwards) f.done(gone);
-  auto queries = std::move(queries_);
-  for (auto& [r, q] : queries) q.done(gone);
-  auto reads = std::move(reads_);
-  for (auto& [r, read] : reads) {
-    if (read.local) read.local(gone);
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& [call, waiter] : waiters) {
+    std::visit([&](auto& done) { done(gone); }, waiter);
   }
 }
 
-GroupStatus GroupWorker::status() const {
-  return GroupStatus{
-      raft_->role(),         raft_->term(), raft_->leader(),   raft_->is_online(),
-      raft_->commit_index(), applied_,      up_bonds().size(), raft_->voters().voters.size()};
+env::Clock& GroupWorker::clock() const {
+  return node_.clock();
 }
 
-std::vector<PeerId> GroupWorker::bonded_peers() const {
-  return up_bonds();
+GroupConfig GroupWorker::config() const {
+  return GroupConfig{id_, spec_.key, spec_.consensus, spec_.log_replay, spec_.validators};
+}
+
+GroupStatus GroupWorker::status() const {
+  return GroupStatus{raft_->role(),
+                     raft_->term(),
+                     raft_->leader(),
+                     raft_->is_online(),
+                     raft_->commit_index(),
+                     applied_,
+                     session_->bonded_peers().size(),
+                     raft_->voters().voters.size(),
+                     store_error_};
+}
+
+// ---- the pump -----------------------------------------------------------------------------
+
+// Runs every machine with work until none has any: an effect of one is often an input of
+// another (a bond delivers to Raft, Raft sends on a bond). Inputs that arrive meanwhile (a
+// machine's effect feeding another) only queue effects; a nested call returns at once and the
+// outer loop picks them up. Machines run one at a time, so none is re-entered.
+void GroupWorker::pump() {
+  if (pumping_ || !router_) return;
+  pumping_ = true;
+  retired_.clear();
+  do {
+    run_bonds();
+    run_session();
+    if (peers_changed_) {
+      peers_changed_ = false;
+      raft_->handle_peers(node_.now(), raft_peers());
+      changed_now_ = true;
+    }
+    run_raft();
+  } while (router_ && (peers_changed_ || raft_->pending_effects() != 0 ||
+                       session_->pending_effects() != 0 || !dirty_bonds_.empty()));
+  pumping_ = false;
+  if (router_) note_changes();
 }
 
 void GroupWorker::run_raft() {
-  if (!groups_) return;
-  run_machine(*raft_, raft_timer_, [this](RaftEffect e) { execute_effect(std::move(e)); });
+  run_machine(*raft_, raft_timer_, [this](RaftEffect e) { execute_raft(std::move(e)); });
   framed_message_.reset();
   framed_ = Bytes();
 }
 
-const Bytes& GroupWorker::raft_frame(const std::shared_ptr<const RaftMessage>& message) {
-  if (message != framed_message_) {
-    framed_ = encode_raft_frame(*message);
-    framed_message_ = message;
-  }
-  return framed_;
+void GroupWorker::run_session() {
+  run_machine(*session_, session_timer_,
+              [this](SessionEffect e) { execute_session(std::move(e)); });
 }
 
-void GroupWorker::execute_effect(RaftEffect effect) {
+// Signals the when() conditions when the log's last position or the applied index moved.
+void GroupWorker::note_changes() {
+  const RaftLog& log = raft_->log();
+  if (log.last() != seen_log_position_ || log.truncations() != seen_truncations_) {
+    seen_log_position_ = log.last();
+    seen_truncations_ = log.truncations();
+    ++log_changes_;
+    changed_now_ = true;
+  }
+  if (applied_ != seen_applied_) {
+    seen_applied_ = applied_;
+    ++applied_changes_;
+    changed_now_ = true;
+  }
+  if (changed_now_) {
+    changed_now_ = false;
+    changed_.notify();
+  }
+}
+
+// ---- Raft's effects -----------------------------------------------------------------------
+
+void GroupWorker::execute_raft(RaftEffect effect) {
   std::visit(
       [&](auto& e) {
         using E = std::decay_t<decltype(e)>;
+        const Instant now = node_.now();
         if constexpr (std::is_same_v<E, raft_effect::Send>) {
-          if (auto token = bond_of(e.to)) send_frame_to(*token, raft_frame(e.message));
+          send_raft(e);
         } else if constexpr (std::is_same_v<E, raft_effect::Persist>) {
           persist(std::move(e));
         } else if constexpr (std::is_same_v<E, raft_effect::Committed>) {
           apply_committed(e.index);
         } else if constexpr (std::is_same_v<E, raft_effect::RoleChanged>) {
           node_.trace("group.role", static_cast<std::uint64_t>(raft_->role()), raft_->term());
-          changed_.notify();
+          session_->handle_leader(now, raft_->leader());
+          changed_now_ = true;
         } else if constexpr (std::is_same_v<E, raft_effect::ReadReady>) {
-          auto it = reads_.find(e.read);
-          if (it != reads_.end()) {
-            it->second.ready = true;
-            it->second.index = e.index;
-          }
-          settle_reads();
+          session_->handle_read_ready(now, e.read, e.index);
         } else if constexpr (std::is_same_v<E, raft_effect::ReadFailed>) {
-          auto it = reads_.find(e.read);
-          if (it != reads_.end()) {
-            answer_read(it->second, error(StatusCode::kUnavailable, "leadership not confirmed"));
-            reads_.erase(it);
-          }
+          session_->handle_read_failed(now, e.read);
         } else if constexpr (std::is_same_v<E, raft_effect::Reset>) {
           on_reset();
         }
@@ -151,28 +235,56 @@ void GroupWorker::execute_effect(RaftEffect effect) {
       effect);
 }
 
+// On the bond of its peer; the Sends of one broadcast share one message, encoded once. Raft
+// takes a frame the link refuses as lost (its own timers send again).
+void GroupWorker::send_raft(const raft_effect::Send& send) {
+  auto link = session_->bond_link(send.to);
+  if (!link) return;
+  if (send.message != framed_message_) {
+    framed_ = encode_raft_frame(*send.message);
+    framed_message_ = send.message;
+  }
+  send_on(*link, framed_, [this](Bytes&, const Status& why) {
+    node_.trace("group.raft_send_refused", static_cast<std::uint64_t>(why.code()));
+  });
+}
+
 // Writes in order, then acknowledges the token once the stores report it durable. A store
-// error leaves the token unacknowledged: the member then says nothing that depends on it.
+// error is never acknowledged: the member then says nothing that depends on the write.
 void GroupWorker::persist(raft_effect::Persist p) {
   if (p.hard_state) spec_.state_store->save(*p.hard_state);
   if (p.truncate_from) spec_.log_store->truncate_from(*p.truncate_from);
   if (!p.entries.empty()) spec_.log_store->append(p.append_from, std::move(p.entries));
   auto acknowledge = [this, token = p.token](Status s) {
-    if (!groups_ || !s.is_ok()) return;
+    if (!router_) return;
+    if (!s.is_ok()) return store_failed(s);
+    if (!store_error_.is_ok()) return;  // an earlier write may be lost: nothing after it counts
     raft_->handle_persisted(node_.now(), token);
-    run_raft();
+    pump();
   };
   if (spec_.state_store.get() == dynamic_cast<StateStore*>(spec_.log_store.get())) {
     spec_.log_store->sync(acknowledge);
     return;
   }
   spec_.state_store->sync([this, acknowledge](Status s) {
-    if (!groups_ || !s.is_ok()) return;
+    if (!router_) return;
+    if (!s.is_ok()) return store_failed(s);
     spec_.log_store->sync(acknowledge);
   });
 }
 
-// Applies committed commands in runs of one term, then settles what waited for them.
+// The first store error is kept and traced; the member stops acknowledging from here on.
+void GroupWorker::store_failed(const Status& why) {
+  if (!store_error_.is_ok()) return;
+  store_error_ = why;
+  const std::string message = "store failed, no longer acknowledging: " + why.to_string();
+  node_.trace("group.store_error", static_cast<std::uint64_t>(why.code()), 0,
+              ByteView(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
+  changed_.notify();
+}
+
+// Applies committed commands in runs of one term, then tells the session (executes and reads
+// wait for it).
 void GroupWorker::apply_committed(Index commit) {
   const RaftLog& log = raft_->log();
   std::vector<ByteView> run;
@@ -192,63 +304,14 @@ void GroupWorker::apply_committed(Index commit) {
       if (skipped) node_.trace("group.undecodable_commands", skipped);
     }
   }
-  settle_executes();
-  settle_reads();
-  changed_.notify();
-}
-
-// An execute succeeds only when the entry applied at its index is the one it proposed (same
-// index and term: by Log Matching the same entry).
-void GroupWorker::settle_executes() {
-  while (!executes_.empty() && executes_.begin()->first <= applied_) {
-    auto node = executes_.extract(executes_.begin());
-    PendingExecute& e = node.mapped();
-    if (raft_->log().term_at(e.last.index) == e.last.term) {
-      e.done(e.last.index);
-    } else {
-      e.done(error(StatusCode::kCancelled,
-                   "the commands were replaced by a new leader's entries and not applied"));
-    }
-  }
-  // Terms never decrease along a log: once an entry of a later term is applied, an entry of an
-  // earlier term further on can never be committed, even if no new entry ever reaches its
-  // index. Checked once per applied term, not per entry.
-  const Term applied_term = applied_ == 0 ? 0 : raft_->log().term_at(applied_).value_or(0);
-  if (applied_term <= settled_term_) return;
-  settled_term_ = applied_term;
-  for (auto it = executes_.begin(); it != executes_.end();) {
-    if (it->second.last.term < applied_term) {
-      auto done = std::move(it->second.done);
-      it = executes_.erase(it);
-      done(error(StatusCode::kCancelled, "a new leader's entries replaced the commands"));
-    } else {
-      ++it;
-    }
-  }
+  session_->handle_applied(node_.now(), applied_);
 }
 
 void GroupWorker::on_reset() {
   machine_->reset();
   applied_ = 0;
-  settled_term_ = 0;
-  auto executes = std::move(executes_);
-  for (auto& [i, e] : executes) {
-    e.done(error(StatusCode::kCancelled, "this member joined another cluster of the group"));
-  }
-  changed_.notify();
+  session_->handle_reset(node_.now());
+  changed_now_ = true;
 }
 
-void GroupWorker::update_raft_peers() {
-  std::vector<RaftPeer> peers;
-  for (const auto& [token, bond] : bonds_) {
-    if (bond.machine && bond.machine->state() == BondMachine::State::kUp) {
-      peers.push_back(
-          RaftPeer{bond.peer, bond.machine->remote_observer(), bond.machine->remote_incarnation()});
-    }
-  }
-  raft_->handle_peers(node_.now(), peers);
-  run_raft();
-  changed_.notify();
-}
-
-}  // namespace smalti::groups
+}  // namespace smalti::groups::detail

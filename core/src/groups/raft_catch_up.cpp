@@ -2,7 +2,8 @@
 //
 // A follower whose leader has committed more than kCatchUpGap entries past the end of its log
 // asks every bonded member for the committed range it can serve, then fetches the missing
-// entries [commit + 1, target] in chunks of up to kMaxEntriesPerAppend, one chunk in flight per
+// entries [commit + 1, target] in chunks of up to the log replay batch size (and about
+// kMaxAppendBytes), one chunk in flight per
 // member, the leader asked last. Only committed entries are served, and committed entries are
 // the same on every member (Raft's State Machine Safety), so any member's chunk is the right
 // one, and the follower may take the fetched entries as committed. Chunks are written in index
@@ -26,9 +27,9 @@ Duration fetch_timeout(const ConsensusConfig& c) {
 
 // Entries a correct member could send after an entry of `prev_term`: terms never decrease, none
 // is later than `max_term`, and every configuration entry decodes.
-bool RaftMachine::entries_well_formed(Term prev_term, Term max_term,
+bool RaftMachine::entries_well_formed(Term prev_term, Term max_term, std::size_t max_entries,
                                       const std::vector<LogEntry>& entries) {
-  if (entries.size() > kMaxEntriesPerAppend) return false;
+  if (entries.size() > max_entries) return false;
   for (const LogEntry& e : entries) {
     if (e.term > max_term || e.term < prev_term) return false;
     prev_term = e.term;
@@ -80,7 +81,7 @@ void RaftMachine::on_sync_fetch(const PeerId& from, const SyncFetch& m) {
   if (m.from >= 1 && m.from <= commit_ && m.to >= m.from) {
     const Index to = std::min(m.to, commit_);
     const std::size_t count =
-        static_cast<std::size_t>(std::min<Index>(to - m.from + 1, kMaxEntriesPerAppend));
+        static_cast<std::size_t>(std::min<Index>(to - m.from + 1, options_.log_replay.batch_size));
     answer.entries = log_.slice(m.from, count, kMaxAppendBytes);
   }
   send(from, std::move(answer));
@@ -96,7 +97,7 @@ void RaftMachine::on_sync_entries(Instant now, const PeerId& from, const SyncEnt
   // Entries of a later term than this member's would break its invariants; such a chunk waits
   // for a retry (the member learns the term from its leader meanwhile).
   if (m.entries.empty() || m.entries.size() > wanted ||
-      !entries_well_formed(0, hard_.term, m.entries)) {
+      !entries_well_formed(0, hard_.term, kMaxLogReplayBatch, m.entries)) {
     catch_up_->retry.emplace_back(asked.from, asked.to);
     catch_up_->available.erase(from);
   } else {
@@ -136,7 +137,7 @@ void RaftMachine::schedule_fetches(Instant now) {
       }
     } else if (c.next_assign <= c.target && c.next_assign <= last) {
       from = c.next_assign;
-      to = std::min({from + kMaxEntriesPerAppend - 1, c.target, last});
+      to = std::min({from + options_.log_replay.batch_size - 1, c.target, last});
       c.next_assign = to + 1;
     } else {
       continue;

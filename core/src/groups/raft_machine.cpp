@@ -28,6 +28,7 @@ RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<
       log_(std::move(log)),
       started_at_(now) {
   SMALTI_ASSERT(options_.consensus.validate().is_ok(), "invalid ConsensusConfig");
+  SMALTI_ASSERT(options_.log_replay.validate().is_ok(), "invalid LogReplayConfig");
   refresh_config();
   durable_last_index_ = log_.last_index();
   if (hard_.founded && !log_.empty()) commit_ = 1;  // what `founded` records
@@ -63,6 +64,11 @@ HardState& RaftMachine::mutate_hard_state() {
 }
 
 void RaftMachine::persist_truncate(Index from) {
+  // Entries from `from` on are gone from the log: a store that reports an earlier write
+  // durable no longer holds any of them for this log (found by the group fuzz target: a
+  // leader counted its own copy of an entry it had truncated).
+  durable_last_index_ = std::min(durable_last_index_, from - 1);
+  for (auto& [token, last] : last_index_at_token_) last = std::min(last, from - 1);
   auto& p = pending_persist();
   // Entries appended earlier in this batch at or past `from` are simply dropped from it.
   if (!p.entries.empty() && from >= p.append_from) {
@@ -263,7 +269,7 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
 bool RaftMachine::well_formed(const AppendEntries& m) {
   if (m.prev.term > m.header.term) return false;
   if (m.prev.index > UINT64_MAX - m.entries.size()) return false;
-  return entries_well_formed(m.prev.term, m.header.term, m.entries);
+  return entries_well_formed(m.prev.term, m.header.term, kMaxEntriesPerAppend, m.entries);
 }
 
 void RaftMachine::handle_peers(Instant now, const std::vector<RaftPeer>& peers) {

@@ -63,6 +63,23 @@ Digest ConsensusConfig::digest() const {
   return Digest::hash(ByteView(bytes.data(), bytes.size()));
 }
 
+Status LogReplayConfig::validate() const {
+  if (batch_size == 0 || batch_size > kMaxLogReplayBatch) {
+    return error(StatusCode::kInvalidArgument, "log replay batch_size must be between 1 and " +
+                                                   std::to_string(kMaxLogReplayBatch));
+  }
+  return Status::ok();
+}
+
+Digest LogReplayConfig::signature() const {
+  std::array<std::uint8_t, 8> bytes{};
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<std::uint8_t>(std::uint64_t{batch_size} >> (8 * i));
+  }
+  return Digest::from_string("smalti_log_replay_sync.v1")
+      .derive(ByteView(bytes.data(), bytes.size()));
+}
+
 GroupId derive_group_id(const GroupKey& key, const ConsensusConfig& consensus,
                         const Digest& state_machine_signature, const Digest& sync_signature,
                         std::span<const Digest> validator_signatures) {

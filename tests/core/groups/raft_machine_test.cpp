@@ -218,5 +218,36 @@ TEST(RaftMachine, MalformedAppendEntriesAreRefusedWhole) {
   EXPECT_EQ(f.m.log().last_index(), 1u);
 }
 
+// Found by the group fuzz target. A member truncated entries a store write had already made
+// durable, and became leader before the store acknowledged the truncation: the older
+// acknowledgement made it count its own copy of entries no longer in its log (it asserted on
+// the log index). Entries removed from the log no longer count as stored.
+TEST(RaftMachine, AnAcknowledgedWriteOfTruncatedEntriesDoesNotCountAsStored) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa})}, {}, fast(),
+            {});
+  std::vector<LogEntry> three;
+  for (int i = 0; i < 3; ++i) three.push_back(LogEntry{2, EntryKind::kCommand, encode(i)});
+  auto first = f.feed(
+      kB, AppendEntries{Header{f.m.cluster(), 2, kMb.incarnation, 0}, Cursor{1, 1}, three, 1});
+  ASSERT_EQ(f.m.log().last_index(), 4u);
+  const auto written = only<raft_effect::Persist>(first);
+  ASSERT_EQ(written.size(), 1u);
+  // Another leader's entry replaces them before the store answers.
+  f.feed(kC, AppendEntries{Header{f.m.cluster(), 3, kMc.incarnation, 0},
+                           Cursor{1, 1},
+                           {LogEntry{3, EntryKind::kCommand, encode(9)}},
+                           1});
+  ASSERT_EQ(f.m.log().last_index(), 2u);
+  // The lone voter stands and wins at once; only the first write is acknowledged.
+  f.now = f.now + 10s;
+  f.m.handle_timeout(f.now);
+  drain(f.m);
+  ASSERT_TRUE(f.m.is_leader());
+  f.m.handle_persisted(f.now, written[0].token);
+  drain(f.m);
+  f.m.invariants();
+  EXPECT_LE(f.m.commit_index(), 1u) << "committed entries it has not stored";
+}
+
 }  // namespace
 }  // namespace smalti::groups

@@ -18,7 +18,8 @@
 //     non-voting member, never the old voter with its vote forgotten.
 //
 // A follower far behind its leader catches up by log replay (mosaik's LogReplaySync): it
-// fetches the committed entries it misses from several members (raft_catch_up.cpp).
+// fetches the committed entries it misses from several members, in batches of
+// RaftOptions::log_replay.batch_size entries (raft_catch_up.cpp).
 //
 // Bootstrap: a member with an empty log that has not heard from a leader stands for founding
 // the cluster after bootstrap_delay if it has the lowest PeerId among its bonded non-observer
@@ -79,6 +80,8 @@ struct RaftOptions {
   std::uint64_t seed = 0;
   // Effects waiting to be pulled (machine.hpp): room for every held send released at once.
   std::size_t max_pending_effects = std::size_t{4} << 16;
+  // Log replay catch-up: the most entries one fetch asks for or serves.
+  LogReplayConfig log_replay;
 };
 
 // A peer with a live bond.
@@ -289,7 +292,7 @@ class RaftMachine : public MachineBase<RaftEffect> {
   void write_fetched();
   void expire_fetches(Instant now);
   Instant catch_up_deadline() const;
-  static bool entries_well_formed(Term prev_term, Term max_term,
+  static bool entries_well_formed(Term prev_term, Term max_term, std::size_t max_entries,
                                   const std::vector<LogEntry>& entries);
   // raft_membership.cpp
   bool may_bootstrap() const;

@@ -15,8 +15,8 @@
 // leadership_preference(). apply() must be deterministic: every member applies the same
 // commands in the same order and must reach the same state. The signature is part of the
 // GroupId, so members with different machines never form one group. Catch-up is log replay:
-// a member that missed entries receives them from the leader and applies them in order (the
-// state sync signature below is that of log replay). Executor thread only.
+// a member that missed entries fetches them from the members and applies them in order (its
+// settings, LogReplayConfig in types.hpp, are in the GroupId too). Executor thread only.
 #pragma once
 
 #include <concepts>
@@ -53,11 +53,6 @@ concept StateMachine = requires(M m, const M cm, const typename M::Command& comm
   { cm.query(query) } -> std::convertible_to<typename M::QueryResult>;
 }
 &&std::copy_constructible<M>;
-
-// The catch-up strategy's signature (in the GroupId): log replay from the leader.
-inline Digest log_replay_signature() {
-  return Digest::from_string("smalti_log_replay_sync.v1");
-}
 
 class ErasedStateMachine {
  public:

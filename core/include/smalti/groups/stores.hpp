@@ -2,8 +2,10 @@
 // incarnation) in a StateStore and its log in a LogStore.
 //
 // Writes are ordered and take effect in memory at once; sync(done) makes every earlier write
-// durable and then calls done on the executor. The Raft driver acknowledges a Persist effect
-// only from that callback, so nothing a member said depends on state a crash could lose.
+// durable and then calls done on the executor, with an error when it could not (the writes
+// may be lost). The Raft driver acknowledges a Persist effect only from a successful sync, so
+// nothing a member said depends on state a crash could lose; after a failed one it
+// acknowledges nothing more and reports the error (GroupStatus::store_error).
 //
 // The in-memory stores keep their durable part in a MemoryMedium, which outlives the stores: the
 // simulator gives each host one that survives its crashes (as a disk would), so a restarted

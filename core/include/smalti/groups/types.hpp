@@ -5,7 +5,8 @@
 //           .derive(state sync signature) [.derive(validator signature)...]
 // where the consensus digest covers the heartbeat settings only (interval, jitter, missed count,
 // each a 16-byte little-endian integer of milliseconds or a count), exactly as mosaik does, so
-// nodes that differ only in election timeouts still form one group. Value types.
+// nodes that differ only in election timeouts still form one group; the state sync signature
+// is that of log replay with its batch size (LogReplayConfig::signature()). Value types.
 #pragma once
 
 #include <compare>
@@ -114,6 +115,23 @@ struct ConsensusConfig {
     return (heartbeat_interval + heartbeat_jitter) * max_missed_heartbeats;
   }
 };
+
+// Catch-up by log replay (mosaik's LogReplaySync): a member far behind fetches the committed
+// entries it misses from several members, at most batch_size entries (and about 1 MiB) per
+// request. The batch size is in the GroupId, as in mosaik's sync signature.
+struct LogReplayConfig {
+  std::uint32_t batch_size = 2000;  // mosaik's default
+
+  LogReplayConfig& with_batch_size(std::uint32_t n) { return batch_size = n, *this; }
+  // kInvalidArgument unless 1 <= batch_size <= kMaxLogReplayBatch.
+  Status validate() const;
+  // BLAKE3("smalti_log_replay_sync.v1").derive(batch_size as 8 little-endian bytes).
+  Digest signature() const;
+  friend bool operator==(const LogReplayConfig&, const LogReplayConfig&) = default;
+};
+
+// The largest batch a member asks for or serves (the decoder's limit on a chunk's entries).
+inline constexpr std::uint32_t kMaxLogReplayBatch = 8192;
 
 GroupId derive_group_id(const GroupKey& key, const ConsensusConfig& consensus,
                         const Digest& state_machine_signature, const Digest& sync_signature,

@@ -90,6 +90,8 @@ class Producer {
   std::vector<SubscriptionInfo> consumers() const { return core_->machine.subscriptions(now()); }
   // Datums some consumer missed because its queue was full.
   std::uint64_t dropped() const { return core_->machine.dropped(); }
+  // Sends a link refused for back-pressure (each was kept and sent again later).
+  std::uint64_t refused_sends() const { return core_->machine.refused_sends(); }
 
   class When {
    public:

@@ -238,30 +238,30 @@ void StreamsDriver::on_accept(env::LinkPtr link) {
 void StreamsDriver::run_admission() {
   in_admission_run_ = true;
   const Instant now = node_.now();
-  // What it admits, credits or releases goes to the stream's producer, which the admission
-  // knows to exist: both learn of a producer's coming and going from this driver, in step.
-  auto producer_of = [this](const StreamId& stream) {
-    auto core = live_producer(stream);
-    SMALTI_ASSERT(core, "admission and producers out of step");
-    return core;
-  };
+  // What it admits, credits or releases goes to the stream's producer. Both learn of a
+  // producer's coming and going from this driver, in step, and a producer closes its links as
+  // it goes; a credit or release that still finds none (its Subscribe was dropped at the
+  // producer's input mark) has nobody to go to, and the consumer's Start timeout ends the link.
   run_machine(admission_, admission_timer_, [&](AdmissionEffect effect) {
     std::visit(Overloaded{
                    [&](effect::Close& close) { execute_link_effect(accepted_, std::move(close)); },
                    [&](effect::Deliver<Admitted>& admitted) {
                      Admitted& a = admitted.value;
-                     auto core = producer_of(a.subscribe.stream);
+                     auto core = live_producer(a.subscribe.stream);
+                     if (!core) return;
                      core->machine.handle_subscribe(now, node_.wall_now(), a.link, a.peer,
                                                     a.subscribe);
                      run(*core);
                    },
                    [&](effect::Deliver<Credited>& credited) {
-                     auto core = producer_of(credited.value.stream);
+                     auto core = live_producer(credited.value.stream);
+                     if (!core) return;
                      core->machine.handle_credit(now, credited.value.link, credited.value.n);
                      run(*core);
                    },
                    [&](effect::Deliver<Released>& released) {
-                     auto core = producer_of(released.value.stream);
+                     auto core = live_producer(released.value.stream);
+                     if (!core) return;
                      core->machine.handle_link_closed(now, released.value.link);
                      run(*core);
                    },

@@ -90,7 +90,8 @@ class Producer {
   std::vector<SubscriptionInfo> consumers() const { return core_->machine.subscriptions(now()); }
   // Datums some consumer missed because its queue was full.
   std::uint64_t dropped() const { return core_->machine.dropped(); }
-  // Sends a link refused for back-pressure (each was kept and sent again later).
+  // Sends a link refused: for back-pressure (the datum was kept and sent again later) or
+  // because the link had ended (the subscription ended with it).
   std::uint64_t refused_sends() const { return core_->machine.refused_sends(); }
 
   class When {

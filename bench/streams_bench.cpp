@@ -46,9 +46,9 @@ void BM_StreamRateSim(benchmark::State& state) {
     b.options.discovery = discovery::Config(net).with_bootstrap(world.addr(ha));
     const auto hb = world.add_node(b);
     auto producer =
-        world.network(ha)->streams().producer<Tick16>().with_buffer_size(kBuffer).build();
+        world.network(ha)->streams().producer<Tick16>().with_buffer_size(kBuffer).build().value();
     auto consumer =
-        world.network(hb)->streams().consumer<Tick16>().with_buffer_size(kBuffer).build();
+        world.network(hb)->streams().consumer<Tick16>().with_buffer_size(kBuffer).build().value();
     world.run_until([&] { return producer.is_online(); }, 60s);
     std::uint64_t sent = 0, received = 0;
     const auto start = std::chrono::steady_clock::now();
@@ -75,8 +75,10 @@ void BM_StreamRateRealQuic(benchmark::State& state) {
     auto a = real::RealNetwork::create(runtime, options).value();
     options.network.discovery.with_bootstrap(a->network().addr());
     auto b = real::RealNetwork::create(runtime, options).value();
-    auto producer = a->network().streams().producer<Tick16>().with_buffer_size(kBuffer).build();
-    auto consumer = b->network().streams().consumer<Tick16>().with_buffer_size(kBuffer).build();
+    auto producer =
+        a->network().streams().producer<Tick16>().with_buffer_size(kBuffer).build().value();
+    auto consumer =
+        b->network().streams().consumer<Tick16>().with_buffer_size(kBuffer).build().value();
     const Instant deadline = runtime.monotonic() + 20s;
     while (!producer.is_online() && runtime.monotonic() < deadline) runtime.run_for(5ms);
     if (!producer.is_online()) {

@@ -30,7 +30,8 @@ void StreamRecorder::start(sim::World& world, HostId host, Network& net) {
     auto sent = std::make_shared<std::vector<std::pair<std::uint32_t, std::uint64_t>>>();
     net.spawn([](sim::World& w, StreamRecorder* self, Network& n, Duration every,
                  std::uint32_t inc) -> Task<void> {
-      auto producer = n.streams().producer<Tick>().with_buffer_size(kProducerBuffer).build();
+      auto producer =
+          n.streams().producer<Tick>().with_buffer_size(kProducerBuffer).build().value();
       for (std::uint64_t seq = 0;; ++seq) {
         co_await n.node().sleep(every);
         if (producer.try_send(Tick{inc, seq}).is_ok())
@@ -41,7 +42,7 @@ void StreamRecorder::start(sim::World& world, HostId host, Network& net) {
   }
   const bool slow = is_slow(host);
   net.spawn([](sim::World& w, StreamRecorder* self, Network& n, HostId h, bool lazy) -> Task<void> {
-    auto consumer = n.streams().consumer<Tick>().with_buffer_size(kConsumerBuffer).build();
+    auto consumer = n.streams().consumer<Tick>().with_buffer_size(kConsumerBuffer).build().value();
     while (true) {
       if (lazy) {
         co_await n.node().sleep(1h);  // subscribed, never reading

@@ -29,7 +29,7 @@ struct Log {
 };
 
 Task<void> produce(World& w, Network& net, std::shared_ptr<Log> log, HostId self, Duration every) {
-  auto producer = net.streams().producer<Seq>().with_buffer_size(256).build();
+  auto producer = net.streams().producer<Seq>().with_buffer_size(256).build().value();
   const std::uint32_t inc = w.incarnation(self);
   for (std::uint64_t n = 0;; ++n) {
     co_await net.node().sleep(every);
@@ -39,7 +39,7 @@ Task<void> produce(World& w, Network& net, std::shared_ptr<Log> log, HostId self
 }
 
 Task<void> consume(Network& net, std::shared_ptr<Log> log, HostId self) {
-  auto consumer = net.streams().consumer<Seq>().with_buffer_size(256).build();
+  auto consumer = net.streams().consumer<Seq>().with_buffer_size(256).build().value();
   while (true) log->received[self].push_back(co_await consumer.recv());
 }
 

@@ -36,11 +36,12 @@ void drain(streams::Consumer<T>& c, std::vector<T>& out) {
 TEST(Streams, ProducerReachesEveryConsumerInOrder) {
   World world({.seed = 41});
   auto hosts = add_discovery_nodes(world, 4);
-  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build().value();
   std::vector<streams::Consumer<Price>> consumers;
   for (int i = 1; i < 4; ++i)
-    consumers.push_back(world.network(hosts[i])->streams().consumer<Price>().build());
-  ASSERT_TRUE(world.run_until([&] { return producer.when().subscribed(3).is_met(); }, 30s));
+    consumers.push_back(world.network(hosts[i])->streams().consumer<Price>().build().value());
+  ASSERT_TRUE(
+      world.run_until([&] { return producer.when().subscribed().minimum_of(3).is_met(); }, 30s));
   EXPECT_TRUE(producer.is_online());
   std::vector<std::vector<Price>> got(3);
   for (std::uint64_t i = 0; i < 500; ++i) {
@@ -60,13 +61,13 @@ TEST(Streams, ProducerReachesEveryConsumerInOrder) {
   // The producer's entry advertises the stream; every consumer sees one connected producer.
   EXPECT_TRUE(world.network(hosts[0])->discovery().me().entry.streams.count(
       streams::stream_id_of<Price>()));
-  EXPECT_TRUE(consumers[0].when().subscribed(1).is_met());
+  EXPECT_TRUE(consumers[0].when().subscribed().minimum_of(1).is_met());
 }
 
 TEST(Streams, OfflineProducerRefusesToSend) {
   World world({.seed = 42});
   auto hosts = add_discovery_nodes(world, 1);
-  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build().value();
   auto s = producer.try_send({"BTC", 1});
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
@@ -75,10 +76,14 @@ TEST(Streams, OfflineProducerRefusesToSend) {
 TEST(Streams, SlowConsumerIsCutWithTooSlowWhileFastOnesKeepEverything) {
   World world({.seed = 43});
   auto hosts = add_discovery_nodes(world, 3);
-  auto producer = world.network(hosts[0])->streams().producer<Price>().with_buffer_size(16).build();
-  auto fast = world.network(hosts[1])->streams().consumer<Price>().with_buffer_size(16).build();
-  auto slow = world.network(hosts[2])->streams().consumer<Price>().with_buffer_size(16).build();
-  ASSERT_TRUE(world.run_until([&] { return producer.when().subscribed(2).is_met(); }, 30s));
+  auto producer =
+      world.network(hosts[0])->streams().producer<Price>().with_buffer_size(16).build().value();
+  auto fast =
+      world.network(hosts[1])->streams().consumer<Price>().with_buffer_size(16).build().value();
+  auto slow =
+      world.network(hosts[2])->streams().consumer<Price>().with_buffer_size(16).build().value();
+  ASSERT_TRUE(
+      world.run_until([&] { return producer.when().subscribed().minimum_of(2).is_met(); }, 30s));
   std::vector<Price> fast_got;
   for (std::uint64_t i = 0; i < 200; ++i) {
     ASSERT_TRUE(producer.try_send({"ETH", i}).is_ok()) << "the fast consumer keeps it online";
@@ -111,24 +116,25 @@ TEST(Streams, MaxConsumersAndRequireRefuseSubscriptions) {
                       .producer<Price>()
                       .with_max_consumers(2)
                       .require([&](const streams::PeerInfo& p) { return p.has_tag(trusted); })
-                      .build();
-  auto c1 = world.network(hosts[1])->streams().consumer<Price>().build();
+                      .build()
+                      .value();
+  auto c1 = world.network(hosts[1])->streams().consumer<Price>().build().value();
   world.run_for(20s);
-  auto untrusted = world.network(hosts[3])->streams().consumer<Price>().build();
+  auto untrusted = world.network(hosts[3])->streams().consumer<Price>().build().value();
   world.run_for(20s);
   ASSERT_EQ(untrusted.producers().size(), 1u);
   EXPECT_EQ(untrusted.producers()[0].state, streams::ChannelState::kTerminated)
       << "NotAllowed is final";
-  auto c2 = world.network(hosts[2])->streams().consumer<Price>().build();
+  auto c2 = world.network(hosts[2])->streams().consumer<Price>().build().value();
   world.run_for(20s);
   EXPECT_EQ(producer.consumers().size(), 2u);
   // A third trusted subscription (a second consumer on node 1) finds the producer full: it is
   // refused with NoCapacity and keeps retrying with backoff.
-  auto c3 = world.network(hosts[1])->streams().consumer<Price>().build();
+  auto c3 = world.network(hosts[1])->streams().consumer<Price>().build().value();
   world.run_for(20s);
   EXPECT_EQ(producer.consumers().size(), 2u);
-  EXPECT_TRUE(c1.when().subscribed(1).is_met());
-  EXPECT_TRUE(c2.when().subscribed(1).is_met());
+  EXPECT_TRUE(c1.when().subscribed().minimum_of(1).is_met());
+  EXPECT_TRUE(c2.when().subscribed().minimum_of(1).is_met());
   ASSERT_EQ(c3.producers().size(), 1u);
   EXPECT_NE(c3.producers()[0].state, streams::ChannelState::kConnected);
   EXPECT_NE(c3.producers()[0].state, streams::ChannelState::kTerminated);
@@ -137,9 +143,10 @@ TEST(Streams, MaxConsumersAndRequireRefuseSubscriptions) {
 TEST(Streams, ConsumerReconnectsAfterAPartitionHeals) {
   World world({.seed = 45});
   auto hosts = add_discovery_nodes(world, 2);
-  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
-  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build();
-  ASSERT_TRUE(world.run_until([&] { return consumer.when().subscribed(1).is_met(); }, 30s));
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build().value();
+  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build().value();
+  ASSERT_TRUE(
+      world.run_until([&] { return consumer.when().subscribed().minimum_of(1).is_met(); }, 30s));
   world.net().partition({hosts[0]}, {hosts[1]});
   ASSERT_TRUE(world.run_until([&] { return !producer.is_online(); }, 30s));
   world.net().heal_all();
@@ -160,11 +167,13 @@ TEST(Streams, DroppingTheLastProducerHandleWithdrawsTheStream) {
   auto hosts = add_discovery_nodes(world, 2);
   auto& d0 = world.network(hosts[0])->discovery();
   {
-    auto producer = world.network(hosts[0])->streams().producer<Other>().build();
-    auto again = world.network(hosts[0])->streams().producer<Other>().build();  // the same one
+    auto producer = world.network(hosts[0])->streams().producer<Other>().build().value();
+    auto again =
+        world.network(hosts[0])->streams().producer<Other>().build().value();  // the same one
     EXPECT_TRUE(d0.me().entry.streams.count(streams::stream_id_of<Other>()));
-    auto consumer = world.network(hosts[1])->streams().consumer<Other>().build();
-    ASSERT_TRUE(world.run_until([&] { return again.when().subscribed(1).is_met(); }, 30s));
+    auto consumer = world.network(hosts[1])->streams().consumer<Other>().build().value();
+    ASSERT_TRUE(
+        world.run_until([&] { return again.when().subscribed().minimum_of(1).is_met(); }, 30s));
     EXPECT_TRUE(producer.is_online()) << "both handles share one producer";
   }
   EXPECT_FALSE(d0.me().entry.streams.count(streams::stream_id_of<Other>()));
@@ -184,30 +193,34 @@ TEST(Streams, OptionsStreamIdUndeliveredSinkNoLaggingCutAndTaggedSubscriptions) 
                       .with_stream_id(custom)
                       .with_buffer_size(4)
                       .disconnect_lagging(false)
-                      .online_when_subscribed(0)
+                      .online_when(streams::ChannelConditions().minimum_of(0))
                       .with_undelivered_sink([&](const Price& p) { undelivered.push_back(p); })
-                      .build();
+                      .build()
+                      .value();
   // Online with no consumer (online_when 0): the datum goes to the undelivered sink.
   ASSERT_TRUE(producer.try_send({"A", 1}).is_ok());
   ASSERT_EQ(undelivered.size(), 1u);
   EXPECT_EQ(undelivered[0].seq, 1u);
   // A consumer of the default id does not find it; one of the custom id does.
-  auto wrong = world.network(hosts[1])->streams().consumer<Price>().build();
+  auto wrong = world.network(hosts[1])->streams().consumer<Price>().build().value();
   auto right = world.network(hosts[1])
                    ->streams()
                    .consumer<Price>()
                    .with_stream_id(custom)
                    .with_buffer_size(4)
-                   .build();
+                   .build()
+                   .value();
   auto other = world.network(hosts[2])
                    ->streams()
                    .consumer<Price>()
                    .with_stream_id(custom)
                    .with_buffer_size(4)
-                   .build();
-  ASSERT_TRUE(world.run_until([&] { return producer.when().subscribed(2).is_met(); }, 30s));
-  EXPECT_TRUE(producer.when().subscribed_with(1, {eu}).is_met());
-  EXPECT_FALSE(producer.when().subscribed_with(2, {eu}).is_met());
+                   .build()
+                   .value();
+  ASSERT_TRUE(
+      world.run_until([&] { return producer.when().subscribed().minimum_of(2).is_met(); }, 30s));
+  EXPECT_TRUE(producer.when().subscribed().with_tag(eu).is_met());
+  EXPECT_FALSE(producer.when().subscribed().minimum_of(2).with_tag(eu).is_met());
   EXPECT_TRUE(wrong.producers().empty());
   // Nobody reads: with disconnect_lagging off, datums beyond the window and queue are dropped
   // for that consumer, and it stays subscribed.
@@ -227,8 +240,8 @@ TEST(Streams, OptionsStreamIdUndeliveredSinkNoLaggingCutAndTaggedSubscriptions) 
 TEST(Streams, ConsumerStatsCountWhatArrived) {
   World world({.seed = 48});
   auto hosts = add_discovery_nodes(world, 2);
-  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
-  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build();
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build().value();
+  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build().value();
   ASSERT_TRUE(world.run_until([&] { return producer.is_online(); }, 30s));
   for (std::uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(producer.try_send({"X", i}).is_ok());
   world.run_for(1s);
@@ -265,14 +278,19 @@ TEST(Streams, RequireTicketAdmitsTicketHoldersUntilTheirTicketsExpire) {
   World world({.seed = 49});
   auto hosts = add_discovery_nodes(world, 3);
   auto validator = std::make_shared<ExpiringTicket>();
-  auto producer =
-      world.network(hosts[0])->streams().producer<Price>().require_ticket(validator).build();
+  auto producer = world.network(hosts[0])
+                      ->streams()
+                      .producer<Price>()
+                      .require_ticket(validator)
+                      .build()
+                      .value();
   // Node 1 holds a ticket valid for 40 s; node 2 holds none.
   world.network(hosts[1])->discovery().add_ticket(
       ExpiringTicket::make(world.network(hosts[1])->node().wall_now() + 40s));
-  auto holder = world.network(hosts[1])->streams().consumer<Price>().build();
-  auto stranger = world.network(hosts[2])->streams().consumer<Price>().build();
-  ASSERT_TRUE(world.run_until([&] { return holder.when().subscribed(1).is_met(); }, 30s));
+  auto holder = world.network(hosts[1])->streams().consumer<Price>().build().value();
+  auto stranger = world.network(hosts[2])->streams().consumer<Price>().build().value();
+  ASSERT_TRUE(
+      world.run_until([&] { return holder.when().subscribed().minimum_of(1).is_met(); }, 30s));
   world.run_for(2s);
   EXPECT_EQ(producer.consumers().size(), 1u);
   ASSERT_EQ(stranger.producers().size(), 1u);
@@ -320,11 +338,11 @@ const streams::StreamDef<Price> kPrices{
 TEST(Streams, AStreamDefinitionConfiguresBothSidesInOnePlace) {
   World world({.seed = 52});
   auto hosts = add_discovery_nodes(world, 3);
-  auto producer = kPrices.producer(world.network(hosts[0])->streams()).build();
+  auto producer = kPrices.producer(world.network(hosts[0])->streams()).build().value();
   EXPECT_EQ(producer.stream_id(), streams::StreamId::from_string("test.prices.v3"));
-  auto c1 = kPrices.consumer(world.network(hosts[1])->streams()).build();
+  auto c1 = kPrices.consumer(world.network(hosts[1])->streams()).build().value();
   ASSERT_TRUE(world.run_until([&] { return producer.is_online(); }, 30s));
-  auto c2 = kPrices.consumer(world.network(hosts[2])->streams()).build();
+  auto c2 = kPrices.consumer(world.network(hosts[2])->streams()).build().value();
   world.run_for(10s);
   EXPECT_EQ(producer.consumers().size(), 1u) << "max_consumers from the definition";
   ASSERT_TRUE(producer.try_send({"DEF", 1}).is_ok());
@@ -343,11 +361,11 @@ TEST(Streams, AConsumerThatOnlyHasAnUnsignedHintOfTheProducerStillSubscribes) {
     spec.options.discovery = discovery::Config(support::test_network());
     hosts.push_back(world.add_node(std::move(spec)));
   }
-  auto producer = world.network(hosts[0])->streams().producer<Price>().build();
+  auto producer = world.network(hosts[0])->streams().producer<Price>().build().value();
   // The consumer's node learns of the producer only as an unsigned hint.
   discovery::PeerEntry hint = world.network(hosts[0])->discovery().me().entry;
   ASSERT_TRUE(world.network(hosts[1])->discovery().insert(hint));
-  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build();
+  auto consumer = world.network(hosts[1])->streams().consumer<Price>().build().value();
   ASSERT_TRUE(world.run_until([&] { return producer.is_online(); }, 30s));
   // Catalogs were exchanged (on join, or on UnknownPeer): the hint gave way to the signed entry.
   EXPECT_EQ(world.network(hosts[1])->discovery().signed_peers_count(), 1u);
@@ -360,10 +378,14 @@ TEST(Streams, ConsumerRequireTicketSkipsProducersWithoutOne) {
   auto validator = std::make_shared<ExpiringTicket>();
   world.network(hosts[0])->discovery().add_ticket(
       ExpiringTicket::make(world.network(hosts[0])->node().wall_now() + 1h));
-  auto certified = world.network(hosts[0])->streams().producer<Price>().build();
-  auto uncertified = world.network(hosts[1])->streams().producer<Price>().build();
-  auto consumer =
-      world.network(hosts[2])->streams().consumer<Price>().require_ticket(validator).build();
+  auto certified = world.network(hosts[0])->streams().producer<Price>().build().value();
+  auto uncertified = world.network(hosts[1])->streams().producer<Price>().build().value();
+  auto consumer = world.network(hosts[2])
+                      ->streams()
+                      .consumer<Price>()
+                      .require_ticket(validator)
+                      .build()
+                      .value();
   world.run_for(30s);
   ASSERT_EQ(consumer.producers().size(), 1u);
   EXPECT_EQ(consumer.producers()[0].producer, world.peer_id(hosts[0]));

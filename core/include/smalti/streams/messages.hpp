@@ -22,6 +22,9 @@ using StreamId = Digest;
 
 inline constexpr const char* kAlpn = "/smalti/streams/1";
 inline constexpr std::size_t kMaxMessageSize = 16u << 20;
+// The largest datum payload: its frame (a variant index and a length before it) stays within
+// kMaxMessageSize.
+inline constexpr std::size_t kMaxPayloadSize = kMaxMessageSize - 16;
 
 namespace stream_close {
 inline constexpr std::uint32_t kDifferentNetwork = 101;

@@ -4,31 +4,34 @@
 //   SMALTI_FIELDS(Price, symbol, value)
 //   SMALTI_STREAM(Price, "oracle.price")         // the stream's name (its id is derived)
 //
-//   auto producer = net.streams().producer<Price>().with_buffer_size(256).build();
-//   co_await producer.when().online();            // at least online_when consumers connected
+//   auto producer = net.streams().produce<Price>();  // this node's producer of the stream
+//   co_await producer.when().online();               // online_when holds (default: 1 consumer)
 //   Status sent = producer.try_send({"ETH", 3200.0});
 //
-//   auto consumer = net.streams().consumer<Price>().build();
-//   Price p = co_await consumer.recv();
+//   Result<Producer<Price>> configured = net.streams().producer<Price>()
+//       .with_buffer_size(256)
+//       .online_when(ChannelConditions().minimum_of(2).with_tag(Tag::from_string("eu")))
+//       .build();                                    // kAlreadyExists: one with other settings
 //
-// A producer advertises its stream in the node's discovery entry while a handle to it lives
-// (dropping the last handle withdraws it and closes its subscriptions). A consumer subscribes to
-// every producer of the stream the catalog offers. Executor thread only; handles must not
-// outlive the Network.
+//   auto consumer = net.streams().consume<Price>();
+//   Price p = co_await consumer.recv();
+//   Stats s = consumer.stats();                      // datums, bytes, uptime
+//
+// A node has at most one producer per stream: build() returns the existing one when the
+// settings are the same, and kAlreadyExists when they differ (find_producer() returns it then);
+// produce() returns the existing one whatever its settings. A producer advertises its stream
+// in the node's discovery entry while a handle to it lives (dropping the last handle withdraws
+// it and closes its subscriptions). A consumer subscribes to every producer of the stream the
+// catalog offers. The machinery is in detail/streams_driver.hpp. Executor thread only; handles
+// must not outlive the Network, and conditions (when()) not the handle they came from.
 #pragma once
 
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <string_view>
 
-#include "smalti/discovery/discovery.hpp"
-#include "smalti/runtime/effect_loop.hpp"
-#include "smalti/runtime/link_table.hpp"
-#include "smalti/runtime/task.hpp"
-#include "smalti/streams/consumer_machine.hpp"
-#include "smalti/streams/producer_machine.hpp"
+#include "smalti/streams/channels.hpp"
+#include "smalti/streams/detail/streams_driver.hpp"
+#include "smalti/streams/messages.hpp"
 
 namespace smalti::streams {
 
@@ -43,29 +46,10 @@ StreamId stream_id_of() {
   return smalti_stream_id(static_cast<const T*>(nullptr));
 }
 
-class Streams;
-
-// The untyped state shared by a producer's handles.
-struct ProducerCore {
-  Streams* streams = nullptr;
-  ProducerMachine machine;
-  std::size_t online_min = 1;  // consumers needed to be online
-  std::function<void(const Bytes&)> undelivered;
-  std::unique_ptr<DeadlineTimer> expiry_timer;  // the next ticket expiry
-  explicit ProducerCore(ProducerConfig c) : machine(std::move(c)) {}
-  ~ProducerCore();
-};
-
-struct ConsumerCore {
-  Streams* streams = nullptr;
-  std::uint64_t id = 0;
-  ConsumerMachine machine;
-  std::size_t online_min = 0;
-  std::map<LinkToken, LinkToken> to_service;  // machine token -> service token
-  WallTime ticket_expiry = WallTime::max();   // re-evaluate the producers then
-  ConsumerCore(ConsumerConfig c, std::uint64_t seed) : machine(std::move(c), seed) {}
-  ~ConsumerCore();
-};
+template <typename T>
+class Producer;
+template <typename T>
+class Consumer;
 
 class Streams {
  public:
@@ -73,72 +57,38 @@ class Streams {
   ~Streams();
   Streams(const Streams&) = delete;
   Streams& operator=(const Streams&) = delete;
+  // Serves the streams ALPN.
   Status start();
-
-  // Untyped API (the typed handles below wrap it).
-  // The producer of config.stream on this node: the existing one (and *existed = true) when
-  // there is one, else a new one advertised in the node's discovery entry.
-  std::shared_ptr<ProducerCore> producer_core(ProducerConfig config, std::size_t online_min,
-                                              std::function<void(const Bytes&)> undelivered,
-                                              bool* existed);
-  std::shared_ptr<ConsumerCore> consumer_core(ConsumerConfig config, std::size_t online_min);
-  // Publishes to every subscription; kUnavailable when offline.
-  Status publish(ProducerCore& core, const Bytes& payload);
-  std::optional<Bytes> receive(ConsumerCore& core);
-  Signal& changed() { return changed_; }
-  Node& node() { return node_; }
-  discovery::Discovery& discovery() { return discovery_; }
-  void release(ProducerCore& core);
-  void release(ConsumerCore& core);
 
   template <typename T>
   class ProducerBuilder;
   template <typename T>
   class ConsumerBuilder;
+
+  // A builder for T's producer on this node (defaults: mosaik's).
   template <typename T>
-  ProducerBuilder<T> producer() {
-    return ProducerBuilder<T>(*this);
-  }
+  ProducerBuilder<T> producer();
+  // This node's producer of T's stream: the existing one whatever its settings, else a new one
+  // with the defaults.
   template <typename T>
-  ConsumerBuilder<T> consumer() {
-    return ConsumerBuilder<T>(*this);
+  Producer<T> produce();
+  // The producer of `stream` on this node, if there is one.
+  template <typename T>
+  std::optional<Producer<T>> find_producer(const StreamId& stream) const;
+  template <typename T>
+  std::optional<Producer<T>> find_producer() const {
+    return find_producer<T>(stream_id_of<T>());
   }
+
+  // A builder for a consumer of T's stream (each is its own set of subscriptions).
+  template <typename T>
+  ConsumerBuilder<T> consumer();
+  // A consumer of T's stream with the defaults.
+  template <typename T>
+  Consumer<T> consume();
 
  private:
-  struct Route {
-    bool producer = false;
-    StreamId stream;             // producer side: known after Subscribe
-    std::uint64_t consumer = 0;  // consumer side
-    LinkToken machine_link = 0;
-    bool subscribed = false;
-  };
-  void on_accept(env::LinkPtr link);
-  void on_frame(LinkToken token, Bytes frame);
-  void on_down(LinkToken token);
-  void on_connected(LinkToken token);
-  void run(ProducerCore& core);
-  void run(ConsumerCore& core);
-  void refresh_consumers();
-  void refresh(ConsumerCore& core);
-  // A monotonic deadline for a wall-clock instant.
-  Instant deadline_for(WallTime at) const;
-  void watch_catalog();
-  std::vector<ProducerCandidate> candidates(const StreamId& stream,
-                                            std::vector<discovery::PeerEntry>& storage) const;
-
-  Node& node_;
-  discovery::Discovery& discovery_;
-  LinkTable links_;
-  Signal changed_;
-  std::map<StreamId, std::weak_ptr<ProducerCore>> producers_;
-  std::map<std::uint64_t, std::weak_ptr<ConsumerCore>> consumers_;
-  std::map<LinkToken, Route> routes_;
-  std::map<LinkToken, env::CloseInfo> close_info_;
-  LinkToken next_token_ = 1;
-  std::uint64_t next_consumer_ = 1;
-  std::map<std::uint64_t, std::unique_ptr<DeadlineTimer>> consumer_timers_;
-  Subscription catalog_watch_;
-  std::shared_ptr<Streams*> alive_;
+  std::unique_ptr<detail::StreamsDriver> driver_;
 };
 
 }  // namespace smalti::streams

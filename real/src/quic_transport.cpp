@@ -124,7 +124,7 @@ struct Conn final : QuicConnection::Handler, std::enable_shared_from_this<Conn> 
 
 class QuicLink final : public env::Link, public std::enable_shared_from_this<QuicLink> {
  public:
-  QuicLink(std::shared_ptr<Conn> conn, PeerId remote, std::string alpn,
+  QuicLink(const std::shared_ptr<Conn>& conn, PeerId remote, std::string alpn,
            env::LinkInbox::Limits limits)
       : conn_(conn), remote_(remote), alpn_(std::move(alpn)), inbox_(limits) {}
   ~QuicLink() override {
@@ -628,7 +628,7 @@ Status QuicTransport::listen(const std::string& alpn, env::AcceptFn on_link) {
 
 void QuicTransport::connect(const PeerAddr& addr, const std::string& alpn, env::ConnectFn done) {
   Impl& t = *impl_;
-  auto fail = [&](Status s) {
+  auto fail = [&](const Status& s) {
     asio::post(t.runtime.io_context(), [done = std::move(done), s] { done(s); });
   };
   if (addr.addresses.empty())

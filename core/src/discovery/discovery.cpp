@@ -111,7 +111,7 @@ void Discovery::execute(Effect& effect) {
     execute_link_effect(links_, machine_, node_.now(), std::move(*send));
   } else if (auto* connect = std::get_if<effect::Connect>(&effect)) {
     link_peers_[connect->link] = connect->addr.id;
-    execute_link_effect(links_, std::move(*connect));
+    execute_link_effect(links_, *connect);
   } else if (auto* close = std::get_if<effect::Close>(&effect)) {
     node_.trace("discovery.close", close->link, close->code);
     last_rtt_sample_.erase(close->link);

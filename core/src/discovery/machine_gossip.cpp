@@ -40,7 +40,7 @@ void DiscoveryMachine::on_neighbour_message(Instant now, WallTime wall, LinkToke
   auto n = neighbours_.find(from);
   if (n == neighbours_.end() || n->second.link != link) return;
   if (auto* gossip = std::get_if<Gossip>(&message)) {
-    on_gossip(now, wall, link, from, std::move(*gossip));
+    on_gossip(now, wall, link, from, *gossip);
   } else if (auto* ihave = std::get_if<IHave>(&message)) {
     on_ihave(now, from, *ihave);
   } else if (auto* graft = std::get_if<Graft>(&message)) {

@@ -92,20 +92,20 @@ void DiscoveryMachine::handle_frame(Instant now, WallTime wall, LinkToken link, 
   const Phase phase = state.phase;
   if (auto* join = std::get_if<Join>(&*message)) {
     if (phase != Phase::kAwaitJoin) return violation(link, error(StatusCode::kMalformed, "Join"));
-    on_join(now, wall, link, state, std::move(*join));
+    on_join(now, wall, link, state, *join);
   } else if (auto* reply = std::get_if<JoinReply>(&*message)) {
     if (phase != Phase::kJoining) return violation(link, error(StatusCode::kMalformed, "Reply"));
-    on_join_reply(now, wall, link, state, std::move(*reply));
+    on_join_reply(now, wall, link, state, *reply);
   } else if (auto* summary = std::get_if<Summary>(&*message)) {
     if (phase != Phase::kExchanging) {
       return violation(link, error(StatusCode::kMalformed, "unexpected Summary"));
     }
-    on_summary(now, wall, link, state, std::move(*summary));
+    on_summary(now, wall, link, state, *summary);
   } else if (auto* entries = std::get_if<Entries>(&*message)) {
     if (phase != Phase::kExchanging) {
       return violation(link, error(StatusCode::kMalformed, "unexpected Entries"));
     }
-    on_entries(now, wall, link, state, std::move(*entries));
+    on_entries(now, wall, link, state, *entries);
   } else if (state.channel == Channel::kAnnounce && state.neighbour) {
     on_neighbour_message(now, wall, link, state, std::move(*message));
   }

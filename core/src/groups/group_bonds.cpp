@@ -145,7 +145,7 @@ void GroupWorker::drop_bond(LinkToken link, std::uint32_t code, const std::strin
 // Sends `frame` on `link`; a refusal goes to `refused` (the machine that sent it). A frame of
 // Raft or the session counts as traffic for the bond's own Ping.
 void GroupWorker::send_on(LinkToken link, Bytes frame,
-                          std::function<void(Bytes&, const Status&)> refused) {
+                          const std::function<void(Bytes&, const Status&)>& refused) {
   if (!router_) return;
   Status sent = router_->send(link, frame);
   if (!sent.is_ok()) {

@@ -8,8 +8,8 @@ namespace smalti::groups::detail {
 
 namespace {
 const Status& closed() {
-  static const Status kClosed = error(StatusCode::kUnavailable, "the group is closed");
-  return kClosed;
+  static const Status closed_status = error(StatusCode::kUnavailable, "the group is closed");
+  return closed_status;
 }
 }  // namespace
 

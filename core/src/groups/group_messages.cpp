@@ -44,7 +44,7 @@ template <typename T, typename Variant>
 struct AlternativeIndex;
 template <typename T, typename... Ts>
 struct AlternativeIndex<T, std::variant<Ts...>> {
-  static constexpr std::size_t value = [] {
+  static constexpr std::size_t kValue = [] {
     std::size_t i = 0;
     (void)((std::is_same_v<T, Ts> ? true : (++i, false)) || ...);
     return i;
@@ -70,7 +70,7 @@ std::size_t frame_size_hint(const RaftMessage& message) {
 }  // namespace
 
 Bytes encode_raft_frame(const RaftMessage& message) {
-  constexpr std::size_t kRaftFrameIndex = AlternativeIndex<RaftFrame, GroupMessage>::value;
+  constexpr std::size_t kRaftFrameIndex = AlternativeIndex<RaftFrame, GroupMessage>::kValue;
   Bytes out;
   out.reserve(frame_size_hint(message));
   Encoder e(out);

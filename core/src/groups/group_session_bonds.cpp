@@ -137,7 +137,7 @@ void GroupSession::resolve_duplicates(LinkToken up_link) {
   for (LinkToken link : dropped) close_link(link, bond_close::kAlreadyBonded, "already bonded");
 }
 
-void GroupSession::close_link(LinkToken link, std::uint32_t code, std::string reason) {
+void GroupSession::close_link(LinkToken link, std::uint32_t code, const std::string& reason) {
   emit(effect::Close{link, code, reason});
   forget_link(link, error(StatusCode::kUnavailable,
                           "offline: the bond to the leader closed (" + reason + ")"));

@@ -76,13 +76,13 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                             .handshake_timeout = router.options().handshake_timeout};
   Recovered recovered = recover(*spec_.state_store, *spec_.log_store);
   if (!recovered.error.is_ok()) store_failed(recovered.error);
-  raft_ = std::make_unique<RaftMachine>(RaftOptions{.self = node_.id(),
-                                                    .consensus = spec_.consensus,
-                                                    .preference = preference,
-                                                    .seed = rng_.next_u64(),
-                                                    .log_replay = spec_.log_replay},
-                                        std::move(recovered.hard_state), std::move(recovered.log),
-                                        node_.now());
+  raft_ =
+      std::make_unique<RaftMachine>(RaftOptions{.self = node_.id(),
+                                                .consensus = spec_.consensus,
+                                                .preference = preference,
+                                                .seed = rng_.next_u64(),
+                                                .log_replay = spec_.log_replay},
+                                    recovered.hard_state, std::move(recovered.log), node_.now());
   session_ = std::make_unique<GroupSession>(
       SessionConfig{.self = node_.id(),
                     .consensus = spec_.consensus,
@@ -98,6 +98,7 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
   arm_ticket_check();
 }
 
+// NOLINTNEXTLINE(bugprone-exception-escape): only std::bad_alloc can escape; terminating is right
 GroupWorker::~GroupWorker() {
   if (router_) {
     // Tell every bonded member, then let go of the links.
@@ -255,7 +256,7 @@ void GroupWorker::persist(raft_effect::Persist p) {
   if (p.hard_state) spec_.state_store->save(*p.hard_state);
   if (p.truncate_from) spec_.log_store->truncate_from(*p.truncate_from);
   if (!p.entries.empty()) spec_.log_store->append(p.append_from, std::move(p.entries));
-  auto acknowledge = [this, token = p.token](Status s) {
+  auto acknowledge = [this, token = p.token](const Status& s) {
     if (!router_) return;
     if (!s.is_ok()) return store_failed(s);
     if (!store_error_.is_ok()) return;  // an earlier write may be lost: nothing after it counts
@@ -266,7 +267,7 @@ void GroupWorker::persist(raft_effect::Persist p) {
     spec_.log_store->sync(acknowledge);
     return;
   }
-  spec_.state_store->sync([this, acknowledge](Status s) {
+  spec_.state_store->sync([this, acknowledge](const Status& s) {
     if (!router_) return;
     if (!s.is_ok()) return store_failed(s);
     spec_.log_store->sync(acknowledge);

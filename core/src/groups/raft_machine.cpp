@@ -22,9 +22,9 @@ const char* role_name(Role role) {
 RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log,
                          Instant now)
     : MachineBase(now, options.max_pending_effects),
-      options_(std::move(options)),
+      options_(options),
       rng_(options_.seed),
-      hard_(std::move(hard_state)),
+      hard_(hard_state),
       log_(std::move(log)),
       started_at_(now) {
   SMALTI_ASSERT(options_.consensus.validate().is_ok(), "invalid ConsensusConfig");
@@ -203,7 +203,7 @@ void RaftMachine::become_follower(Instant now, Term term, std::optional<PeerId> 
   if (role_ == Role::kLeader) fail_reads();
   if (role_ != Role::kFollower || leader != leader_) in_sync_ = false;
   role_ = Role::kFollower;
-  leader_ = std::move(leader);
+  leader_ = leader;
   votes_.clear();
   progress_.clear();
   heartbeat_deadline_ = Instant::max();

@@ -83,7 +83,7 @@ void PingService::execute(Effect effect, bool& completed_any) {
     node_.trace("ping.send", send->frame.size());
     execute_link_effect(links_, machine_, node_.now(), std::move(*send));
   } else if (auto* connect = std::get_if<effect::Connect>(&effect)) {
-    execute_link_effect(links_, std::move(*connect));
+    execute_link_effect(links_, *connect);
   } else if (auto* close = std::get_if<effect::Close>(&effect)) {
     execute_link_effect(links_, std::move(*close));
   } else if (auto* done = std::get_if<Completed>(&effect)) {

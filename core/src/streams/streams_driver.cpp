@@ -21,6 +21,7 @@ ProducerCore::ProducerCore(StreamsDriver& d, ProducerConfig config,
     : driver(&d), machine(std::move(config), d.node().now()), undelivered(std::move(sink)) {}
 
 // The last handle is gone: withdraw the producer from the network.
+// NOLINTNEXTLINE(bugprone-exception-escape): only std::bad_alloc can escape; terminating is right
 ProducerCore::~ProducerCore() {
   if (driver) driver->release(*this);
 }
@@ -29,6 +30,7 @@ ConsumerCore::ConsumerCore(StreamsDriver& d, std::uint64_t consumer, ConsumerCon
                            std::uint64_t seed)
     : driver(&d), id(consumer), machine(std::move(config), seed, d.node().now()) {}
 
+// NOLINTNEXTLINE(bugprone-exception-escape): only std::bad_alloc can escape; terminating is right
 ConsumerCore::~ConsumerCore() {
   if (driver) driver->release(*this);
 }
@@ -292,7 +294,7 @@ void StreamsDriver::run(ConsumerCore& core) {
   run_machine(core.machine, *core.timer, [&](ConsumerEffect effect) {
     std::visit(
         Overloaded{
-            [&](effect::Connect& connect) { execute_link_effect(*core.links, std::move(connect)); },
+            [&](effect::Connect& connect) { execute_link_effect(*core.links, connect); },
             [&](effect::Send& send) {
               execute_link_effect(*core.links, core.machine, node_.now(), std::move(send));
             },
@@ -300,7 +302,7 @@ void StreamsDriver::run(ConsumerCore& core) {
             [&](effect::Deliver<Received>& received) {
               core.inbox.push_back(std::move(received.value));
             },
-            [&](SyncCatalog& sync) { discovery_.sync_with(sync.producer, [](Status) {}); },
+            [&](SyncCatalog& sync) { discovery_.sync_with(sync.producer, [](const Status&) {}); },
         },
         effect);
   });

@@ -132,8 +132,8 @@ class Group {
           worker->execute(std::move(encoded), std::move(done));
         });
   }
-  void execute_many(std::vector<Command> commands, Callback<Index> done) {
-    worker_->execute(encode_all(commands), std::move(done));
+  void execute_many(std::vector<Command> commands, const Callback<Index>& done) {
+    worker_->execute(encode_all(commands), done);
   }
 
   // Yields once the leader placed the commands: the first one's position. They are committed
@@ -148,8 +148,8 @@ class Group {
           worker->feed(std::move(encoded), std::move(done));
         });
   }
-  void feed_many(std::vector<Command> commands, Callback<Cursor> done) {
-    worker_->feed(encode_all(commands), std::move(done));
+  void feed_many(std::vector<Command> commands, const Callback<Cursor>& done) {
+    worker_->feed(encode_all(commands), done);
   }
 
   // Weak: this member's state at once (any member, may be stale). Strong: linearizable, on the
@@ -220,7 +220,7 @@ class Group {
 
  private:
   template <typename Done>
-  static void run_query(detail::GroupWorker& worker, Bytes bytes, Consistency consistency,
+  static void run_query(detail::GroupWorker& worker, Bytes&& bytes, Consistency consistency,
                         Done done) {
     worker.query(std::move(bytes), consistency == Consistency::kStrong,
                  [done = std::move(done)](Result<QueryAnswerAt> answer) {
@@ -299,7 +299,7 @@ class GroupBuilder {
 
 inline GroupBuilder<NoOpMachine> Groups::with_key(GroupKey key) {
   detail::GroupSpec spec;
-  spec.key = std::move(key);
+  spec.key = key;
   return GroupBuilder<NoOpMachine>(*this, std::move(spec), NoOpMachine{});
 }
 

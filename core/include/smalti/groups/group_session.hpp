@@ -243,7 +243,7 @@ class GroupSession : public MachineBase<SessionEffect> {
   void dial_due(Instant now);
   Duration dial_wait(const PeerId& peer) const;
   bool linked(const PeerId& peer) const;
-  void close_link(LinkToken link, std::uint32_t code, std::string reason);
+  void close_link(LinkToken link, std::uint32_t code, const std::string& reason);
   void resolve_duplicates(LinkToken up_link);
   void set_founding_allowed(bool allowed);
 

@@ -69,6 +69,7 @@ class GroupWorker {
   // `first_link`: the first of the link tokens this group's session names its dials with.
   GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
               std::unique_ptr<ErasedStateMachine> machine, LinkToken first_link);
+  // NOLINTNEXTLINE(bugprone-exception-escape): only std::bad_alloc can escape; terminating is right
   ~GroupWorker();
   GroupWorker(const GroupWorker&) = delete;
   GroupWorker& operator=(const GroupWorker&) = delete;
@@ -110,7 +111,8 @@ class GroupWorker {
  private:
   // One link of this group: its bond once the link is open, with its own timer.
   struct Bond {
-    Bond(env::Executor& executor, std::function<void()> on_due) : timer(executor, on_due) {}
+    Bond(env::Executor& executor, std::function<void()> on_due)
+        : timer(executor, std::move(on_due)) {}
     PeerId peer;
     std::optional<BondMachine> machine;  // empty while connecting
     DeadlineTimer timer;
@@ -135,7 +137,8 @@ class GroupWorker {
   Bond& add_bond(LinkToken link, const PeerId& peer);
   void execute_bond(LinkToken link, Bond& bond, BondEffect effect);
   void drop_bond(LinkToken link, std::uint32_t code, const std::string& reason);
-  void send_on(LinkToken link, Bytes frame, std::function<void(Bytes&, const Status&)> refused);
+  void send_on(LinkToken link, Bytes frame,
+               const std::function<void(Bytes&, const Status&)>& refused);
   bool authorized(const PeerId& peer) const;
   std::vector<RaftPeer> raft_peers() const;
   void arm_ticket_check();

@@ -39,6 +39,7 @@ class StreamsDriver;
 struct ProducerCore {
   ProducerCore(StreamsDriver& driver, ProducerConfig config,
                std::function<void(const Bytes&)> undelivered);
+  // NOLINTNEXTLINE(bugprone-exception-escape): only std::bad_alloc can escape; terminating is right
   ~ProducerCore();
   ProducerCore(const ProducerCore&) = delete;
   ProducerCore& operator=(const ProducerCore&) = delete;
@@ -52,6 +53,7 @@ struct ProducerCore {
 // The untyped state one consumer's handles share. Destroying it closes its links.
 struct ConsumerCore {
   ConsumerCore(StreamsDriver& driver, std::uint64_t id, ConsumerConfig config, std::uint64_t seed);
+  // NOLINTNEXTLINE(bugprone-exception-escape): only std::bad_alloc can escape; terminating is right
   ~ConsumerCore();
   ConsumerCore(const ConsumerCore&) = delete;
   ConsumerCore& operator=(const ConsumerCore&) = delete;

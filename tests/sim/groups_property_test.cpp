@@ -135,6 +135,9 @@ struct Case {
   Duration every;
   std::vector<Fault> faults;
   bool form_first = true;  // the group forms before the faults begin, or forms under them
+  // BUGGIFY on: every fault point enabled, each firing 2% of the times it is reached (today
+  // link.refuse_send, so every machine's refused-send path runs), faults and heal alike.
+  bool buggify = false;
 };
 
 Case generate_case(bool form_first) {
@@ -148,17 +151,23 @@ Case generate_case(bool form_first) {
                             rc::gen::set(&Fault::a, rc::gen::inRange<int>(0, 7)),
                             rc::gen::set(&Fault::b, rc::gen::inRange<int>(0, 1 << 16))));
   c.form_first = form_first;
+  c.buggify = *rc::gen::arbitrary<bool>();
   return c;
 }
 
 // One case, under RapidCheck (RC_ASSERT fails the property) or replayed by a plain test.
 void run_case(const Case& test_case) {
-  const auto& [n, seed, every, faults, form_first] = test_case;
+  const auto& [n, seed, every, faults, form_first, buggify] = test_case;
   RC_TAG(n);
+  if (buggify) RC_TAG("buggify");
   RC_LOG() << "world seed " << seed << ", " << n << " members, client every "
-           << format_duration(every) << ", faults: " << describe(faults) << "\n";
+           << format_duration(every) << ", faults: " << describe(faults)
+           << (buggify ? ", buggify" : "") << "\n";
 
-  World world({.seed = seed});
+  World world({.seed = seed,
+               .buggify = buggify,
+               .buggify_enable_probability = 1.0,
+               .buggify_fire_probability = 0.02});
   // Founding waits for a majority, so a member cut off while the group forms cannot found a
   // second cluster (the default of 1 allows it; see ConsensusConfig::bootstrap_expect).
   Cluster c(world, n,

@@ -29,7 +29,7 @@
 #include <memory>
 
 #include "core/runtime/fake_executor.hpp"
-#include "smalti/runtime/effect_loop.hpp"
+#include "smalti/runtime/detail/effect_loop.hpp"
 #include "smalti/runtime/machine.hpp"
 
 namespace smalti::test_support {

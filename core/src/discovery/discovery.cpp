@@ -1,6 +1,6 @@
 #include "smalti/discovery/discovery.hpp"
 
-#include "smalti/runtime/link_effects.hpp"
+#include "smalti/runtime/detail/link_effects.hpp"
 
 namespace smalti::discovery {
 

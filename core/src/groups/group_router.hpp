@@ -11,7 +11,7 @@
 #include "smalti/discovery/discovery.hpp"
 #include "smalti/groups/detail/group_worker.hpp"
 #include "smalti/groups/groups.hpp"
-#include "smalti/runtime/link_table.hpp"
+#include "smalti/runtime/detail/link_table.hpp"
 
 namespace smalti::groups::detail {
 

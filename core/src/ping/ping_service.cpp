@@ -1,7 +1,7 @@
 #include "smalti/ping/ping_service.hpp"
 
 #include "smalti/ping/ping_messages.hpp"
-#include "smalti/runtime/link_effects.hpp"
+#include "smalti/runtime/detail/link_effects.hpp"
 
 namespace smalti::ping {
 

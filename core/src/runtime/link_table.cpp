@@ -1,4 +1,4 @@
-#include "smalti/runtime/link_table.hpp"
+#include "smalti/runtime/detail/link_table.hpp"
 
 namespace smalti {
 
@@ -72,6 +72,11 @@ Status LinkTable::send(Token token, Bytes& frame) {
   auto it = entries_.find(token);
   if (it == entries_.end() || !it->second.link) {
     return error(StatusCode::kNotFound, "no open link " + std::to_string(token));
+  }
+  // A link whose send queue is full refuses a frame (back-pressure); the simulator makes that
+  // happen anywhere, so every machine's refused-send path runs (the frame stays with the caller).
+  if (node_.buggify("link.refuse_send")) {
+    return error(StatusCode::kLimitExceeded, "buggify: link.refuse_send (send queue full)");
   }
   return it->second.link->send(std::move(frame));
 }

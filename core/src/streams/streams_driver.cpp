@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "smalti/runtime/link_effects.hpp"
+#include "smalti/runtime/detail/link_effects.hpp"
 
 namespace smalti::streams::detail {
 namespace {

@@ -23,8 +23,8 @@
 #include "smalti/ping/ping_machine.hpp"
 #include "smalti/runtime/await_callback.hpp"
 #include "smalti/runtime/condition.hpp"
-#include "smalti/runtime/effect_loop.hpp"
-#include "smalti/runtime/link_table.hpp"
+#include "smalti/runtime/detail/effect_loop.hpp"
+#include "smalti/runtime/detail/link_table.hpp"
 #include "smalti/runtime/node.hpp"
 #include "smalti/runtime/signal.hpp"
 

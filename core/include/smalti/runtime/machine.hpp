@@ -18,7 +18,8 @@
 // Machines that also need the wall clock (ticket expiry, entry timestamps) take it next to `now`
 // and turn wall-clock instants into deadlines with deadline_for(), so their drivers never do.
 //
-// tests/core/runtime/machine_contract_test.cpp runs one contract test over every machine.
+// tests/support/machine_contract.hpp is one contract test, run over every machine by the
+// tests/core/**/*_contract_test.cpp files.
 // Not synchronised: a machine is owned by one driver on one executor.
 #pragma once
 

@@ -22,8 +22,8 @@
 #include <optional>
 
 #include "smalti/discovery/discovery.hpp"
-#include "smalti/runtime/effect_loop.hpp"
-#include "smalti/runtime/link_table.hpp"
+#include "smalti/runtime/detail/effect_loop.hpp"
+#include "smalti/runtime/detail/link_table.hpp"
 #include "smalti/runtime/node.hpp"
 #include "smalti/runtime/signal.hpp"
 #include "smalti/streams/consumer_machine.hpp"

@@ -6,8 +6,8 @@
 
 #include <utility>
 
+#include "smalti/runtime/detail/link_table.hpp"
 #include "smalti/runtime/effects.hpp"
-#include "smalti/runtime/link_table.hpp"
 
 namespace smalti {
 

@@ -38,8 +38,10 @@ class LinkTable {
 
   void connect(Token token, const PeerAddr& addr, const std::string& alpn);
   void adopt(Token token, env::LinkPtr link);
-  // kNotFound for an unknown or still-connecting token; otherwise the link's own send result.
-  // The frame is moved from only when the send succeeds (env::Link::send).
+  // kNotFound for an unknown or still-connecting token; otherwise the link's own send result, or
+  // kLimitExceeded (as from a full link) when the simulator's BUGGIFY point "link.refuse_send"
+  // fires. The frame is moved
+  // from only when the send succeeds (env::Link::send).
   Status send(Token token, Bytes& frame);
   Status send(Token token, Bytes&& frame) { return send(token, frame); }
   // Closes the link (or abandons the connect); nothing is reported afterwards. Idempotent.

@@ -4,6 +4,7 @@ namespace smalti {
 
 Result<std::unique_ptr<Network>> Network::create(const env::Environment& env,
                                                  NetworkOptions options) {
+  SMALTI_RETURN_IF_ERROR(options.discovery.validate());
   std::unique_ptr<Network> net(new Network());
   SMALTI_ASSIGN_OR_RETURN(net->node_, Node::create(env, std::move(options.node)));
   net->ping_ = std::make_unique<ping::PingService>(*net->node_, options.ping);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "smalti/base/digest.hpp"
+#include "smalti/base/status.hpp"
 #include "smalti/base/time.hpp"
 #include "smalti/env/peer.hpp"
 
@@ -107,6 +108,11 @@ struct Config {
     max_active_view = max;
     return *this;
   }
+
+  // kInvalidArgument naming the first setting out of range (a zero interval, a jitter outside
+  // [0, 1), an empty view or catalog, a backoff whose minimum exceeds its maximum). Network
+  // creation refuses an invalid configuration, as the stream and group builders do theirs.
+  Status validate() const;
 };
 
 }  // namespace smalti::discovery

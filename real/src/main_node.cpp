@@ -12,6 +12,8 @@
 // (node_group.hpp), submits --commands N commands to it and prints the log's state on every
 // commit; --bootstrap-expect, --heartbeat-interval, --election-timeout and --bootstrap-delay set
 // the group's ConsensusConfig (the jitters follow: 30% of the heartbeat, 25% of the timeout).
+// With --data-dir DIR (and the same --identity across runs) the group's term, vote and log are
+// kept in SQLite under DIR/<peer id>/, so a killed node resumes its membership and its log.
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -39,13 +41,15 @@ struct Args {
 void usage() {
   std::fprintf(stderr,
                "usage: smalti-node [--listen HOST:PORT] [--advertise HOST:PORT] [--identity FILE]\n"
+               "                   [--data-dir DIR]   (durable groups, in DIR/<peer id>/)\n"
                "                   [--network NAME]\n"
                "                   [--bootstrap PEER@HOST:PORT]... [--tag TAG]...\n"
                "                   [--announce-interval SECONDS] [--purge-after SECONDS]\n"
                "                   [--metrics HOST:PORT]   (Prometheus text over HTTP)\n"
                "                   [--group SECRET [--commands N] [--bootstrap-expect N]\n"
                "                    [--heartbeat-interval MS] [--election-timeout MS]\n"
-               "                    [--bootstrap-delay MS]]\n");
+               "                    [--bootstrap-delay MS] [--print-applied]\n"
+               "                    [--command-prefix TEXT]]\n");
 }
 
 std::optional<unsigned> positive(const std::string& text) {
@@ -72,6 +76,10 @@ bool parse_group_flag(const std::string& flag, const std::string& value, Args& a
   groups::ConsensusConfig& c = args.group.consensus;
   if (flag == "--group") {
     args.group.secret = value;
+    return true;
+  }
+  if (flag == "--command-prefix") {
+    args.group.command_prefix = value;
     return true;
   }
   if (flag == "--commands") {
@@ -102,12 +110,18 @@ bool parse_group_flag(const std::string& flag, const std::string& value, Args& a
 bool parse_args(int argc, char** argv, Args& args) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--print-applied") {
+      args.group.print_applied = true;
+      continue;
+    }
     if (i + 1 >= argc) return false;
     const std::string value = argv[++i];
     if (flag == "--listen") {
       args.options.bind = value;
     } else if (flag == "--identity") {
       args.options.identity_file = value;
+    } else if (flag == "--data-dir") {
+      args.options.data_dir = value;
     } else if (flag == "--network") {
       args.network = value;
     } else if (flag == "--bootstrap") {

@@ -12,6 +12,7 @@ void CommandLog::apply(const Command& command, const groups::ApplyContext&) {
   ++applied;
   const ByteView text(reinterpret_cast<const std::uint8_t*>(command.data()), command.size());
   chain = Digest::from_parts({chain.view(), text});
+  if (on_applied) on_applied("applied " + std::to_string(applied) + " " + command);
 }
 
 namespace {
@@ -19,14 +20,16 @@ namespace {
 constexpr Duration kRetryAfter = 200ms;
 
 // Submits `count` commands named after this node, each retried until it commits.
-Task<void> submit(Network& net, groups::Group<CommandLog> group, std::uint32_t count, Say say) {
+Task<void> submit(Network& net, groups::Group<CommandLog> group, std::uint32_t count,
+                  std::string prefix, Say say) {
   co_await group.when().online();
   say("group online");
-  const std::string prefix = net.id().to_hex().substr(0, 8) + "-";
+  if (prefix.empty()) prefix = net.id().to_hex().substr(0, 8) + "-";
   for (std::uint32_t i = 0; i < count;) {
-    auto at = co_await group.execute(prefix + std::to_string(i));
+    const std::string command = prefix + std::to_string(i);
+    auto at = co_await group.execute(command);
     if (at.is_ok()) {
-      say("executed " + std::to_string(*at));
+      say("executed " + std::to_string(*at) + " " + command);
       ++i;
     } else {
       say("execute failed, retrying: " + at.status().message());
@@ -51,12 +54,12 @@ Task<void> report_state(groups::Group<CommandLog> group, Say say) {
 Status start_group_mode(Network& net, const GroupMode& mode, Say say) {
   auto group = net.groups()
                    .with_key(groups::GroupKey::from_secret(mode.secret))
-                   .with_state_machine(CommandLog{})
+                   .with_state_machine(CommandLog{.on_applied = mode.print_applied ? say : Say()})
                    .with_consensus_config(mode.consensus)
                    .join();
   if (!group.is_ok()) return group.status();
   // Each task holds a handle: the membership lasts until the node stops and cancels them.
-  net.spawn(submit(net, *group, mode.commands, say));
+  net.spawn(submit(net, *group, mode.commands, mode.command_prefix, say));
   net.spawn(report_state(*group, std::move(say)));
   return Status::ok();
 }

@@ -1,7 +1,9 @@
 // The group mode of smalti-node: every node started with the same --group secret joins one
 // Raft group running a replicated command log, submits its own commands to it and prints the
 // log's state whenever it changes ("state applied=<count> digest=<hex>"). Equal digests on two
-// nodes mean they applied the same commands in the same order. Executor thread only.
+// nodes mean they applied the same commands in the same order. Each acknowledged command is
+// printed as "executed <index> <command>"; with print_applied each applied one as
+// "applied <n> <command>". Executor thread only.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,8 @@ struct CommandLog {
   std::set<std::string> seen;
   std::uint64_t applied = 0;
   Digest chain = Digest::zero();  // BLAKE3(previous chain || command) over applied commands
+  // Told "applied <n> <command>" for each command applied, when set (--print-applied).
+  std::function<void(const std::string&)> on_applied;
 
   Digest signature() const { return Digest::from_string("smalti.node.command-log.v1"); }
   void apply(const Command& command, const groups::ApplyContext&);
@@ -33,6 +37,9 @@ struct CommandLog {
 struct GroupMode {
   std::string secret;          // the group key's secret; empty: no group
   std::uint32_t commands = 0;  // submitted once the group is online, one at a time
+  bool print_applied = false;  // a line per applied command, in order
+  // Commands are "<prefix><n>"; empty: the first 8 hex digits of the peer id and "-".
+  std::string command_prefix;
   groups::ConsensusConfig consensus;
 };
 

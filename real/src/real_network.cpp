@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "smalti/base/hex.hpp"
+#include "smalti/real/posix_file_system.hpp"
+#include "smalti/storage/sqlite_storage.hpp"
 
 namespace smalti::real {
 
@@ -96,14 +98,23 @@ Result<std::unique_ptr<RealNetwork>> RealNetwork::create(Runtime& runtime,
   net->env_.executor = &runtime;
   net->env_.transport = net->transport_.get();
   net->env_.entropy = net->entropy_.get();
+  if (!options.data_dir.empty()) {
+    const std::string root = options.data_dir + "/" + key.peer_id().to_hex();
+    SMALTI_ASSIGN_OR_RETURN(net->file_system_, PosixFileSystem::create(root));
+    net->env_.file_system = net->file_system_.get();
+    if (!options.network.groups.storage) {
+      options.network.groups.storage = storage::sqlite_storage({.worker_thread = true});
+    }
+  }
   options.network.node.secret_seed = seed;
   SMALTI_ASSIGN_OR_RETURN(net->network_, Network::create(net->env_, std::move(options.network)));
   return net;
 }
 
 RealNetwork::~RealNetwork() {
-  network_.reset();  // before the transport its links use
+  network_.reset();  // before the transport its links use and the files its stores use
   transport_.reset();
+  file_system_.reset();
 }
 
 }  // namespace smalti::real

@@ -63,9 +63,11 @@ template <typename M = Counter>
 class GroupCluster {
  public:
   // Member i runs make(i) (M{} without one).
+  // `options` adjusts each member's NetworkOptions (its storage, for example).
   GroupCluster(World& world, std::size_t n, groups::ConsensusConfig consensus = fast_consensus(),
-               std::string key = "test.group", std::function<M(std::size_t)> make = {})
-      : world_(world) {
+               std::string key = "test.group", std::function<M(std::size_t)> make = {},
+               std::function<void(NetworkOptions&)> options = {})
+      : world_(world), options_(std::move(options)) {
     for (std::size_t i = 0; i < n; ++i) add(consensus, key, make ? make(i) : M{});
   }
   ~GroupCluster() { groups_.clear(); }
@@ -80,6 +82,7 @@ class GroupCluster {
     spec.options.discovery =
         discovery::Config(test_network()).with_announce_interval(2s).with_purge_after(60s);
     if (i > 0) spec.options.discovery.with_bootstrap(world_.addr(hosts_[0]));
+    if (options_) options_(spec.options);
     const HostId host = static_cast<HostId>(world_.host_count());
     spec.setup = [this, host, consensus, key, machine, stores](Network& net) {
       groups_.erase(host);
@@ -133,6 +136,7 @@ class GroupCluster {
 
  private:
   World& world_;
+  std::function<void(NetworkOptions&)> options_;
   std::vector<HostId> hosts_;
   std::map<HostId, groups::Group<M>> groups_;
 };

@@ -31,6 +31,8 @@ class GroupRouter {
   Node& node() { return node_; }
   discovery::Discovery& discovery() { return discovery_; }
   const GroupsOptions& options() const { return options_; }
+  // The node's store provider (GroupsOptions::storage), made by start(); null: in-memory.
+  const std::shared_ptr<StoreProvider>& storage() const { return storage_; }
 
   // ---- for workers ----------------------------------------------------------------------------
   // Opens `link` (a token of the worker's range) to `addr`; its events go to the worker.
@@ -61,6 +63,7 @@ class GroupRouter {
   Node& node_;
   discovery::Discovery& discovery_;
   GroupsOptions options_;
+  std::shared_ptr<StoreProvider> storage_;
   LinkTable links_;
   std::map<GroupId, std::weak_ptr<GroupWorker>> workers_;
   std::map<LinkToken, Route> routes_;

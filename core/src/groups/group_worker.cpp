@@ -60,11 +60,7 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                       arm_ticket_check();
                     }),
       changed_(node_.executor()) {
-  if (!spec_.state_store || !spec_.log_store) {
-    auto stores = std::make_shared<MemoryStores>(node_.executor(), router.options().medium, id_);
-    if (!spec_.state_store) spec_.state_store = stores;
-    if (!spec_.log_store) spec_.log_store = stores;
-  }
+  const Status opened = open_stores(router);
   const LeadershipPreference preference = machine_->leadership_preference();
   bond_config_ = BondConfig{.network = discovery_.config().network,
                             .group = id_,
@@ -75,6 +71,7 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                             .consensus = spec_.consensus,
                             .handshake_timeout = router.options().handshake_timeout};
   Recovered recovered = recover(*spec_.state_store, *spec_.log_store);
+  if (!opened.is_ok()) store_failed(opened);
   if (!recovered.error.is_ok()) store_failed(recovered.error);
   raft_ =
       std::make_unique<RaftMachine>(RaftOptions{.self = node_.id(),
@@ -272,6 +269,31 @@ void GroupWorker::persist(raft_effect::Persist p) {
     if (!s.is_ok()) return store_failed(s);
     spec_.log_store->sync(acknowledge);
   });
+}
+
+// The stores given to the builder, else the group's or the node's provider's, else in-memory
+// ones over the node's medium. When the provider cannot open them the member runs on volatile
+// stores and returns the error: it then acknowledges nothing (store_failed).
+Status GroupWorker::open_stores(GroupRouter& router) {
+  if (spec_.state_store && spec_.log_store) return Status::ok();
+  if (!spec_.storage) spec_.storage = router.storage();
+  std::shared_ptr<MemoryMedium> medium = router.options().medium;
+  Status status = Status::ok();
+  if (spec_.storage) {
+    auto stores = spec_.storage->open(id_);
+    if (stores.is_ok()) {
+      if (!spec_.state_store) spec_.state_store = stores->state;
+      if (!spec_.log_store) spec_.log_store = stores->log;
+      SMALTI_ASSERT(spec_.state_store && spec_.log_store, "a store provider returned no stores");
+      return Status::ok();
+    }
+    status = stores.status().with_context("opening the stores (" + spec_.storage->describe() + ")");
+    medium = nullptr;
+  }
+  auto memory = std::make_shared<MemoryStores>(node_.executor(), std::move(medium), id_);
+  if (!spec_.state_store) spec_.state_store = memory;
+  if (!spec_.log_store) spec_.log_store = memory;
+  return status;
 }
 
 // The first store error is kept and traced; the member stops acknowledging from here on.

@@ -49,6 +49,10 @@ GroupRouter::~GroupRouter() {
 }
 
 Status GroupRouter::start() {
+  if (options_.storage) {
+    SMALTI_ASSIGN_OR_RETURN(storage_, options_.storage(node_));
+    SMALTI_ASSERT(storage_ != nullptr, "a storage factory returned no provider");
+  }
   SMALTI_RETURN_IF_ERROR(
       node_.serve(kAlpn, [this](env::LinkPtr link) { on_accept(std::move(link)); }));
   watch_catalog();

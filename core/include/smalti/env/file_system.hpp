@@ -1,8 +1,9 @@
 // FileSystem: durable files, as a storage layer (and SQLite through a VFS) needs them.
 //
-// The simulator implements it (sim::SimFileSystem, with crash semantics and disk faults). No
-// real-backend implementation and no user of it in core exist yet: the durable stores that will
-// write through it are the next piece of work, so today nothing a node does touches a disk.
+// The simulator implements it (sim::SimFileSystem, with crash semantics and disk faults), the
+// real backend over POSIX files (real::PosixFileSystem, rooted at a node's data directory).
+// Its user is storage/: SQLite, through a VFS, for the groups' durable stores
+// (storage::sqlite_storage()). core/ itself never opens a file.
 //
 // Contract (POSIX-like, so the simulator can model a real disk):
 //   - write() and truncate() change the file's content at once for readers, but only sync()

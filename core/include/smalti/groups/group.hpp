@@ -270,6 +270,12 @@ class GroupBuilder {
     spec_.log_replay = c;
     return std::move(*this);
   }
+  // This group's stores from `provider` (for example one storage::sqlite_storage() made), instead
+  // of the node's (GroupsOptions::storage).
+  GroupBuilder&& with_storage(std::shared_ptr<StoreProvider> provider) && {
+    spec_.storage = std::move(provider);
+    return std::move(*this);
+  }
   GroupBuilder&& with_log_storage(std::shared_ptr<LogStore> store) && {
     spec_.log_store = std::move(store);
     return std::move(*this);

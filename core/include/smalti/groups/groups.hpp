@@ -32,6 +32,10 @@ namespace smalti::groups {
 
 struct GroupsOptions {
   Duration handshake_timeout = 2s;
+  // Where the node's groups keep their term, vote and log: a factory called at each start of the
+  // node (storage::sqlite_storage() for SQLite files on the node's file system). Unset: the
+  // in-memory stores over `medium`. A group may choose its own (GroupBuilder::with_storage).
+  StorageFactory storage;
   // The durable side of the default in-memory stores (the simulator passes one per host that
   // survives its crashes); null: volatile stores, a restart makes a new member.
   std::shared_ptr<MemoryMedium> medium;

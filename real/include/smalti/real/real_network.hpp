@@ -7,7 +7,11 @@
 //   runtime.run();
 //
 // The identity (the Ed25519 seed) is read from identity_file, or created there (mode 0600) when
-// the file does not exist, so a node keeps its PeerId across restarts. Runtime thread only.
+// the file does not exist, so a node keeps its PeerId across restarts. With data_dir the node
+// keeps its durable state in data_dir/<peer id hex>/ (a PosixFileSystem there): its groups'
+// term, vote and log in SQLite (storage::sqlite_storage() on a worker thread) unless
+// network.groups.storage says otherwise. Without data_dir the node has no file system and its
+// groups live in memory. Runtime thread only.
 #pragma once
 
 #include <array>
@@ -25,6 +29,9 @@ struct RealNetworkOptions {
   std::string bind = "127.0.0.1:0";
   // Where the identity is kept; empty: a fresh identity for this run only.
   std::string identity_file;
+  // Where the node's durable state lives; empty: none (in-memory groups). Give a node the same
+  // identity_file across restarts, or it finds no state of its own here.
+  std::string data_dir;
   NetworkOptions network;
   QuicTransportOptions quic;
 };
@@ -41,6 +48,7 @@ class RealNetwork {
   RealNetwork() = default;
   class OsEntropy;
   std::unique_ptr<OsEntropy> entropy_;
+  std::unique_ptr<env::FileSystem> file_system_;
   std::unique_ptr<QuicTransport> transport_;
   env::Environment env_;
   std::unique_ptr<Network> network_;

@@ -35,8 +35,9 @@
 #include "smalti/groups/group_status.hpp"
 #include "smalti/groups/raft_machine.hpp"
 #include "smalti/groups/state_machine.hpp"
+#include "smalti/groups/store_provider.hpp"
 #include "smalti/groups/stores.hpp"
-#include "smalti/runtime/effect_loop.hpp"
+#include "smalti/runtime/detail/effect_loop.hpp"
 #include "smalti/runtime/signal.hpp"
 
 namespace smalti {
@@ -56,8 +57,12 @@ struct GroupSpec {
   ConsensusConfig consensus;
   LogReplayConfig log_replay;
   tickets::Validators validators;
-  std::shared_ptr<StateStore> state_store;  // null: in-memory over the node's medium
-  std::shared_ptr<LogStore> log_store;      // null: in-memory over the node's medium
+  // Stores given by the builder; else opened from `storage`, else from the node's provider
+  // (GroupsOptions::storage), else in-memory over the node's medium. The provider is declared
+  // first so that it outlives the stores it opened.
+  std::shared_ptr<StoreProvider> storage;
+  std::shared_ptr<StateStore> state_store;
+  std::shared_ptr<LogStore> log_store;
 };
 
 class GroupWorker {
@@ -129,6 +134,7 @@ class GroupWorker {
   void execute_raft(RaftEffect effect);
   void send_raft(const raft_effect::Send& send);
   void persist(raft_effect::Persist p);
+  Status open_stores(GroupRouter& router);
   void store_failed(const Status& why);
   void apply_committed(Index commit);
   void on_reset();

@@ -339,8 +339,10 @@ void GroupSession::handle_message(Instant now, LinkToken link, GroupMessage mess
 }
 
 void GroupSession::on_forward_commands(LinkToken link, ForwardCommands m) {
-  if (!is_leader() || m.commands.empty() || m.commands.size() > kMaxEntriesPerAppend ||
-      !refuse_new_call().is_ok()) {
+  // Fault point group.refuse_forward: refused as by a member that just lost its leadership; the
+  // caller learns the call was not placed.
+  if (!is_leader() || fire(config_.buggify, "group.refuse_forward") || m.commands.empty() ||
+      m.commands.size() > kMaxEntriesPerAppend || !refuse_new_call().is_ok()) {
     send(link, CommandsAccepted{m.request, false, {}});
     return;
   }
@@ -368,7 +370,9 @@ void GroupSession::on_commands_accepted(LinkToken link, const CommandsAccepted& 
 }
 
 void GroupSession::on_forward_query(LinkToken link, ForwardQuery m) {
-  if (!is_leader() || !refuse_new_call().is_ok()) {
+  // Fault point group.refuse_forward_query: as above, for a strong read.
+  if (!is_leader() || fire(config_.buggify, "group.refuse_forward_query") ||
+      !refuse_new_call().is_ok()) {
     send(link, QueryAnswer{m.request, false, {}, 0});
     return;
   }

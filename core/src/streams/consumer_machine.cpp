@@ -179,6 +179,14 @@ void ConsumerMachine::handle_frame(Instant now, LinkToken link, ByteView frame) 
     return violation(now, *c, "unexpected message");
   }
   if (c->outstanding == 0) return violation(now, *c, "datum beyond the granted credits");
+  if (fire(config_.buggify, "streams.consumer_reconnect")) {
+    // Fault point: the link resets under this datum (lost with it); the consumer reconnects
+    // after its backoff, as after any link that ends.
+    emit(effect::Close{c->link, env::close_code::kCancelled, "link reset"});
+    fail(now, *c, true);
+    note_connected(now);
+    return;
+  }
   --c->outstanding;
   ++c->held;
   ++c->datums;
@@ -209,7 +217,8 @@ void ConsumerMachine::handle_consumed(Instant now, LinkToken link) {
   if (c->to_return < std::max<std::uint64_t>(1, window() / 2) || c->resend_at != Instant::max()) {
     return;
   }
-  if (room_for_input()) {
+  // Fault point: the consumer is slow to hand back its credits; they go at the retry.
+  if (room_for_input() && !fire(config_.buggify, "streams.delay_credits")) {
     return_credits(*c);
   } else {
     c->resend_at = now + kSendRetryMin;

@@ -35,6 +35,7 @@
 #include <variant>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/env/peer.hpp"
 #include "smalti/env/transport.hpp"
@@ -65,6 +66,8 @@ struct ConsumerConfig {
   std::size_t max_producers = kMaxProducers;
   // Effects waiting to be pulled; 0: effect_limit_for(config). A smaller value is refused.
   std::size_t max_pending_effects = 0;
+  // Fault points (base/buggify.hpp, docs/buggify.md); empty: none. The driver fills it.
+  Buggify buggify;
 };
 
 // kInvalidArgument for a configuration out of its bounds.

@@ -15,6 +15,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <array>
+#include <cstdlib>
 #include <sstream>
 
 #include "group_support.hpp"
@@ -151,6 +152,13 @@ Case generate_case(bool form_first) {
   return c;
 }
 
+// Swarm runs (make swarm, scripts/group_swarm.sh) set SMALTI_BUGGIFY=1: the BUGGIFY fault points
+// are then on until the faults end (docs/buggify.md).
+bool buggify_from_environment() {
+  const char* value = std::getenv("SMALTI_BUGGIFY");  // NOLINT(concurrency-mt-unsafe): one thread
+  return value != nullptr && std::string_view(value) == "1";
+}
+
 // One case, under RapidCheck (RC_ASSERT fails the property) or replayed by a plain test.
 void run_case(const Case& test_case) {
   const auto& [n, seed, every, faults, form_first] = test_case;
@@ -158,7 +166,9 @@ void run_case(const Case& test_case) {
   RC_LOG() << "world seed " << seed << ", " << n << " members, client every "
            << format_duration(every) << ", faults: " << describe(faults) << "\n";
 
-  World world({.seed = seed});
+  const bool buggify = buggify_from_environment();
+  if (buggify) RC_LOG() << "buggify on\n";
+  World world({.seed = seed, .buggify = buggify});
   // Founding waits for a majority, so a member cut off while the group forms cannot found a
   // second cluster (the default of 1 allows it; see ConsensusConfig::bootstrap_expect).
   Cluster c(world, n,
@@ -196,6 +206,7 @@ void run_case(const Case& test_case) {
   world.run_until([&] { return observe(); }, start + kFaultWindow - world.now());
   // Heal everything; the group must commit a new command within the bound.
   world.net().heal_all();
+  world.set_buggify(false);
   for (HostId h : c.hosts()) {
     if (!world.network(h)) world.restart(h);
   }

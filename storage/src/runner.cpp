@@ -30,7 +30,7 @@ void InlineRunner::resume() {
   }
 }
 
-void InlineRunner::execute(Job job, Done done) {
+void InlineRunner::execute(const Job& job, Done done) {
   Status status = job();
   Duration took = fs_.take_pending_latency();
   if (fire(buggify_, "storage.delayed_completion")) took += kDelayedCompletion;

@@ -159,6 +159,9 @@ class ConsumerMachine : public MachineBase<ConsumerEffect> {
   };
   std::uint64_t window() const;
   void open(Instant now, const PeerId& producer, Channel& channel);
+  // Whether `candidate` is a later process of the channel's producer while the channel is not
+  // subscribed (backing off, or its connect not yet through).
+  static bool restarted_while_away(const Channel& channel, const ProducerCandidate& candidate);
   void fail(Instant now, Channel& channel, bool retry);
   void drop(const PeerId& producer, Channel& channel, std::uint32_t code, const char* reason);
   void subscribe(Channel& channel);

@@ -59,7 +59,7 @@ class InlineRunner final : public StorageRunner {
   env::Clock& clock_;
   env::FileSystem& fs_;
   Buggify buggify_;
-  void execute(Job job, Done done);
+  void execute(const Job& job, Done done);
   void resume();
   Instant last_completion_;  // completions stay in submission order
   bool stalling_ = false;

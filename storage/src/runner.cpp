@@ -18,7 +18,7 @@ void InlineRunner::run(Job job, Done done) {
     stalled_.emplace_back(std::move(job), std::move(done));
     return;
   }
-  execute(std::move(job), std::move(done));
+  execute(job, std::move(done));
 }
 
 void InlineRunner::resume() {
@@ -26,7 +26,7 @@ void InlineRunner::resume() {
   while (!stalled_.empty()) {
     auto [job, done] = std::move(stalled_.front());
     stalled_.pop_front();
-    execute(std::move(job), std::move(done));
+    execute(job, std::move(done));
   }
 }
 

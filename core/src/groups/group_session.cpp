@@ -12,9 +12,9 @@ std::size_t min_effect_limit(const SessionConfig& config) {
 GroupSession::GroupSession(SessionConfig config, const RaftLog& log, Instant now)
     : MachineBase(
           now, config.max_pending_effects ? config.max_pending_effects : min_effect_limit(config)),
-      config_(config),
+      config_(std::move(config)),
       log_(log),
-      next_link_(config.first_link) {
+      next_link_(config_.first_link) {
   config_.max_pending_effects = effect_limit();
   SMALTI_ASSERT(effect_limit() >= min_effect_limit(config_),
                 "the session's effect limit is too small for its call and link limits");

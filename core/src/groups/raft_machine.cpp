@@ -22,7 +22,7 @@ const char* role_name(Role role) {
 RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log,
                          Instant now)
     : MachineBase(now, options.max_pending_effects),
-      options_(options),
+      options_(std::move(options)),
       rng_(options_.seed),
       hard_(hard_state),
       log_(std::move(log)),

@@ -38,7 +38,7 @@ std::size_t effect_limit_for(const AdmissionConfig& config) {
 StreamAdmission::StreamAdmission(AdmissionConfig config, Instant start)
     : MachineBase(start, config.max_pending_effects != 0 ? config.max_pending_effects
                                                          : effect_limit_for(config)),
-      config_(config) {
+      config_(std::move(config)) {
   SMALTI_ASSERT(validate(config_).is_ok(), "an invalid admission configuration");
 }
 

@@ -88,10 +88,11 @@ fuzz: build-fuzz
 	@bash scripts/run_fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Thousands of seeds: the demo scenario (discovery, streams and a 5-node group through its faults),
-# then the group properties (random sizes, workloads and fault schedules, formed or forming).
+# then the group properties (random sizes, workloads and fault schedules, formed or forming), both
+# with the BUGGIFY fault points on (docs/buggify.md) until their faults end.
 swarm: build
-	@$(BUILD_DIR)/smalti-sim swarm scenarios/files/demo.scn --seeds $(SWARM_SEEDS)
-	@bash scripts/group_swarm.sh $(BUILD_DIR) $(SWARM_SEEDS)
+	@$(BUILD_DIR)/smalti-sim swarm scenarios/files/demo.scn --seeds $(SWARM_SEEDS) --buggify
+	@SMALTI_BUGGIFY=1 bash scripts/group_swarm.sh $(BUILD_DIR) $(SWARM_SEEDS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -1,8 +1,11 @@
 // smalti-sim: runs scenario files in the simulator.
 //
-//   smalti-sim run <scenario> [--seed N] [--trace out.jsonl]
-//   smalti-sim check-determinism <scenario> [--seed N]
-//   smalti-sim swarm <scenario> [--seeds COUNT] [--from FIRST]
+//   smalti-sim run <scenario> [--seed N] [--trace out.jsonl] [--buggify]
+//   smalti-sim check-determinism <scenario> [--seed N] [--buggify]
+//   smalti-sim swarm <scenario> [--seeds COUNT] [--from FIRST] [--buggify]
+//
+// --buggify turns the BUGGIFY fault points on (docs/buggify.md) until the scenario's last fault
+// ends; `make swarm` passes it.
 //
 // Exit codes: 0 pass, 127 crash, 128 liveness failure, 129 safety failure, 2 usage or bad file.
 // Each run happens in a child process, so a crash (an assertion, a sanitizer report, a signal)
@@ -28,9 +31,9 @@ using smalti::scenarios::Scenario;
 
 int usage() {
   std::fprintf(stderr,
-               "usage: smalti-sim run <scenario> [--seed N] [--trace out.jsonl]\n"
-               "       smalti-sim check-determinism <scenario> [--seed N]\n"
-               "       smalti-sim swarm <scenario> [--seeds COUNT] [--from FIRST]\n");
+               "usage: smalti-sim run <scenario> [--seed N] [--trace out.jsonl] [--buggify]\n"
+               "       smalti-sim check-determinism <scenario> [--seed N] [--buggify]\n"
+               "       smalti-sim swarm <scenario> [--seeds COUNT] [--from FIRST] [--buggify]\n");
   return 2;
 }
 
@@ -41,6 +44,7 @@ struct Args {
   std::uint64_t seeds = 100;
   std::uint64_t from = 1;
   std::string trace;
+  bool buggify = false;
 };
 
 bool parse_u64(const char* s, std::uint64_t& out) {
@@ -56,6 +60,10 @@ bool parse_args(int argc, char** argv, Args& args) {
   args.file = argv[2];
   for (int i = 3; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--buggify") {
+      args.buggify = true;
+      continue;
+    }
     if (i + 1 >= argc) return false;
     const char* value = argv[++i];
     if (flag == "--seed" && parse_u64(value, args.seed)) continue;
@@ -75,6 +83,7 @@ int command_run(const Scenario& scenario, const Args& args) {
       [&] {
         smalti::scenarios::RunOptions options;
         options.seed = args.seed;
+        options.buggify = args.buggify;
         options.out = &std::cout;
         options.trace_path = args.trace;
         return static_cast<int>(smalti::scenarios::run_scenario(scenario, options).verdict);
@@ -100,6 +109,7 @@ int command_check_determinism(const Scenario& scenario, const Args& args) {
         [&] {
           smalti::scenarios::RunOptions options;
           options.seed = args.seed;
+          options.buggify = args.buggify;
           options.trace_path = paths[run];
           smalti::scenarios::run_scenario(scenario, options);
           return 0;
@@ -138,23 +148,26 @@ int command_swarm(const Scenario& scenario, const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   std::map<int, std::vector<std::uint64_t>> failures;
   std::uint64_t done = 0;
-  std::printf("swarm: %s, seeds %llu..%llu\n", scenario.name.c_str(),
+  std::printf("swarm: %s, seeds %llu..%llu%s\n", scenario.name.c_str(),
               static_cast<unsigned long long>(args.from),
-              static_cast<unsigned long long>(args.from + args.seeds - 1));
+              static_cast<unsigned long long>(args.from + args.seeds - 1),
+              args.buggify ? ", buggify on" : "");
   for (std::uint64_t seed = args.from; seed < args.from + args.seeds; ++seed) {
     const int code = smalti::scenarios::run_in_child(
         [&] {
           smalti::scenarios::RunOptions options;
           options.seed = seed;
+          options.buggify = args.buggify;
           return static_cast<int>(smalti::scenarios::run_scenario(scenario, options).verdict);
         },
         true);
     ++done;
     if (code != 0) {
       failures[code].push_back(seed);
-      std::printf("  seed %llu failed with exit code %d (replay: smalti-sim run %s --seed %llu)\n",
-                  static_cast<unsigned long long>(seed), code, args.file.c_str(),
-                  static_cast<unsigned long long>(seed));
+      std::printf(
+          "  seed %llu failed with exit code %d (replay: smalti-sim run %s --seed %llu%s)\n",
+          static_cast<unsigned long long>(seed), code, args.file.c_str(),
+          static_cast<unsigned long long>(seed), args.buggify ? " --buggify" : "");
     }
     if (done % 100 == 0 || done == args.seeds) {
       const double elapsed =

@@ -121,6 +121,14 @@ void print_header(const Scenario& s, const RunOptions& o) {
                format_duration(s.discovery.announce_interval) + ", purge after " +
                format_duration(s.discovery.purge_after));
   }
+  if (o.buggify) {
+    const sim::WorldOptions defaults;
+    std::snprintf(buf, sizeof buf,
+                  "buggify: on until the last fault ends (points enabled with p=%.2f, fired with "
+                  "p=%.2f; docs/buggify.md)",
+                  defaults.buggify_enable_probability, defaults.buggify_fire_probability);
+    say(o, buf);
+  }
   Rng master(o.seed);
   std::snprintf(buf, sizeof buf,
                 "derived seeds: network=%016" PRIx64 " node0=%016" PRIx64 " disk0=%016" PRIx64,
@@ -131,13 +139,15 @@ void print_header(const Scenario& s, const RunOptions& o) {
 
 // Builds the world of `scenario`: its nodes with their workload, and its fault schedule.
 std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t seed, bool record,
-                                       bool perturb, PingRecorder& recorder, DiscoveryWatch& watch,
-                                       StreamRecorder& streams, GroupRecorder& group,
-                                       const RunOptions* log) {
+                                       bool perturb, bool buggify, PingRecorder& recorder,
+                                       DiscoveryWatch& watch, StreamRecorder& streams,
+                                       GroupRecorder& group, const RunOptions* log) {
   auto state = std::make_shared<FaultState>();
-  auto world = std::make_unique<sim::World>(
-      sim::WorldOptions{.seed = seed, .network = scenario.network, .record_trace = record});
+  auto world = std::make_unique<sim::World>(sim::WorldOptions{
+      .seed = seed, .network = scenario.network, .record_trace = record, .buggify = buggify});
   sim::World& w = *world;
+  // BUGGIFY is a fault like the others: it ends with the last one.
+  if (buggify) w.at(Instant() + last_fault_end(scenario), [&w] { w.set_buggify(false); });
   for (std::uint32_t i = 0; i < scenario.nodes; ++i) {
     sim::NodeSpec spec;
     spec.name = "n" + std::to_string(i);
@@ -193,7 +203,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   StreamRecorder streams(scenario);
   GroupRecorder group(scenario);
   auto world_ptr = make_world(scenario, options.seed, !options.trace_path.empty(), options.perturb,
-                              recorder, watch, streams, group, &options);
+                              options.buggify, recorder, watch, streams, group, &options);
   sim::World& world = *world_ptr;
   print_header(scenario, options);
   world.run_until(Instant() + scenario.duration);
@@ -211,7 +221,8 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   for (CheckResult& r : group.evaluate()) report.checks.push_back(std::move(r));
   for (const Check& c : scenario.checks) {
     if (c.kind != CheckKind::kDeterminism) continue;
-    const DeterminismReport d = check_determinism(scenario, options.seed);
+    const DeterminismReport d =
+        check_determinism(scenario, options.seed, /*perturb_second_run=*/false, options.buggify);
     CheckResult r{"determinism", d.identical && d.first_hash == world.trace().hash_hex(), false,
                   ""};
     r.detail = r.passed ? "two more runs of seed " + std::to_string(options.seed) +
@@ -284,7 +295,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
 }
 
 DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed,
-                                    bool perturb_second_run) {
+                                    bool perturb_second_run, bool buggify) {
   DeterminismReport report;
   std::vector<std::unique_ptr<sim::Trace>> traces;
   std::vector<std::string> hashes;
@@ -293,8 +304,8 @@ DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed
     DiscoveryWatch watch(scenario);
     StreamRecorder streams(scenario);
     GroupRecorder group(scenario);
-    auto world_ptr = make_world(scenario, seed, true, run == 1 && perturb_second_run, recorder,
-                                watch, streams, group, nullptr);
+    auto world_ptr = make_world(scenario, seed, true, run == 1 && perturb_second_run, buggify,
+                                recorder, watch, streams, group, nullptr);
     sim::World& world = *world_ptr;
     world.run_until(Instant() + scenario.duration);
     hashes.push_back(world.trace().hash_hex());

@@ -6,8 +6,35 @@
 namespace smalti::storage {
 
 void InlineRunner::run(Job job, Done done) {
+  if (!stalling_ && fire(buggify_, "storage.slow_sync")) {
+    stalling_ = true;
+    executor_.schedule_at(clock_.monotonic() + kSlowSync,
+                          [alive = std::weak_ptr<bool>(alive_), this] {
+                            auto live = alive.lock();
+                            if (live && *live) resume();
+                          });
+  }
+  if (stalling_) {
+    stalled_.emplace_back(std::move(job), std::move(done));
+    return;
+  }
+  execute(job, std::move(done));
+}
+
+void InlineRunner::resume() {
+  stalling_ = false;
+  while (!stalled_.empty()) {
+    auto [job, done] = std::move(stalled_.front());
+    stalled_.pop_front();
+    execute(job, std::move(done));
+  }
+}
+
+void InlineRunner::execute(const Job& job, Done done) {
   Status status = job();
-  const Instant at = std::max(clock_.monotonic() + fs_.take_pending_latency(), last_completion_);
+  Duration took = fs_.take_pending_latency();
+  if (fire(buggify_, "storage.delayed_completion")) took += kDelayedCompletion;
+  const Instant at = std::max(clock_.monotonic() + took, last_completion_);
   last_completion_ = at;
   executor_.schedule_at(at, [alive = std::weak_ptr<bool>(alive_), done = std::move(done),
                              status = std::move(status)]() mutable {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <span>
 
 namespace smalti::storage {
 
@@ -64,6 +65,24 @@ struct SqliteVfs::Glue {
     file.~VfsFile();
     return SQLITE_OK;
   }
+  // Reads all of [at, at + out.size()) that the file holds: a read may return a part (as pread
+  // may, and as the storage.short_read fault point makes it), and only a read of nothing is the
+  // end of the file. Returns how many bytes were read.
+  static Result<std::size_t> read_fully(VfsFile& file, std::uint64_t at,
+                                        std::span<std::uint8_t> out) {
+    std::size_t done = 0;
+    for (std::size_t rounds = 0; done < out.size(); ++rounds) {
+      std::span<std::uint8_t> rest = out.subspan(done);
+      if (rest.size() > 1 && fire(file.vfs->buggify_, "storage.short_read")) {
+        rest = rest.first(rest.size() / 2);  // the file answers with a part only
+      }
+      SMALTI_ASSIGN_OR_RETURN(std::size_t got, file.file->read(at + done, rest));
+      if (got == 0) break;  // the end of the file
+      done += got;
+      if (rounds == 0 && done < out.size()) ++file.vfs->stats_.partial_reads;
+    }
+    return done;
+  }
   // Reads until two reads in a row agree (kMaxReadAttempts at most): a bit flipped on the way
   // from the disk, which the disk model injects and SQLite cannot tell from a torn WAL tail,
   // shows as a disagreement instead of a value taken as good.
@@ -72,13 +91,13 @@ struct SqliteVfs::Glue {
     auto* bytes = static_cast<std::uint8_t*>(out);
     const auto size = static_cast<std::size_t>(amount);
     const auto at = static_cast<std::uint64_t>(offset);
-    auto got = file.file->read(at, {bytes, size});
+    auto got = read_fully(file, at, {bytes, size});
     if (!got.is_ok()) return fail(*file.vfs, got.status(), SQLITE_IOERR_READ);
     Bytes& again = file.vfs->read_check_;
     again.resize(size);
     bool agreed = false;
     for (int attempt = 1; attempt < kMaxReadAttempts && !agreed; ++attempt) {
-      auto second = file.file->read(at, {again.data(), size});
+      auto second = read_fully(file, at, {again.data(), size});
       if (!second.is_ok()) return fail(*file.vfs, second.status(), SQLITE_IOERR_READ);
       agreed = *second == *got && std::memcmp(again.data(), bytes, *got) == 0;
       if (!agreed) {
@@ -100,6 +119,11 @@ struct SqliteVfs::Glue {
   static int write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offset) {
     VfsFile& file = as_file(f);
     const ByteView view(static_cast<const std::uint8_t*>(data), static_cast<std::size_t>(amount));
+    // Fault point: the disk fails the write with EIO (nothing is written).
+    if (fire(file.vfs->buggify_, "storage.write_error")) {
+      return fail(*file.vfs, error(StatusCode::kIoError, "injected write error"),
+                  SQLITE_IOERR_WRITE);
+    }
     Status s = file.file->write(static_cast<std::uint64_t>(offset), view);
     return s.is_ok() ? SQLITE_OK : fail(*file.vfs, s, SQLITE_IOERR_WRITE);
   }
@@ -111,6 +135,11 @@ struct SqliteVfs::Glue {
   static int sync(sqlite3_file* f, int /*flags*/) {
     VfsFile& file = as_file(f);
     ++file.vfs->stats_.syncs;
+    // Fault point: fsync fails with EIO; nothing since the last sync is known durable.
+    if (fire(file.vfs->buggify_, "storage.sync_error")) {
+      return fail(*file.vfs, error(StatusCode::kIoError, "injected sync error"),
+                  SQLITE_IOERR_FSYNC);
+    }
     Status s = file.file->sync();
     return s.is_ok() ? SQLITE_OK : fail(*file.vfs, s, SQLITE_IOERR_FSYNC);
   }
@@ -241,15 +270,16 @@ struct SqliteVfs::Glue {
   static void dl_close(sqlite3_vfs*, void*) {}
 };
 
-SqliteVfs::SqliteVfs(env::FileSystem& fs, env::Clock& clock, std::uint64_t seed, std::string name)
-    : fs_(fs), clock_(clock), rng_(seed), name_(std::move(name)) {}
+SqliteVfs::SqliteVfs(env::FileSystem& fs, env::Clock& clock, std::uint64_t seed, std::string name,
+                     Buggify buggify)
+    : fs_(fs), clock_(clock), rng_(seed), name_(std::move(name)), buggify_(std::move(buggify)) {}
 
 Result<std::unique_ptr<SqliteVfs>> SqliteVfs::create(env::FileSystem& fs, env::Clock& clock,
-                                                     std::uint64_t seed) {
+                                                     std::uint64_t seed, Buggify buggify) {
   // Names only need to be unique in the process; they decide nothing else.
   static std::atomic<std::uint64_t> next_id{1};
-  std::unique_ptr<SqliteVfs> vfs(
-      new SqliteVfs(fs, clock, seed, "smalti-vfs-" + std::to_string(next_id++)));
+  std::unique_ptr<SqliteVfs> vfs(new SqliteVfs(
+      fs, clock, seed, "smalti-vfs-" + std::to_string(next_id++), std::move(buggify)));
   vfs->record_ = std::make_unique<VfsRecord>();
   VfsRecord& record = *vfs->record_;
   record.owner = vfs.get();

@@ -84,12 +84,14 @@ class GroupCluster {
     if (i > 0) spec.options.discovery.with_bootstrap(world_.addr(hosts_[0]));
     if (options_) options_(spec.options);
     const HostId host = static_cast<HostId>(world_.host_count());
-    spec.setup = [this, host, consensus, key, machine, stores](Network& net) {
+    spec.setup = [this, host, consensus, key, machine, stores,
+                  log_replay = log_replay_](Network& net) {
       groups_.erase(host);
       groups::GroupBuilder<M> builder = net.groups()
                                             .with_key(groups::GroupKey::from_secret(key))
                                             .with_state_machine(machine)
-                                            .with_consensus_config(consensus);
+                                            .with_consensus_config(consensus)
+                                            .with_log_replay(log_replay);
       if (stores) {
         auto [state, log] = stores(net);
         std::move(builder).with_state_storage(state).with_log_storage(log);
@@ -102,6 +104,8 @@ class GroupCluster {
     return hosts_.back();
   }
 
+  // The log replay settings of the members added from now on.
+  void set_log_replay(groups::LogReplayConfig c) { log_replay_ = c; }
   const std::vector<HostId>& hosts() const { return hosts_; }
   groups::Group<M>* group(HostId h) {
     auto it = groups_.find(h);
@@ -137,6 +141,7 @@ class GroupCluster {
  private:
   World& world_;
   std::function<void(NetworkOptions&)> options_;
+  groups::LogReplayConfig log_replay_;
   std::vector<HostId> hosts_;
   std::map<HostId, groups::Group<M>> groups_;
 };

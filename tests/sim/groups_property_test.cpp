@@ -15,6 +15,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <array>
+#include <cstdlib>
 #include <sstream>
 
 #include "group_support.hpp"
@@ -135,8 +136,8 @@ struct Case {
   Duration every;
   std::vector<Fault> faults;
   bool form_first = true;  // the group forms before the faults begin, or forms under them
-  // BUGGIFY on: every fault point enabled, each firing 2% of the times it is reached (today
-  // link.refuse_send, so every machine's refused-send path runs), faults and heal alike.
+  // BUGGIFY on until the faults end: each fault point (docs/buggify.md) enabled with the world's
+  // default probability, and firing with its default probability when reached.
   bool buggify = false;
 };
 
@@ -155,6 +156,13 @@ Case generate_case(bool form_first) {
   return c;
 }
 
+// Swarm runs (make swarm, scripts/group_swarm.sh) set SMALTI_BUGGIFY=1: the BUGGIFY fault points
+// are then on until the faults end (docs/buggify.md).
+bool buggify_from_environment() {
+  const char* value = std::getenv("SMALTI_BUGGIFY");  // NOLINT(concurrency-mt-unsafe): one thread
+  return value != nullptr && std::string_view(value) == "1";
+}
+
 // One case, under RapidCheck (RC_ASSERT fails the property) or replayed by a plain test.
 void run_case(const Case& test_case) {
   const auto& [n, seed, every, faults, form_first, buggify] = test_case;
@@ -164,10 +172,8 @@ void run_case(const Case& test_case) {
            << format_duration(every) << ", faults: " << describe(faults)
            << (buggify ? ", buggify" : "") << "\n";
 
-  World world({.seed = seed,
-               .buggify = buggify,
-               .buggify_enable_probability = 1.0,
-               .buggify_fire_probability = 0.02});
+  // BUGGIFY on in the generated half of the cases, or everywhere in swarm runs; off at the heal.
+  World world({.seed = seed, .buggify = buggify || buggify_from_environment()});
   // Founding waits for a majority, so a member cut off while the group forms cannot found a
   // second cluster (the default of 1 allows it; see ConsensusConfig::bootstrap_expect).
   Cluster c(world, n,
@@ -205,6 +211,7 @@ void run_case(const Case& test_case) {
   world.run_until([&] { return observe(); }, start + kFaultWindow - world.now());
   // Heal everything; the group must commit a new command within the bound.
   world.net().heal_all();
+  world.set_buggify(false);
   for (HostId h : c.hosts()) {
     if (!world.network(h)) world.restart(h);
   }

@@ -50,7 +50,9 @@ Discovery::Discovery(Node& node, ping::PingService& ping, Config config)
       events_(config.events_backlog),
       changed_(node.executor()),
       event_signal_(node.executor()),
-      alive_(std::make_shared<Discovery*>(this)) {}
+      alive_(std::make_shared<Discovery*>(this)) {
+  machine_.set_buggify(node.buggify_fn());
+}
 
 Discovery::~Discovery() {
   *alive_ = nullptr;

@@ -128,12 +128,30 @@ void DiscoveryMachine::handle_timeout(Instant now, WallTime wall) {
   expire_missing(now);
   expire_handshakes(now, wall);
   if (now >= announce_at_) {
-    reannounce(now, wall);
-    rotate_view(now, wall);
+    if (fire(buggify_, "discovery.skip_announce")) {
+      // Fault point: this round is late (a busy node); the next one comes an interval later.
+      announce_at_ = now + jittered(config_.announce_interval, config_.announce_jitter);
+    } else {
+      reannounce(now, wall);
+      rotate_view(now, wall);
+    }
+    if (fire(buggify_, "discovery.force_sync")) force_sync(wall);
   }
   if (now >= probe_at_) run_probes(now, wall);
   if (now >= purge_at_) purge(now, wall);
   if (now >= maintain_at_) maintain_view(now, wall);
+}
+
+// A full catalog exchange with a peer of the catalog picked at random, outside any schedule (as a
+// node that suspects it missed gossip would ask for). The link closes itself once done.
+void DiscoveryMachine::force_sync(WallTime wall) {
+  std::vector<const PeerAddr*> peers;
+  for (const auto& [id, e] : catalog_.signed_entries()) {
+    if (id != local_.entry.id() && !catalog_.is_stale(wall, e.entry))
+      peers.push_back(&e.entry.address);
+  }
+  if (peers.empty()) return;
+  open_link(*peers[rng_.below(peers.size())], Channel::kSync);
 }
 
 Instant DiscoveryMachine::next_deadline() const {

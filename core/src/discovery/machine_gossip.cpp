@@ -40,8 +40,12 @@ void DiscoveryMachine::on_neighbour_message(Instant now, WallTime wall, LinkToke
   auto n = neighbours_.find(from);
   if (n == neighbours_.end() || n->second.link != link) return;
   if (auto* gossip = std::get_if<Gossip>(&message)) {
+    // Fault point: the gossip is lost; lazy push (IHave, Graft) and catalog syncs recover it.
+    if (fire(buggify_, "discovery.drop_gossip")) return;
     on_gossip(now, wall, link, from, *gossip);
   } else if (auto* ihave = std::get_if<IHave>(&message)) {
+    // Fault point: the announcement is lost; the next announce round or a sync recovers it.
+    if (fire(buggify_, "discovery.drop_ihave")) return;
     on_ihave(now, from, *ihave);
   } else if (auto* graft = std::get_if<Graft>(&message)) {
     on_graft(from, *graft);

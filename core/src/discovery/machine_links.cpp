@@ -124,6 +124,12 @@ void DiscoveryMachine::on_join(Instant now, WallTime wall, LinkToken link, LinkS
   }
   if (*outcome != Upsert::kNotNewer) broadcast(join.entry, &state.peer);
   bool accepted = neighbours_.count(state.peer) || neighbours_.size() < config_.max_active_view;
+  // Fault point: refused as by a node whose view is full (never an urgent join, which a full
+  // node makes room for); the joiner backs off and tries others.
+  if (accepted && !join.urgent && !neighbours_.count(state.peer) &&
+      fire(buggify_, "discovery.reject_join")) {
+    accepted = false;
+  }
   if (!accepted && join.urgent) {
     // A node with no neighbour at all must get in: make room by evicting one at random.
     auto victim =

@@ -82,6 +82,10 @@ void BondMachine::handle_message(Instant now, GroupMessage message) {
     auto* welcome = std::get_if<Welcome>(&message);
     if (!welcome) {
       close(bond_close::kProtocolViolation, "expected Welcome");
+    } else if (fire(config_.buggify, "bond.handshake_timeout")) {
+      // Fault point: the Welcome came too late, after the handshake had timed out; the session
+      // dials again.
+      close(bond_close::kTimeout, "handshake timed out");
     } else if (welcome->proof != expected_proof()) {
       close(bond_close::kInvalidProof, "invalid proof of the group key");
     } else {

@@ -12,9 +12,9 @@ std::size_t min_effect_limit(const SessionConfig& config) {
 GroupSession::GroupSession(SessionConfig config, const RaftLog& log, Instant now)
     : MachineBase(
           now, config.max_pending_effects ? config.max_pending_effects : min_effect_limit(config)),
-      config_(config),
+      config_(std::move(config)),
       log_(log),
-      next_link_(config.first_link) {
+      next_link_(config_.first_link) {
   config_.max_pending_effects = effect_limit();
   SMALTI_ASSERT(effect_limit() >= min_effect_limit(config_),
                 "the session's effect limit is too small for its call and link limits");
@@ -339,8 +339,10 @@ void GroupSession::handle_message(Instant now, LinkToken link, GroupMessage mess
 }
 
 void GroupSession::on_forward_commands(LinkToken link, ForwardCommands m) {
-  if (!is_leader() || m.commands.empty() || m.commands.size() > kMaxEntriesPerAppend ||
-      !refuse_new_call().is_ok()) {
+  // Fault point group.refuse_forward: refused as by a member that just lost its leadership; the
+  // caller learns the call was not placed.
+  if (!is_leader() || fire(config_.buggify, "group.refuse_forward") || m.commands.empty() ||
+      m.commands.size() > kMaxEntriesPerAppend || !refuse_new_call().is_ok()) {
     send(link, CommandsAccepted{m.request, false, {}});
     return;
   }
@@ -368,7 +370,9 @@ void GroupSession::on_commands_accepted(LinkToken link, const CommandsAccepted& 
 }
 
 void GroupSession::on_forward_query(LinkToken link, ForwardQuery m) {
-  if (!is_leader() || !refuse_new_call().is_ok()) {
+  // Fault point group.refuse_forward_query: as above, for a strong read.
+  if (!is_leader() || fire(config_.buggify, "group.refuse_forward_query") ||
+      !refuse_new_call().is_ok()) {
     send(link, QueryAnswer{m.request, false, {}, 0});
     return;
   }

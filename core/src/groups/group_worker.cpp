@@ -59,6 +59,11 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                       refresh_catalog();
                       arm_ticket_check();
                     }),
+      apply_timer_(node_.executor(),
+                   [this] {
+                     apply_committed(raft_->commit_index(), /*deferred=*/true);
+                     pump();
+                   }),
       changed_(node_.executor()) {
   const Status opened = open_stores(router);
   const LeadershipPreference preference = machine_->leadership_preference();
@@ -69,7 +74,8 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                             .observer = preference.is_observer(),
                             .incarnation = 0,
                             .consensus = spec_.consensus,
-                            .handshake_timeout = router.options().handshake_timeout};
+                            .handshake_timeout = router.options().handshake_timeout,
+                            .buggify = node_.buggify_fn()};
   Recovered recovered = recover(*spec_.state_store, *spec_.log_store);
   if (!opened.is_ok()) store_failed(opened);
   if (!recovered.error.is_ok()) store_failed(recovered.error);
@@ -78,7 +84,8 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                                                 .consensus = spec_.consensus,
                                                 .preference = preference,
                                                 .seed = rng_.next_u64(),
-                                                .log_replay = spec_.log_replay},
+                                                .log_replay = spec_.log_replay,
+                                                .buggify = node_.buggify_fn()},
                                     recovered.hard_state, std::move(recovered.log), node_.now());
   session_ = std::make_unique<GroupSession>(
       SessionConfig{.self = node_.id(),
@@ -87,7 +94,8 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                     .redial_after = kRedialAfter,
                     .first_link = first_link,
                     .max_pending_calls = kMaxPendingCalls,
-                    .max_links = kMaxBonds},
+                    .max_links = kMaxBonds,
+                    .buggify = node_.buggify_fn()},
       raft_->log(), node_.now());
   seen_log_position_ = raft_->log().last();
   seen_truncations_ = raft_->log().truncations();
@@ -120,6 +128,7 @@ void GroupWorker::detach() {
   raft_timer_.disarm();
   session_timer_.disarm();
   ticket_timer_.disarm();
+  apply_timer_.disarm();
   bonds_.clear();
   const Status gone = error(StatusCode::kUnavailable, "the group is closed");
   auto waiters = std::move(waiters_);
@@ -308,7 +317,13 @@ void GroupWorker::store_failed(const Status& why) {
 
 // Applies committed commands in runs of one term, then tells the session (executes and reads
 // wait for it).
-void GroupWorker::apply_committed(Index commit) {
+void GroupWorker::apply_committed(Index commit, bool deferred) {
+  // Fault point: the state machine is slow, and applies a moment later (whatever is committed
+  // by then). Executes and reads wait for the apply; Raft itself goes on.
+  if (!deferred && commit > applied_ && node_.buggify("raft.slow_apply")) {
+    if (apply_timer_.armed_at() == Instant::max()) apply_timer_.arm(node_.now() + kSlowApply);
+    return;
+  }
   const RaftLog& log = raft_->log();
   std::vector<ByteView> run;
   auto entries = log.range(applied_ + 1, std::max(commit, applied_));
@@ -331,6 +346,7 @@ void GroupWorker::apply_committed(Index commit) {
 }
 
 void GroupWorker::on_reset() {
+  apply_timer_.disarm();
   machine_->reset();
   applied_ = 0;
   session_->handle_reset(node_.now());

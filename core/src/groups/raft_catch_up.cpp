@@ -80,8 +80,11 @@ void RaftMachine::on_sync_fetch(const PeerId& from, const SyncFetch& m) {
   SyncEntries answer{header(), m.from, {}};
   if (m.from >= 1 && m.from <= commit_ && m.to >= m.from) {
     const Index to = std::min(m.to, commit_);
-    const std::size_t count =
+    std::size_t count =
         static_cast<std::size_t>(std::min<Index>(to - m.from + 1, options_.log_replay.batch_size));
+    // Fault point: the batch is cut short (as a byte budget would cut it); the fetcher asks again
+    // for the rest.
+    if (count > 1 && buggify("raft.short_replay_batch")) count = (count + 1) / 2;
     answer.entries = log_.slice(m.from, count, kMaxAppendBytes);
   }
   send(from, std::move(answer));

@@ -22,7 +22,7 @@ const char* role_name(Role role) {
 RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log,
                          Instant now)
     : MachineBase(now, options.max_pending_effects),
-      options_(options),
+      options_(std::move(options)),
       rng_(options_.seed),
       hard_(hard_state),
       log_(std::move(log)),
@@ -158,6 +158,9 @@ void RaftMachine::reset_election_timer(Instant now) {
   Duration timeout =
       c.election_timeout + rng_.duration_between(Duration::zero(), c.election_timeout_jitter);
   if (hard_.term == 0 && log_.empty()) timeout += c.bootstrap_delay;
+  // Fault point: the timer fires early (a fast clock, a scheduler that runs it too soon). Safety
+  // never rests on timing; pre-vote and the leader lease keep a live leader in place.
+  if (buggify("raft.early_election_timeout")) timeout = c.election_timeout / 4;
   election_deadline_ = now + timeout * factor;
 }
 
@@ -171,6 +174,11 @@ void RaftMachine::handle_timeout(Instant now) {
   if (role_ == Role::kLeader) {
     if (now >= heartbeat_deadline_) {
       check_quorum(now);
+      // Fault point: the leader steps down as if it had lost its quorum (Raft allows a leader
+      // to stop leading at any time; its reads fail and a new election follows).
+      if (role_ == Role::kLeader && buggify("raft.step_down")) {
+        become_follower(now, hard_.term, std::nullopt);
+      }
       if (role_ == Role::kLeader) {
         change_membership(now);
         broadcast_heartbeat(now);
@@ -252,9 +260,19 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
           if (!well_formed(m)) return;
         }
         if (on_foreign_cluster(now, m.header)) return;
-        if constexpr (std::is_same_v<M, AppendEntries>) on_append(now, from, m);
-        if constexpr (std::is_same_v<M, AppendResponse>) on_append_response(now, from, m);
-        if constexpr (std::is_same_v<M, VoteRequest>) on_vote_request(now, from, m);
+        // Fault points: the message is lost on the way, as the network may lose any.
+        if constexpr (std::is_same_v<M, AppendEntries>) {
+          if (buggify("raft.drop_append")) return;
+          on_append(now, from, m);
+        }
+        if constexpr (std::is_same_v<M, AppendResponse>) {
+          if (buggify("raft.drop_append_response")) return;
+          on_append_response(now, from, m);
+        }
+        if constexpr (std::is_same_v<M, VoteRequest>) {
+          if (buggify("raft.drop_vote_request")) return;
+          on_vote_request(now, from, m);
+        }
         if constexpr (std::is_same_v<M, VoteResponse>) on_vote_response(now, from, m);
         if constexpr (std::is_same_v<M, SyncAvailability>) on_sync_availability(now, from, m);
         if constexpr (std::is_same_v<M, SyncFetch>) on_sync_fetch(from, m);

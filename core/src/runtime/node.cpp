@@ -80,6 +80,11 @@ bool Node::buggify(std::string_view point) {
   return env_.tracer != nullptr && env_.tracer->buggify(point);
 }
 
+Buggify Node::buggify_fn() {
+  if (env_.tracer == nullptr) return {};
+  return [tracer = env_.tracer](std::string_view point) { return tracer->buggify(point); };
+}
+
 void Node::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;

@@ -93,7 +93,17 @@ void ConsumerMachine::handle_producers(Instant now, WallTime wall,
       it = channels_.emplace(id, Channel{}).first;
     } else if (it->second.state != ChannelState::kTerminated) {
       it->second.expires = e.expires;  // a renewed ticket extends it
-      continue;
+      if (!restarted_while_away(it->second, *e.candidate)) continue;
+      // The producer's process restarted while this channel was not subscribed to it: the
+      // backoff grown against the old process and a connect still waiting on it are stale
+      // (BUGGIFY found a consumer that kept waiting out a connect timeout for a producer that had
+      // long been back). Start over against the new process now.
+      Channel& stale = it->second;
+      if (stale.link != 0) {
+        emit(effect::Close{stale.link, env::close_code::kCancelled, "the producer restarted"});
+        links_.erase(stale.link);
+        stale.link = 0;
+      }
     }
     Channel& c = it->second;
     c.addr = e.candidate->addr;
@@ -104,6 +114,15 @@ void ConsumerMachine::handle_producers(Instant now, WallTime wall,
   }
   for (auto& [id, c] : channels_) c.expires_at = deadline_for(c.expires);
   note_connected(now);
+}
+
+bool ConsumerMachine::restarted_while_away(const Channel& channel,
+                                           const ProducerCandidate& candidate) {
+  const bool away = channel.state == ChannelState::kWaiting ||
+                    (channel.state == ChannelState::kConnecting && !channel.subscribed &&
+                     !channel.subscribe_pending);
+  if (!away || !channel.peer.entry || !candidate.peer.entry) return false;
+  return candidate.peer.entry->version.start_ms > channel.peer.entry->version.start_ms;
 }
 
 void ConsumerMachine::open(Instant now, const PeerId& producer, Channel& channel) {
@@ -179,6 +198,14 @@ void ConsumerMachine::handle_frame(Instant now, LinkToken link, ByteView frame) 
     return violation(now, *c, "unexpected message");
   }
   if (c->outstanding == 0) return violation(now, *c, "datum beyond the granted credits");
+  if (fire(config_.buggify, "streams.consumer_reconnect")) {
+    // Fault point: the link resets under this datum (lost with it); the consumer reconnects
+    // after its backoff, as after any link that ends.
+    emit(effect::Close{c->link, env::close_code::kCancelled, "link reset"});
+    fail(now, *c, true);
+    note_connected(now);
+    return;
+  }
   --c->outstanding;
   ++c->held;
   ++c->datums;
@@ -209,7 +236,8 @@ void ConsumerMachine::handle_consumed(Instant now, LinkToken link) {
   if (c->to_return < std::max<std::uint64_t>(1, window() / 2) || c->resend_at != Instant::max()) {
     return;
   }
-  if (room_for_input()) {
+  // Fault point: the consumer is slow to hand back its credits; they go at the retry.
+  if (room_for_input() && !fire(config_.buggify, "streams.delay_credits")) {
     return_credits(*c);
   } else {
     c->resend_at = now + kSendRetryMin;

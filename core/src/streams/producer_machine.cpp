@@ -226,7 +226,10 @@ Result<std::size_t> ProducerMachine::publish(Instant now, const Bytes& payload) 
   std::size_t queued = 0;
   std::vector<LinkToken> lagging;
   for (auto& [link, sub] : subs_) {
-    if (sub.queue.size() >= config_.buffer_size) {
+    // Fault point: this consumer's queue is full (it lags): the datum is dropped for it, and the
+    // lagging path runs.
+    if (sub.queue.size() >= config_.buffer_size ||
+        fire(config_.buggify, "streams.producer_queue_full")) {
       ++sub.dropped;
       ++dropped_;
       if (config_.disconnect_lagging) lagging.push_back(link);
@@ -234,6 +237,12 @@ Result<std::size_t> ProducerMachine::publish(Instant now, const Bytes& payload) 
     }
     sub.queue.push_back(Outgoing{frame, size});
     ++queued;
+    // Fault point: the link pushes back (its send window is full); the queue is held and sent
+    // at the retry, as after a refused send.
+    if (!sub.held() && fire(config_.buggify, "streams.producer_backpressure")) {
+      sub.retry_at = now + kSendRetryMin;
+      continue;
+    }
     drain(link, sub);
   }
   for (LinkToken link : lagging) cut(link, stream_close::kTooSlow, "TooSlow");

@@ -38,7 +38,7 @@ std::size_t effect_limit_for(const AdmissionConfig& config) {
 StreamAdmission::StreamAdmission(AdmissionConfig config, Instant start)
     : MachineBase(start, config.max_pending_effects != 0 ? config.max_pending_effects
                                                          : effect_limit_for(config)),
-      config_(config) {
+      config_(std::move(config)) {
   SMALTI_ASSERT(validate(config_).is_ok(), "an invalid admission configuration");
 }
 
@@ -100,11 +100,16 @@ void StreamAdmission::handle_frame(Instant now, LinkToken link, ByteView frame,
     if (!streams_.count(subscribe->stream)) {
       return refuse(link, stream_close::kStreamNotFound, "StreamNotFound");
     }
-    if (subscribed_.size() >= config_.max_subscribed_links) {
+    // Fault points: refused as by a node at its limit, or one whose catalog has not heard of the
+    // consumer yet; both are retryable (the consumer backs off, or syncs catalogs first).
+    if (subscribed_.size() >= config_.max_subscribed_links ||
+        fire(config_.buggify, "streams.admission_no_capacity")) {
       return refuse(link, stream_close::kNoCapacity, "NoCapacity: too many subscriptions");
     }
     PeerFacts peer = lookup(waiting.peer);
-    if (!peer.entry) return refuse(link, stream_close::kUnknownPeer, "UnknownPeer");
+    if (!peer.entry || fire(config_.buggify, "streams.admission_unknown_peer")) {
+      return refuse(link, stream_close::kUnknownPeer, "UnknownPeer");
+    }
     peer.id = waiting.peer;
     // The RTT the link itself measured counts first (as in mosaik); the catalog's otherwise.
     if (waiting.link_rtt > Duration::zero()) peer.rtt = waiting.link_rtt;

@@ -38,7 +38,9 @@ ConsumerCore::~ConsumerCore() {
 StreamsDriver::StreamsDriver(Node& node, discovery::Discovery& discovery)
     : node_(node),
       discovery_(discovery),
-      admission_(AdmissionConfig{.network = discovery.config().network}, node.now()),
+      admission_(
+          AdmissionConfig{.network = discovery.config().network, .buggify = node.buggify_fn()},
+          node.now()),
       accepted_(node, LinkTable::Callbacks{
                           .on_connected = [](LinkToken) {},
                           .on_down =
@@ -152,6 +154,7 @@ Result<std::shared_ptr<ProducerCore>> StreamsDriver::open_producer(
                  "stream " + stream.short_hex() +
                      " has a producer on this node with other settings (find_producer)");
   }
+  config.buggify = node_.buggify_fn();
   auto core = std::make_shared<ProducerCore>(*this, std::move(config), std::move(undelivered));
   ProducerCore* raw = core.get();
   core->timer = std::make_unique<DeadlineTimer>(node_.executor(), [this, raw] {
@@ -168,6 +171,7 @@ Result<std::shared_ptr<ProducerCore>> StreamsDriver::open_producer(
 Result<std::shared_ptr<ConsumerCore>> StreamsDriver::open_consumer(ConsumerConfig config) {
   SMALTI_RETURN_IF_ERROR(validate(config));
   const std::uint64_t id = next_consumer_++;
+  config.buggify = node_.buggify_fn();
   auto core = std::make_shared<ConsumerCore>(
       *this, id, std::move(config), node_.make_rng("streams.consumer").derive_seed("c", id));
   ConsumerCore* c = core.get();

@@ -95,6 +95,58 @@ TEST(ConsumerMachine, RetriesWithGrowingJitteredBackoffButNotAfterAFinalRefusal)
   c.invariants();
 }
 
+// The facts of kPeer after its process restarted (a later start in its entry's version).
+PeerFacts restarted_facts() {
+  PeerFacts f = facts(kPeer);
+  auto entry = std::make_shared<discovery::PeerEntry>(*f.entry);
+  entry->version.start_ms += 60'000;
+  f.entry = std::move(entry);
+  return f;
+}
+
+// Found by BUGGIFY (demo scenario, seed 89): a consumer cut just before its producer crashed kept
+// waiting out a connect to the dead process (and a backoff grown against it) after the producer
+// was back, and missed the producer's data for seconds.
+TEST(ConsumerMachine, AProducerThatRestartedIsTriedAgainAtOnce) {
+  // Backing off: the backoff grown against the old process is dropped.
+  auto c = consumer();
+  LinkToken link = only<effect::Connect>(drain(c)).at(0).link;
+  Instant now = kStart;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    c.handle_link_closed(now, link, env::CloseInfo{stream_close::kTooSlow, "", true});
+    now = c.next_deadline();
+    c.handle_timeout(now, wall_at(now));
+    link = only<effect::Connect>(drain(c)).at(0).link;
+  }
+  c.handle_link_closed(now, link, env::CloseInfo{stream_close::kTooSlow, "", true});
+  ASSERT_GT(c.next_deadline() - now, Duration(1s));
+  // The same process announced again: nothing changes.
+  c.handle_producers(now, wall_at(now), {candidate(kPeer, facts(kPeer))});
+  EXPECT_TRUE(drain(c).empty());
+  // A new process: connect now.
+  c.handle_producers(now, wall_at(now), {candidate(kPeer, restarted_facts())});
+  auto effects = drain(c);
+  ASSERT_EQ(only<effect::Connect>(effects).size(), 1u);
+  link = only<effect::Connect>(effects).at(0).link;
+  // Connecting (not yet through) to the old process: that connect is given up for a new one.
+  auto d = consumer();
+  const LinkToken pending = only<effect::Connect>(drain(d)).at(0).link;
+  d.handle_producers(kStart + 1s, kWall + 1s, {candidate(kPeer, restarted_facts())});
+  effects = drain(d);
+  ASSERT_EQ(only<effect::Close>(effects).size(), 1u);
+  EXPECT_EQ(only<effect::Close>(effects).at(0).link, pending);
+  ASSERT_EQ(only<effect::Connect>(effects).size(), 1u);
+  EXPECT_NE(only<effect::Connect>(effects).at(0).link, pending);
+  // A subscribed channel is left alone: its link's end says when the old process is gone.
+  auto e = consumer();
+  connect(e, kStart, drain(e));
+  e.handle_producers(kStart + 1s, kWall + 1s, {candidate(kPeer, restarted_facts())});
+  EXPECT_TRUE(drain(e).empty());
+  c.invariants();
+  d.invariants();
+  e.invariants();
+}
+
 TEST(ConsumerMachine, ConsumingReturnsCreditsInHalfWindowBatches) {
   auto c = consumer(4);
   const LinkToken link = connect(c, kStart, drain(c));

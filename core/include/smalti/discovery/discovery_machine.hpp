@@ -32,6 +32,7 @@
 #include <variant>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/base/rtt_estimator.hpp"
 #include "smalti/discovery/catalog.hpp"
@@ -94,6 +95,9 @@ class DiscoveryMachine : public MachineBase<Effect> {
   // `effect_limit`: the machine contract's bound (machine.hpp); tests use small ones.
   DiscoveryMachine(Config config, const SecretKey& key, PeerAddr self, std::uint64_t seed,
                    std::size_t effect_limit = kMaxPendingEffects);
+
+  // Fault points (base/buggify.hpp, docs/buggify.md); none until set. The driver sets them.
+  void set_buggify(Buggify buggify) { buggify_ = std::move(buggify); }
 
   // Signs the first entry, arms the timers and joins the bootstrap peers (one named by PeerId
   // alone once the catalog knows its address).
@@ -200,6 +204,7 @@ class DiscoveryMachine : public MachineBase<Effect> {
   void close_link(LinkToken link, std::uint32_t code, std::string reason);
   void violation(LinkToken link, const Status& why);
   void reannounce(Instant now, WallTime wall);
+  void force_sync(WallTime wall);
   Duration jittered(Duration base, double jitter);
   void run_probes(Instant now, WallTime wall);
   void purge(Instant now, WallTime wall);
@@ -285,6 +290,7 @@ class DiscoveryMachine : public MachineBase<Effect> {
 
   std::uint64_t catalog_version_ = 0;
   Stats stats_;
+  Buggify buggify_;
 };
 
 }  // namespace smalti::discovery

@@ -32,6 +32,7 @@
 #include <variant>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/groups/group_messages.hpp"
 #include "smalti/runtime/effects.hpp"
@@ -52,6 +53,8 @@ struct BondConfig {
   ConsensusConfig consensus;
   Duration handshake_timeout = 2s;
   std::size_t max_pending_effects = kBondEffectLimit;
+  // Fault points (base/buggify.hpp, docs/buggify.md); empty: none.
+  Buggify buggify;
 };
 
 namespace bond_effect {

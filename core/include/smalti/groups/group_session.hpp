@@ -51,6 +51,7 @@
 #include <variant>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/groups/group_messages.hpp"
 #include "smalti/groups/raft_log.hpp"
@@ -81,6 +82,8 @@ struct SessionConfig {
   // Effects waiting to be pulled (machine.hpp); 0: the least the other limits need
   // (min_effect_limit()).
   std::size_t max_pending_effects = 0;
+  // Fault points (base/buggify.hpp, docs/buggify.md); empty: none.
+  Buggify buggify;
 };
 
 // The most effects one input may produce is a failure for every call plus a frame and a dial

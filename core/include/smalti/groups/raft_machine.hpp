@@ -53,6 +53,7 @@
 #include <variant>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/groups/raft_log.hpp"
@@ -82,6 +83,8 @@ struct RaftOptions {
   std::size_t max_pending_effects = std::size_t{4} << 16;
   // Log replay catch-up: the most entries one fetch asks for or serves.
   LogReplayConfig log_replay;
+  // Fault points (base/buggify.hpp, docs/buggify.md); empty: none.
+  Buggify buggify;
 };
 
 // A peer with a live bond.
@@ -238,6 +241,7 @@ class RaftMachine : public MachineBase<RaftEffect> {
   };
 
   // raft_machine.cpp: plumbing
+  bool buggify(std::string_view point) const { return fire(options_.buggify, point); }
   Header header() const;
   void send(const PeerId& to, RaftMessage message);
   void send_shared(const PeerId& to, std::shared_ptr<const RaftMessage> message);

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/identity.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/base/status.hpp"
@@ -66,6 +67,9 @@ class Node {
   // Trace hooks (no-ops without a tracer, i.e. on the real backend).
   void trace(std::string_view kind, std::uint64_t a = 0, std::uint64_t b = 0, ByteView detail = {});
   bool buggify(std::string_view point);
+  // Node::buggify as a function for the machines and stores this node drives (base/buggify.hpp);
+  // empty without a tracer, so a machine on the real backend never even asks.
+  Buggify buggify_fn();
 
   bool is_shut_down() const { return shut_down_; }
   // Stops serving and spawning at once and destroys every task in the next executor turn, so a

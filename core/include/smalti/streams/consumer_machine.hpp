@@ -35,6 +35,7 @@
 #include <variant>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/env/peer.hpp"
 #include "smalti/env/transport.hpp"
@@ -65,6 +66,8 @@ struct ConsumerConfig {
   std::size_t max_producers = kMaxProducers;
   // Effects waiting to be pulled; 0: effect_limit_for(config). A smaller value is refused.
   std::size_t max_pending_effects = 0;
+  // Fault points (base/buggify.hpp, docs/buggify.md); empty: none. The driver fills it.
+  Buggify buggify;
 };
 
 // kInvalidArgument for a configuration out of its bounds.
@@ -156,6 +159,9 @@ class ConsumerMachine : public MachineBase<ConsumerEffect> {
   };
   std::uint64_t window() const;
   void open(Instant now, const PeerId& producer, Channel& channel);
+  // Whether `candidate` is a later process of the channel's producer while the channel is not
+  // subscribed (backing off, or its connect not yet through).
+  static bool restarted_while_away(const Channel& channel, const ProducerCandidate& candidate);
   void fail(Instant now, Channel& channel, bool retry);
   void drop(const PeerId& producer, Channel& channel, std::uint32_t code, const char* reason);
   void subscribe(Channel& channel);

@@ -42,6 +42,7 @@
 #include <variant>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/base/time.hpp"
 #include "smalti/runtime/effects.hpp"
@@ -74,6 +75,9 @@ struct ProducerConfig {
   // Effects waiting to be pulled (the machine contract's bound); 0: effect_limit_for(config),
   // which fits the most one input can produce. A smaller value than that is refused.
   std::size_t max_pending_effects = 0;
+  // Fault points (base/buggify.hpp, docs/buggify.md); empty: none. Not a setting: the driver
+  // fills it, and same_settings() ignores it.
+  Buggify buggify;
 };
 
 // kInvalidArgument for a configuration out of its bounds.

@@ -31,6 +31,7 @@
 #include <set>
 #include <variant>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/bytes.hpp"
 #include "smalti/base/time.hpp"
 #include "smalti/runtime/effects.hpp"
@@ -55,6 +56,8 @@ struct AdmissionConfig {
   std::size_t max_subscribed_links = 1u << 16;
   // Effects waiting to be pulled; 0: effect_limit_for(config). A smaller value is refused.
   std::size_t max_pending_effects = 0;
+  // Fault points (base/buggify.hpp, docs/buggify.md); empty: none. The driver fills it.
+  Buggify buggify;
 };
 
 // kInvalidArgument for a configuration out of its bounds.

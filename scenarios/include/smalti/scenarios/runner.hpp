@@ -28,6 +28,9 @@ struct RunOptions {
   std::string trace_path;
   // Test hook for the determinism self-check: adds one extra event to the run.
   bool perturb = false;
+  // BUGGIFY (docs/buggify.md): the fault points are on, with the World's default probabilities,
+  // until the last fault of the scenario ends (its checks count from there). Swarm runs set it.
+  bool buggify = false;
 };
 
 struct CheckResult {
@@ -67,6 +70,6 @@ struct DeterminismReport {
 // Runs the scenario twice with the same seed (the second time perturbed if asked) and compares
 // the traces record by record.
 DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed,
-                                    bool perturb_second_run = false);
+                                    bool perturb_second_run = false, bool buggify = false);
 
 }  // namespace smalti::scenarios

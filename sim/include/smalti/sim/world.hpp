@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/network.hpp"
 #include "smalti/sim/event_queue.hpp"
 #include "smalti/sim/network.hpp"
@@ -132,6 +133,14 @@ class World {
               std::uint64_t detail);
   void record_fault(std::string_view kind, std::uint64_t a, std::uint64_t b);
   bool buggify(HostId host, std::string_view point);
+  // Turns BUGGIFY on or off from now on (as faults end: checks of liveness and completeness
+  // count from the last fault, and an enabled point is one). Which points are enabled for the
+  // run does not change.
+  void set_buggify(bool on) { options_.buggify = on; }
+  // A Buggify function (base/buggify.hpp) asking for `host`, for code without a Node (stores).
+  Buggify buggify_fn(HostId host) {
+    return [this, host](std::string_view point) { return buggify(host, point); };
+  }
 
  private:
   struct Host;

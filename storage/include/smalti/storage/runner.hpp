@@ -5,7 +5,13 @@
 // the job's status, so the node's driver is not re-entered and never blocks on a sync:
 //   - InlineRunner (the simulator): the job runs at once on the calling thread, and its
 //     completion is scheduled after the latency the file system reports for it
-//     (env::FileSystem::take_pending_latency), so simulated disks are as slow as their model;
+//     (env::FileSystem::take_pending_latency), so simulated disks are as slow as their model.
+//     Two fault points (docs/buggify.md) stretch that: storage.slow_sync stalls the disk for
+//     kSlowSync before a job runs (it and every job behind it wait, not yet durable; jobs still
+//     waiting when the runner is destroyed are dropped, as a crash mid-sync drops them, and
+//     their completions never come), storage.delayed_completion holds a completion back by
+//     kDelayedCompletion after its job is durable (a worker slow to post it). Jobs run and
+//     complete in submission order either way;
 //   - WorkerRunner (the real backend): one worker thread runs the jobs in order; completions are
 //     posted to the executor.
 // A runner is destroyed after the stores that use it; destroying a WorkerRunner finishes the jobs
@@ -19,6 +25,7 @@
 #include <mutex>
 #include <thread>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/status.hpp"
 #include "smalti/env/clock.hpp"
 #include "smalti/env/executor.hpp"
@@ -36,16 +43,27 @@ class StorageRunner {
 
 class InlineRunner final : public StorageRunner {
  public:
-  InlineRunner(env::Executor& executor, env::Clock& clock, env::FileSystem& fs)
-      : executor_(executor), clock_(clock), fs_(fs) {}
+  InlineRunner(env::Executor& executor, env::Clock& clock, env::FileSystem& fs,
+               Buggify buggify = {})
+      : executor_(executor), clock_(clock), fs_(fs), buggify_(std::move(buggify)) {}
   ~InlineRunner() override { *alive_ = false; }
   void run(Job job, Done done) override;
+  // Jobs waiting behind a stalled sync (storage.slow_sync).
+  std::size_t stalled_jobs() const { return stalled_.size(); }
+
+  static constexpr Duration kSlowSync = std::chrono::milliseconds(200);
+  static constexpr Duration kDelayedCompletion = std::chrono::milliseconds(500);
 
  private:
   env::Executor& executor_;
   env::Clock& clock_;
   env::FileSystem& fs_;
+  Buggify buggify_;
+  void execute(const Job& job, Done done);
+  void resume();
   Instant last_completion_;  // completions stay in submission order
+  bool stalling_ = false;
+  std::deque<std::pair<Job, Done>> stalled_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -17,7 +17,11 @@
 //     does this), so SQLite keeps the WAL index in its own memory and never asks for the
 //     shared-memory methods this VFS does not provide;
 //   - randomness from an Rng seeded by the caller (the node's entropy), time from env::Clock's
-//     wall clock, and no sleeping: a busy handler never waits on a single-process database.
+//     wall clock, and no sleeping: a busy handler never waits on a single-process database;
+//   - fault points (docs/buggify.md), asked through the optional Buggify function (the node's,
+//     in the simulator): storage.write_error and storage.sync_error fail a write or a sync the
+//     way a disk's EIO would (nothing is written or made durable), storage.short_read makes the
+//     file return a part of a read, which the VFS must then finish (as pread may).
 // Everything is deterministic given the file system, the seed and the clock.
 //
 // Registering makes the VFS known to SQLite under name(); it must outlive every database opened
@@ -30,6 +34,7 @@
 #include <memory>
 #include <string>
 
+#include "smalti/base/buggify.hpp"
 #include "smalti/base/bytes.hpp"
 #include "smalti/base/rng.hpp"
 #include "smalti/base/status.hpp"
@@ -44,7 +49,7 @@ class SqliteVfs {
  public:
   // Registers a new VFS over `fs`; kInternal if SQLite refuses it.
   static Result<std::unique_ptr<SqliteVfs>> create(env::FileSystem& fs, env::Clock& clock,
-                                                   std::uint64_t seed);
+                                                   std::uint64_t seed, Buggify buggify = {});
   ~SqliteVfs();
   SqliteVfs(const SqliteVfs&) = delete;
   SqliteVfs& operator=(const SqliteVfs&) = delete;
@@ -59,14 +64,16 @@ class SqliteVfs {
     std::uint64_t full_errors = 0;
     std::uint64_t short_reads = 0;
     std::uint64_t syncs = 0;
-    std::uint64_t read_retries = 0;  // reads whose second answer differed from the first
+    std::uint64_t read_retries = 0;   // reads whose second answer differed from the first
+    std::uint64_t partial_reads = 0;  // reads the file answered in parts (finished by the VFS)
   };
   const Stats& stats() const { return stats_; }
 
   struct Glue;  // the C callbacks (sqlite_vfs.cpp)
 
  private:
-  SqliteVfs(env::FileSystem& fs, env::Clock& clock, std::uint64_t seed, std::string name);
+  SqliteVfs(env::FileSystem& fs, env::Clock& clock, std::uint64_t seed, std::string name,
+            Buggify buggify);
 
   env::FileSystem& fs_;
   env::Clock& clock_;
@@ -75,6 +82,7 @@ class SqliteVfs {
   std::uint64_t next_temp_ = 1;
   Bytes read_check_;  // the second read of every read, to compare
   Stats stats_;
+  Buggify buggify_;
   std::unique_ptr<VfsRecord> record_;
 };
 

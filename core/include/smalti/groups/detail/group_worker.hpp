@@ -136,7 +136,9 @@ class GroupWorker {
   void persist(raft_effect::Persist p);
   Status open_stores(GroupRouter& router);
   void store_failed(const Status& why);
-  void apply_committed(Index commit);
+  // `deferred`: the delayed apply of raft.slow_apply, which applies at once.
+  void apply_committed(Index commit, bool deferred = false);
+  static constexpr Duration kSlowApply = 50ms;
   void on_reset();
   void note_changes();
   // group_bonds.cpp: bonds and links
@@ -167,7 +169,9 @@ class GroupWorker {
   std::unique_ptr<GroupSession> session_;
   DeadlineTimer raft_timer_;
   DeadlineTimer session_timer_;
-  DeadlineTimer ticket_timer_;  // only with ticket validators: tickets expire with the wall clock
+  DeadlineTimer ticket_timer_;
+  DeadlineTimer apply_timer_;  // a deferred apply (the raft.slow_apply fault point)  // only with
+                               // ticket validators: tickets expire with the wall clock
   std::map<LinkToken, std::unique_ptr<Bond>> bonds_;
   std::set<LinkToken> dirty_bonds_;             // bonds with input since they last ran
   std::vector<std::unique_ptr<Bond>> retired_;  // dropped during a pump; freed after it

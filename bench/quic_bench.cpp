@@ -95,7 +95,7 @@ std::optional<double> transfer(std::uint64_t frames, std::size_t size) {
     std::function<void()> pump = [&] {
       // Fill the link until it pushes back, then let the loop run before trying again.
       for (int i = 0; i < 4096 && sent < frames; ++i) {
-        if (!link->send(frame).is_ok()) break;
+        if (!link->send(Bytes(frame)).is_ok()) break;  // each send owns its frame, as a user's
         ++sent;
       }
       if (sent < frames) runtime.schedule_at(runtime.monotonic() + 50us, pump);

@@ -45,12 +45,15 @@ class SqliteStoreProvider final : public groups::StoreProvider {
                                                        const std::string& path) {
     env::FileSystem& fs = *node_.env().file_system;
     auto db = std::make_shared<GroupDatabase>();
-    SMALTI_ASSIGN_OR_RETURN(db->vfs,
-                            SqliteVfs::create(fs, node_.clock(), rng_.derive_seed(group.to_hex())));
+    // BUGGIFY's storage points (docs/buggify.md) reach the simulated stores; the real backend
+    // never fires them, and its VFS runs on the worker thread, so it gets none.
+    const Buggify buggify = options_.worker_thread ? Buggify() : node_.buggify_fn();
+    SMALTI_ASSIGN_OR_RETURN(
+        db->vfs, SqliteVfs::create(fs, node_.clock(), rng_.derive_seed(group.to_hex()), buggify));
     if (options_.worker_thread) {
       db->runner = std::make_unique<WorkerRunner>(node_.executor());
     } else {
-      db->runner = std::make_unique<InlineRunner>(node_.executor(), node_.clock(), fs);
+      db->runner = std::make_unique<InlineRunner>(node_.executor(), node_.clock(), fs, buggify);
     }
     SMALTI_ASSIGN_OR_RETURN(db->stores, SqliteGroupStores::open(*db->vfs, path, *db->runner));
     return db;

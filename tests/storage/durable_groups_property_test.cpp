@@ -97,6 +97,7 @@ struct Case {
   Duration every;
   std::vector<Fault> faults;
   DiskFaults disk;
+  bool buggify = false;  // BUGGIFY's points (docs/buggify.md) on during the fault window
 };
 
 DiskFaults generate_disk() {
@@ -170,12 +171,13 @@ std::vector<HostId> apply_fault(World& world, Cluster& c, const Fault& f) {
 }
 
 void run_case(const Case& test_case) {
-  const auto& [n, seed, every, faults, disk] = test_case;
+  const auto& [n, seed, every, faults, disk, buggify] = test_case;
+  if (buggify) RC_TAG("buggify");
   RC_LOG() << "world seed " << seed << ", " << n << " members, client every "
            << format_duration(every) << ", disk latency up to " << format_duration(disk.max_latency)
            << ", keep " << disk.unsynced_keep_rate
-           << (disk.sync_error_rate > 0 ? ", disk errors" : "") << ", faults: " << describe(faults)
-           << "\n";
+           << (disk.sync_error_rate > 0 ? ", disk errors" : "") << (buggify ? ", buggify" : "")
+           << ", faults: " << describe(faults) << "\n";
   World world({.seed = seed});
   Cluster c(world, n,
             support::fast_consensus().with_bootstrap_expect(static_cast<std::uint32_t>(n / 2 + 1)),
@@ -202,6 +204,7 @@ void run_case(const Case& test_case) {
     }
   };
   for (HostId h : c.hosts()) world.disk(h).set_faults(disk);
+  world.set_buggify(buggify);
   start_clients(c.hosts());
   const Instant start = world.now();
   auto sorted = faults;
@@ -222,6 +225,7 @@ void run_case(const Case& test_case) {
   // The faults end: the disks stop failing, the network heals, every member restarts (a member
   // whose disk failed stopped acknowledging until its restart, as an operator would do).
   for (HostId h : c.hosts()) world.disk(h).set_faults(calm);
+  world.set_buggify(false);
   world.net().heal_all();
   for (HostId h : c.hosts()) {
     auto* g = c.group(h);
@@ -293,6 +297,7 @@ RC_GTEST_PROP(DurableGroupProperties, NothingAcknowledgedIsLostThroughCrashesAnd
   c.seed = *rc::gen::inRange<std::uint64_t>(1, 1'000'000);
   c.every = Duration(std::chrono::milliseconds(*rc::gen::inRange<int>(20, 200)));
   c.disk = generate_disk();
+  c.buggify = *rc::gen::arbitrary<bool>();
   c.faults = *rc::gen::container<std::vector<Fault>>(
       rc::gen::build<Fault>(rc::gen::set(&Fault::at_ms, rc::gen::inRange<int>(0, 20'000)),
                             rc::gen::set(&Fault::kind, rc::gen::inRange<int>(0, 5)),

@@ -61,7 +61,15 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                     }),
       changed_(node_.executor()) {
   if (!spec_.state_store || !spec_.log_store) {
-    auto stores = std::make_shared<MemoryStores>(node_.executor(), router.options().medium, id_);
+    const GroupsOptions& options = router.options();
+    SyncLatency latency;
+    if (options.medium) {
+      latency = SyncLatency{.min = options.medium_sync_min,
+                            .max = options.medium_sync_max,
+                            .seed = node_.make_rng("groups.stores").derive_seed(id_.to_hex())};
+    }
+    auto stores = std::make_shared<MemoryStores>(node_.executor(), options.medium, id_,
+                                                 &node_.clock(), latency);
     if (!spec_.state_store) spec_.state_store = stores;
     if (!spec_.log_store) spec_.log_store = stores;
   }

@@ -98,12 +98,23 @@ std::vector<CheckResult> GroupRecorder::evaluate() const {
   std::vector<CheckResult> out;
   for (const Check& c : scenario_.checks) {
     if (c.kind == CheckKind::kGroupSafety) {
-      CheckResult r{"group-safety", checker_.ok(), false, ""};
-      r.detail = r.passed
-                     ? "election safety, log matching, leader completeness and state machine "
-                       "safety held at every step over " +
-                           std::to_string(checker_.terms_with_leader()) + " terms with a leader"
-                     : checker_.violations().front();
+      const bool durable = !durability_ || durability_->ok();
+      CheckResult r{"group-safety", checker_.ok() && durable, false, ""};
+      if (!checker_.ok()) {
+        r.detail = checker_.violations().front();
+      } else if (!durable) {
+        r.detail = durability_->violations().front();
+      } else {
+        r.detail =
+            "election safety, log matching, leader completeness and state machine "
+            "safety held at every step over " +
+            std::to_string(checker_.terms_with_leader()) + " terms with a leader";
+        if (durability_) {
+          r.detail += "; " + std::to_string(durability_->votes_checked()) + " votes and " +
+                      std::to_string(durability_->appends_checked()) +
+                      " acknowledged appends were durable when sent";
+        }
+      }
       out.push_back(std::move(r));
     } else if (c.kind == CheckKind::kGroupLinearizable) {
       auto result = sim::check_linearizability(history_);

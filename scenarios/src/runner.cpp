@@ -181,6 +181,7 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
   watch.schedule(w, log != nullptr ? log->out : nullptr);
   if (scenario.group_every > Duration::zero()) {
     group.set_log(log != nullptr ? log->out : nullptr);
+    group.watch_durability(w);
     w.set_step_observer([&w, &group](HostId host) { group.observe(w, host); });
   }
   // The self-check's test hook: halfway through, a perturbed run records one extra event, the

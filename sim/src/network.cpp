@@ -259,6 +259,7 @@ void SimNetwork::finish_connect(const PendingConnect& pending, env::ConnectFn do
   link.id = id;
   link.host[0] = from;
   link.host[1] = to;
+  link.alpn = alpn;
   link.incarnation[0] = from_inc;
   link.incarnation[1] = to_inc;
   link.dir[0].last_delivery = link.dir[1].last_delivery = started;
@@ -286,6 +287,7 @@ Status SimNetwork::send(LinkId id, int side, Bytes& frame) {
   if (d.bytes + frame.size() + kFrameOverhead > config_.max_in_flight_bytes) {
     return error(StatusCode::kLimitExceeded, "send window full");
   }
+  world_.observe_send(SentFrame{link.host[side], link.host[1 - side], id, link.alpn, frame});
   const Duration delay = one_way_delay();
   if (delay > config_.idle_timeout) {
     // Every retransmission was lost for longer than the idle timeout: the connection dies then.

@@ -164,7 +164,11 @@ void World::start_host(Host& h) {
   NetworkOptions options = h.spec.options;
   options.node.name = h.spec.name;
   options.node.secret_seed = h.identity_seed;
-  if (!options.groups.medium) options.groups.medium = h.medium;
+  if (options.groups.medium) {
+    h.medium = options.groups.medium;  // the node's own: what checkers read as its durable state
+  } else {
+    options.groups.medium = h.medium;
+  }
   record(h.id, "node.start", h.incarnation, 0, 0);
   run_on_host(h.id, [&] {
     auto net = Network::create(env, std::move(options));
@@ -232,6 +236,10 @@ void World::set_drift(HostId id, std::int64_t ppm) {
 
 SimFileSystem& World::disk(HostId id) {
   return *host(id).disk;
+}
+
+const groups::MemoryMedium& World::medium(HostId id) const {
+  return *host(id).medium;
 }
 
 EventHandle World::schedule(Instant at, HostId host_id, EventKind kind, std::function<void()> fn,

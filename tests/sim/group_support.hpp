@@ -1,5 +1,6 @@
 // Helpers for group simulation tests: a Counter state machine and a world of members that join
-// one group in their setup (so a restarted member joins again). Test thread only.
+// one group in their setup (so a restarted member joins again), whose sends a DurabilityChecker
+// watches for as long as the cluster lives. Test thread only.
 #pragma once
 
 #include <functional>
@@ -8,6 +9,7 @@
 
 #include "discovery_support.hpp"
 #include "smalti/groups/groups.hpp"
+#include "smalti/sim/durability_checker.hpp"
 
 namespace smalti::sim::support {
 
@@ -67,10 +69,19 @@ class GroupCluster {
   GroupCluster(World& world, std::size_t n, groups::ConsensusConfig consensus = fast_consensus(),
                std::string key = "test.group", std::function<M(std::size_t)> make = {},
                std::function<void(NetworkOptions&)> options = {})
-      : world_(world), options_(std::move(options)) {
+      : world_(world), options_(std::move(options)), durability_(world) {
     for (std::size_t i = 0; i < n; ++i) add(consensus, key, make ? make(i) : M{});
   }
-  ~GroupCluster() { groups_.clear(); }
+  // Every group simulation checks that no member promised what was not durable yet.
+  ~GroupCluster() {
+    groups_.clear();
+    if (expect_durable_) {
+      EXPECT_TRUE(durability_.ok()) << durability_.violations().front();
+    }
+  }
+  const DurabilityChecker& durability() const { return durability_; }
+  // For tests of the checker itself, which plant members that promise too early.
+  void expect_durability_violations() { expect_durable_ = false; }
 
   using Stores = std::pair<std::shared_ptr<groups::StateStore>, std::shared_ptr<groups::LogStore>>;
   // One more member, joining with `machine` (and the stores `stores` makes, when given);
@@ -142,6 +153,8 @@ class GroupCluster {
   World& world_;
   std::function<void(NetworkOptions&)> options_;
   groups::LogReplayConfig log_replay_;
+  DurabilityChecker durability_;
+  bool expect_durable_ = true;
   std::vector<HostId> hosts_;
   std::map<HostId, groups::Group<M>> groups_;
 };

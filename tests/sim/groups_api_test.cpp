@@ -351,11 +351,15 @@ TEST(GroupsApi, TheLogReplayBatchSizeSeparatesGroups) {
 
 // ---- a failing store -----------------------------------------------------------------------
 
-// MemoryStores whose syncs fail once `failing` is set (a disk that went bad).
+// MemoryStores (over the node's medium, where the DurabilityChecker looks) whose syncs fail
+// once `failing` is set (a disk that went bad).
 class FailingStores final : public groups::StateStore, public groups::LogStore {
  public:
-  FailingStores(env::Executor& executor, std::shared_ptr<bool> failing)
-      : executor_(executor), inner_(executor, nullptr, Digest{}), failing_(std::move(failing)) {}
+  FailingStores(env::Executor& executor, std::shared_ptr<groups::MemoryMedium> medium,
+                const groups::GroupId& group, std::shared_ptr<bool> failing)
+      : executor_(executor),
+        inner_(executor, std::move(medium), group),
+        failing_(std::move(failing)) {}
   Result<groups::HardState> load_state() override { return inner_.load_state(); }
   void save(const groups::HardState& s) override { inner_.save(s); }
   Result<std::vector<groups::LogEntry>> load_log() override { return inner_.load_log(); }
@@ -380,8 +384,10 @@ TEST(GroupsApi, AStoreThatFailsIsReportedAndItsMemberStopsAcknowledging) {
   ASSERT_TRUE(world.run_until([&] { return c.formed(2); }, 60s));
   auto failing = std::make_shared<bool>(false);
   const HostId sick =
-      c.add(support::fast_consensus(), "test.group", Counter{}, [failing](Network& net) {
-        auto s = std::make_shared<FailingStores>(net.node().executor(), failing);
+      c.add(support::fast_consensus(), "test.group", Counter{}, [failing, &c](Network& net) {
+        auto s =
+            std::make_shared<FailingStores>(net.node().executor(), net.groups().options().medium,
+                                            c.group(c.hosts()[0])->id(), failing);
         return std::pair<std::shared_ptr<groups::StateStore>, std::shared_ptr<groups::LogStore>>(s,
                                                                                                  s);
       });

@@ -1,7 +1,8 @@
 // Groups under random faults (RapidCheck): group sizes 1 to 7, a key-value workload of puts and
 // strong reads from every member, and a random schedule of partitions, crashes and restarts,
 // latency spikes and clock jumps. At every step the RaftChecker checks election safety, log
-// matching, leader completeness and state machine safety; after the faults the group must
+// matching, leader completeness and state machine safety, and at every message sent the
+// DurabilityChecker that what it promises is durable; after the faults the group must
 // commit again within a bound; the client history must be linearizable. A failure shrinks to a
 // minimal schedule and logs the world seed that replays it. Two properties: faults once the
 // group has formed, and faults from the first instant, while it forms.
@@ -207,6 +208,8 @@ void run_case(const Case& test_case) {
     }
     if (!checker.ok()) RC_LOG() << checker.violations().front() << "\n";
     RC_ASSERT(checker.ok());
+    if (!c.durability().ok()) RC_LOG() << c.durability().violations().front() << "\n";
+    RC_ASSERT(c.durability().ok());
   }
   world.run_until([&] { return observe(); }, start + kFaultWindow - world.now());
   // Heal everything; the group must commit a new command within the bound.
@@ -235,6 +238,14 @@ void run_case(const Case& test_case) {
       kLivenessBound);
   if (!checker.ok()) RC_LOG() << checker.violations().front() << "\n";
   RC_ASSERT(checker.ok());
+  // Every vote and acknowledgement sent was durable when it left (DurabilityChecker); a group of
+  // several members cannot found without one of each.
+  if (!c.durability().ok()) RC_LOG() << c.durability().violations().front() << "\n";
+  RC_ASSERT(c.durability().ok());
+  if (n > 1) {
+    RC_ASSERT(c.durability().votes_checked() > 0u);
+    RC_ASSERT(c.durability().appends_checked() > 0u);
+  }
   if (!committed) {
     for (HostId h : c.hosts()) {
       auto* g = c.group(h);

@@ -299,7 +299,17 @@ Status GroupWorker::open_stores(GroupRouter& router) {
     status = stores.status().with_context("opening the stores (" + spec_.storage->describe() + ")");
     medium = nullptr;
   }
-  auto memory = std::make_shared<MemoryStores>(node_.executor(), std::move(medium), id_);
+  // Over the simulator's medium a sync takes a seeded while, and a crash loses what it had not
+  // finished (docs/decisions.md); volatile stores complete on the next turn.
+  SyncLatency latency;
+  if (medium) {
+    const GroupsOptions& options = router.options();
+    latency = SyncLatency{.min = options.medium_sync_min,
+                          .max = options.medium_sync_max,
+                          .seed = node_.make_rng("groups.stores").derive_seed(id_.to_hex())};
+  }
+  auto memory = std::make_shared<MemoryStores>(node_.executor(), std::move(medium), id_,
+                                               &node_.clock(), latency);
   if (!spec_.state_store) spec_.state_store = memory;
   if (!spec_.log_store) spec_.log_store = memory;
   return status;

@@ -234,8 +234,111 @@ TEST_F(MemoryStoresTest, NoCallbackAfterTheStoresAreDestroyed) {
   stores.reset();
   EXPECT_EQ(executor_.run_posted(), 1u);
   EXPECT_FALSE(called) << "the callback ran after its stores were destroyed";
-  // What the sync copied is durable all the same.
+  // The sync never completed: its writes are lost, as a crash loses what was not yet synced.
+  EXPECT_TRUE(durable_log().empty());
+}
+
+// ---- syncs that take time ----------------------------------------------------------------
+
+constexpr SyncLatency kLatency{.min = 50us, .max = 2ms, .seed = 77};
+
+TEST_F(MemoryStoresTest, WritesReachTheMediumOnlyWhenTheSyncCompletes) {
+  MemoryStores stores(executor_, medium_, kGroup, &clock_, kLatency);
+  const Instant start = clock_.monotonic();
+  stores.save(kState);
+  stores.append(1, entries(1, 3, 1));
+  Instant completed_at;
+  stores.sync([&](Status s) {
+    EXPECT_TRUE(s.is_ok());
+    completed_at = clock_.monotonic();
+    // When the caller hears of it, the writes are durable.
+    EXPECT_EQ(durable_log(), entries(1, 3, 1));
+    EXPECT_EQ(medium_->slot(kGroup).hard_state, kState);
+  });
+  executor_.run_posted();
+  EXPECT_TRUE(durable_log().empty()) << "the writes reached the medium before the sync completed";
+  EXPECT_EQ(medium_->slot(kGroup).hard_state, HardState{});
+  executor_.advance(kLatency.min - 1ns);
+  EXPECT_EQ(completed_at, Instant());
+  EXPECT_TRUE(durable_log().empty());
+  executor_.advance(kLatency.max);
+  ASSERT_NE(completed_at, Instant());
+  EXPECT_GE(completed_at - start, kLatency.min);
+  EXPECT_LE(completed_at - start, kLatency.max);
+  EXPECT_EQ(durable_log(), entries(1, 3, 1));
+}
+
+TEST_F(MemoryStoresTest, SlowSyncsCompleteInOrderWithTheirOwnWrites) {
+  MemoryStores stores(executor_, medium_, kGroup, &clock_, kLatency);
+  std::vector<std::pair<int, std::vector<LogEntry>>> seen;
+  // Each sync carries the writes made before it, not those made while it is in flight; a
+  // truncation in a later one rewrites what an earlier one wrote.
+  stores.append(1, entries(1, 4, 1));
+  stores.sync([&](const Status&) { seen.emplace_back(1, durable_log()); });
+  stores.truncate_from(3);
+  stores.append(3, entries(3, 3, 2));
+  stores.sync([&](const Status&) { seen.emplace_back(2, durable_log()); });
+  stores.append(4, entries(4, 5, 2));
+  stores.sync([&](const Status&) { seen.emplace_back(3, durable_log()); });
+  stores.truncate_from(2);
+  stores.sync([&](const Status&) { seen.emplace_back(4, durable_log()); });
+  executor_.advance(4 * kLatency.max);
+  std::vector<LogEntry> second = entries(1, 2, 1);
+  second.push_back(entries(3, 3, 2)[0]);
+  std::vector<LogEntry> third = second;
+  for (const LogEntry& e : entries(4, 5, 2)) third.push_back(e);
+  const std::vector<std::pair<int, std::vector<LogEntry>>> expected = {
+      {1, entries(1, 4, 1)}, {2, second}, {3, third}, {4, entries(1, 1, 1)}};
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(load_log(stores), entries(1, 1, 1));
+}
+
+// A crash (the stores destroyed) keeps what completed and loses the syncs still in flight.
+TEST_F(MemoryStoresTest, ACrashLosesTheSyncsInFlightOnly) {
+  auto stores = std::make_unique<MemoryStores>(executor_, medium_, kGroup, &clock_, kLatency);
+  int completed = 0;
+  stores->append(1, entries(1, 2, 1));
+  stores->sync([&](const Status&) { ++completed; });
+  executor_.advance(kLatency.max);
+  ASSERT_EQ(completed, 1);
+  stores->save(kState);
+  stores->append(3, entries(3, 5, 1));
+  stores->sync([&](const Status&) { ++completed; });
+  stores.reset();
+  executor_.advance(kLatency.max);
+  EXPECT_EQ(completed, 1);
   EXPECT_EQ(durable_log(), entries(1, 2, 1));
+  EXPECT_EQ(medium_->slot(kGroup).hard_state, HardState{});
+  MemoryStores reopened(executor_, medium_, kGroup, &clock_, kLatency);
+  EXPECT_EQ(load_log(reopened), entries(1, 2, 1));
+  EXPECT_EQ(load_state(reopened), HardState{});
+}
+
+// The delays are drawn from the seed: the same seed gives the same completion times, another
+// seed others, and every one lies in the range.
+TEST_F(MemoryStoresTest, SyncDelaysAreSeededAndInRange) {
+  auto delays = [&](std::uint64_t seed) {
+    test_support::FakeClock clock;
+    test_support::FakeExecutor executor{clock};
+    SyncLatency latency = kLatency;
+    latency.seed = seed;
+    MemoryStores stores(executor, nullptr, kGroup, &clock, latency);
+    std::vector<Duration> out;
+    for (int i = 0; i < 20; ++i) {
+      const Instant start = clock.monotonic();
+      stores.sync([&](const Status&) { out.push_back(clock.monotonic() - start); });
+      executor.advance(kLatency.max);
+    }
+    return out;
+  };
+  const auto first = delays(1);
+  ASSERT_EQ(first.size(), 20u);
+  for (Duration d : first) {
+    EXPECT_GE(d, kLatency.min);
+    EXPECT_LE(d, kLatency.max);
+  }
+  EXPECT_EQ(delays(1), first);
+  EXPECT_NE(delays(2), first);
 }
 
 }  // namespace

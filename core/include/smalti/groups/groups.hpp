@@ -39,6 +39,12 @@ struct GroupsOptions {
   // The durable side of the default in-memory stores (the simulator passes one per host that
   // survives its crashes); null: volatile stores, a restart makes a new member.
   std::shared_ptr<MemoryMedium> medium;
+  // How long a sync of those stores takes when they have a medium (a simulated disk): a seeded
+  // draw per sync from [min, max], so a simulation can crash between a write and its sync
+  // (docs/decisions.md, "Groups: in-memory stores sync like a disk"). Volatile stores (no
+  // medium) complete on the next turn of the executor.
+  Duration medium_sync_min = 50us;
+  Duration medium_sync_max = 2ms;
 };
 
 template <typename M>

@@ -5,19 +5,22 @@
 // holds each node's handle, records the client history and watches every member's Raft after
 // each event the member runs. It reports each new leader as it happens. Checks:
 //   group-safety: the RaftChecker saw no violation (election safety, log matching, leader
-//                 completeness, state machine safety);
+//                 completeness, state machine safety), and the DurabilityChecker none (every
+//                 vote and acknowledged append was durable when its message left);
 //   group-linearizable: the client history (puts, strong reads) is linearizable;
 //   group-liveness within D: a put invoked from D after the last fault on was committed.
 // Single-threaded.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <ostream>
 #include <vector>
 
 #include "smalti/groups/groups.hpp"
 #include "smalti/scenarios/runner.hpp"
 #include "smalti/scenarios/scenario.hpp"
+#include "smalti/sim/durability_checker.hpp"
 #include "smalti/sim/kv_state_machine.hpp"
 #include "smalti/sim/linearizability.hpp"
 #include "smalti/sim/raft_checker.hpp"
@@ -37,6 +40,10 @@ class GroupRecorder {
   // After each event `host` ran.
   void observe(sim::World& world, HostId host);
   void set_log(std::ostream* out) { log_ = out; }
+  // Checks every message the members of `world` send from now on (DurabilityChecker).
+  void watch_durability(sim::World& world) {
+    durability_ = std::make_unique<sim::DurabilityChecker>(world);
+  }
   std::vector<CheckResult> evaluate() const;
   std::string summary() const;
 
@@ -50,6 +57,7 @@ class GroupRecorder {
   std::map<HostId, KvGroup> groups_;
   std::map<HostId, std::uint32_t> incarnations_;
   sim::RaftChecker checker_;
+  std::unique_ptr<sim::DurabilityChecker> durability_;
   sim::History<sim::KvModel> history_;
   std::uint64_t next_value_ = 1;
   groups::Term leader_term_ = 0;

@@ -150,6 +150,7 @@ class SimNetwork {
   struct LinkState {
     LinkId id = 0;
     HostId host[2] = {0, 0};  // [0] dialer, [1] acceptor
+    std::string alpn;
     std::uint32_t incarnation[2] = {0, 0};
     std::weak_ptr<SimLinkEnd> end[2];
     Direction dir[2];  // dir[s]: frames from side s to side 1 - s

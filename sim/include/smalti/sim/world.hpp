@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "smalti/base/buggify.hpp"
+#include "smalti/groups/stores.hpp"
 #include "smalti/network.hpp"
 #include "smalti/sim/event_queue.hpp"
 #include "smalti/sim/network.hpp"
@@ -59,6 +60,15 @@ struct NodeSpec {
 };
 
 enum class HostState : std::uint8_t { kUp, kPaused, kCrashed };
+
+// A frame a host handed to the network, as a send observer sees it (valid during the call).
+struct SentFrame {
+  HostId from = 0;
+  HostId to = 0;
+  LinkId link = 0;
+  const std::string& alpn;
+  ByteView frame;
+};
 
 struct FaultCount {
   std::string kind;
@@ -99,6 +109,12 @@ class World {
     step_observer_ = std::move(observer);
   }
 
+  // Called with every frame a node sends, when the network takes it (checkers of what a
+  // message promises). It must not schedule events or change the world.
+  void set_send_observer(std::function<void(const SentFrame&)> observer) {
+    send_observer_ = std::move(observer);
+  }
+
   SimNetwork& net() { return *network_; }
   void crash(HostId host);
   void restart(HostId host);
@@ -109,6 +125,8 @@ class World {
   // alone leaves them where they were).
   void set_drift(HostId host, std::int64_t ppm);
   SimFileSystem& disk(HostId host);
+  // The durable side of the host's in-memory group stores (kept across its crashes).
+  const groups::MemoryMedium& medium(HostId host) const;
 
   Trace& trace() { return trace_; }
   const Trace& trace() const { return trace_; }
@@ -141,6 +159,9 @@ class World {
   Buggify buggify_fn(HostId host) {
     return [this, host](std::string_view point) { return buggify(host, point); };
   }
+  void observe_send(const SentFrame& sent) const {
+    if (send_observer_) send_observer_(sent);
+  }
 
  private:
   struct Host;
@@ -167,6 +188,7 @@ class World {
   Rng buggify_rng_;
   HostId current_host_ = kWorldHost;
   std::function<void(HostId)> step_observer_;
+  std::function<void(const SentFrame&)> send_observer_;
   std::uint32_t timer_kind_ = 0;  // pre-interned trace kinds of the hot path
   std::uint32_t post_kind_ = 0;
   std::uint32_t net_kind_ = 0;

@@ -138,8 +138,9 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.group.print_state = false;
       continue;
     }
-    if (flag == "--bench-leader-only") {
+    if (flag == "--bench-leader-only" || flag == "--bench-follower-only") {
       args.bench.leader_only = true;
+      args.bench.on_follower = flag == "--bench-follower-only";
       continue;
     }
     if (i + 1 >= argc) return false;

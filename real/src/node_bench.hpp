@@ -33,6 +33,7 @@ struct BenchMode {
   // Run only if this node leads the group once it is online ("bench skipped: not the leader"
   // otherwise), so that every node can be started alike and the leader is the client.
   bool leader_only = false;
+  bool on_follower = false;  // with leader_only: run only if this node does not lead
 };
 
 // "INFLIGHT:COMMANDS", both positive, inflight at most kMaxBenchInflight.

@@ -34,8 +34,7 @@ done
 work=$(mktemp -d /tmp/smalti-etcd-compare.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_servers
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -71,6 +70,16 @@ stop_servers() {
   local p
   for p in "${pids[@]}"; do
     pkill -TERM -P "$p" 2>/dev/null || kill "$p" 2>/dev/null || true
+  done
+  # A server that has not exited after 10 s is killed (perf still writes its counts).
+  for ((t = 0; t < 100; t++)); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do
+    pkill -KILL -P "$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
   done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()

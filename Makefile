@@ -79,10 +79,14 @@ format: deps
 test: lint format-check tidy test-unit test-asan fuzz-smoke
 	@echo "make test: all checks passed"
 
+# The benchmarks, then the durable group side by side with etcd 3.4 (scripts/etcd_compare.sh);
+# scripts/bench_deps.sh installs what only they need (etcd, gRPC for the etcd load generator).
 bench: deps
+	@bash scripts/bench_deps.sh
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) -DSMALTI_BENCH=ON >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 	@bash scripts/run_bench.sh $(BUILD_DIR)
+	@bash scripts/etcd_compare.sh $(BUILD_DIR)
 
 fuzz: build-fuzz
 	@bash scripts/run_fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)

@@ -14,6 +14,9 @@
 // the group's ConsensusConfig (the jitters follow: 30% of the heartbeat, 25% of the timeout).
 // With --data-dir DIR (and the same --identity across runs) the group's term, vote and log are
 // kept in SQLite under DIR/<peer id>/, so a killed node resumes its membership and its log.
+// --quiet-state drops the per-commit state lines. --bench INFLIGHT:COMMANDS (repeatable, with
+// --bench-payload BYTES, --bench-leader-only) runs the bench mode (node_bench.hpp) and exits
+// after its last phase.
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "node_bench.hpp"
 #include "node_group.hpp"
 #include "smalti/real/metrics_server.hpp"
 #include "smalti/real/real_network.hpp"
@@ -36,6 +40,7 @@ struct Args {
   std::vector<std::string> tags;
   std::string metrics;
   real::node::GroupMode group;
+  real::node::BenchMode bench;
 };
 
 void usage() {
@@ -49,8 +54,12 @@ void usage() {
                "                   [--group SECRET [--commands N] [--bootstrap-expect N]\n"
                "                    [--heartbeat-interval MS] [--election-timeout MS]\n"
                "                    [--bootstrap-delay MS] [--print-applied]\n"
-               "                    [--command-prefix TEXT]]\n");
+               "                    [--command-prefix TEXT] [--quiet-state]\n"
+               "                    [--bench INFLIGHT:COMMANDS]... [--bench-payload BYTES]\n"
+               "                    [--bench-leader-only]]\n");
 }
+
+constexpr unsigned kMaxBenchPayload = 1u << 20;
 
 std::optional<unsigned> positive(const std::string& text) {
   unsigned n = 0;
@@ -88,6 +97,17 @@ bool parse_group_flag(const std::string& flag, const std::string& value, Args& a
     args.group.commands = n;
     return err == std::errc() && end == value.data() + value.size();
   }
+  if (flag == "--bench") {
+    real::node::BenchPhase phase;
+    if (!real::node::parse_bench_phase(value, phase)) return false;
+    args.bench.phases.push_back(phase);
+    return true;
+  }
+  if (flag == "--bench-payload") {
+    auto n = positive(value);
+    if (n) args.bench.payload = *n;
+    return n.has_value() && *n >= 16 && *n <= kMaxBenchPayload;
+  }
   if (flag == "--bootstrap-expect") {
     auto n = positive(value);
     if (n) c.with_bootstrap_expect(*n);
@@ -112,6 +132,15 @@ bool parse_args(int argc, char** argv, Args& args) {
     const std::string flag = argv[i];
     if (flag == "--print-applied") {
       args.group.print_applied = true;
+      continue;
+    }
+    if (flag == "--quiet-state") {  // the flags without a value
+      args.group.print_state = false;
+      continue;
+    }
+    if (flag == "--bench-leader-only" || flag == "--bench-follower-only") {
+      args.bench.leader_only = true;
+      args.bench.on_follower = flag == "--bench-follower-only";
       continue;
     }
     if (i + 1 >= argc) return false;
@@ -226,9 +255,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "smalti-node: %s\n", s.to_string().c_str());
       return 2;
     }
-    if (Status s = real::node::start_group_mode(net, args.group, say); !s.is_ok()) {
-      std::fprintf(stderr, "smalti-node: %s\n", s.to_string().c_str());
+    auto group = real::node::start_group_mode(net, args.group, say);
+    if (!group.is_ok()) {
+      std::fprintf(stderr, "smalti-node: %s\n", group.status().to_string().c_str());
       return 1;
+    }
+    if (!args.bench.phases.empty()) {
+      net.spawn(real::node::run_bench(net, *group, args.bench, say, [&net, &runtime] {
+        net.discovery().depart([&runtime] { runtime.stop(); });
+      }));
     }
   }
   runtime.stop_on_signals([&](int) {

@@ -51,7 +51,7 @@ Task<void> report_state(groups::Group<CommandLog> group, Say say) {
 
 }  // namespace
 
-Status start_group_mode(Network& net, const GroupMode& mode, Say say) {
+Result<groups::Group<CommandLog>> start_group_mode(Network& net, const GroupMode& mode, Say say) {
   auto group = net.groups()
                    .with_key(groups::GroupKey::from_secret(mode.secret))
                    .with_state_machine(CommandLog{.on_applied = mode.print_applied ? say : Say()})
@@ -60,8 +60,8 @@ Status start_group_mode(Network& net, const GroupMode& mode, Say say) {
   if (!group.is_ok()) return group.status();
   // Each task holds a handle: the membership lasts until the node stops and cancels them.
   net.spawn(submit(net, *group, mode.commands, mode.command_prefix, say));
-  net.spawn(report_state(*group, std::move(say)));
-  return Status::ok();
+  if (mode.print_state) net.spawn(report_state(*group, std::move(say)));
+  return group;
 }
 
 }  // namespace smalti::real::node

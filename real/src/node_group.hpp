@@ -41,12 +41,13 @@ struct GroupMode {
   // Commands are "<prefix><n>"; empty: the first 8 hex digits of the peer id and "-".
   std::string command_prefix;
   groups::ConsensusConfig consensus;
+  bool print_state = true;  // a "state applied=..." line per commit
 };
 
 using Say = std::function<void(const std::string&)>;
 
 // Joins the group and spawns the submitting and reporting tasks on `net`; they hold the
-// membership until the node stops. An error when the join is refused.
-Status start_group_mode(Network& net, const GroupMode& mode, Say say);
+// membership until the node stops. The group's handle, or an error when the join is refused.
+Result<groups::Group<CommandLog>> start_group_mode(Network& net, const GroupMode& mode, Say say);
 
 }  // namespace smalti::real::node

@@ -17,7 +17,7 @@ DEBUG_INFO ?= -g1
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMALTI_BENCH=$(BENCH) \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 $(DEBUG_INFO) -DNDEBUG"
 
-.PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint tidy format format-check bench fuzz swarm clean
+.PHONY: deps build build-asan build-fuzz demo test test-unit test-asan fuzz-smoke lint tidy format format-check bench etcd-compare fuzz swarm clean
 
 SOURCE_DIRS = core sim real storage scenarios tests fuzz bench
 SOURCES = $(shell find $(SOURCE_DIRS) -name '*.hpp' -o -name '*.cpp')
@@ -79,13 +79,18 @@ format: deps
 test: lint format-check tidy test-unit test-asan fuzz-smoke
 	@echo "make test: all checks passed"
 
-# The benchmarks, then the durable group side by side with etcd 3.4 (scripts/etcd_compare.sh);
-# scripts/bench_deps.sh installs what only they need (etcd, gRPC for the etcd load generator).
+# The benchmarks. scripts/bench_deps.sh installs what only they need (etcd, gRPC for the etcd
+# load generator).
 bench: deps
 	@bash scripts/bench_deps.sh
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) -DSMALTI_BENCH=ON >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 	@bash scripts/run_bench.sh $(BUILD_DIR)
+
+# The durable 3-node group side by side with etcd 3.4 (scripts/etcd_compare.sh). Its smalti side
+# does not finish today (docs/performance.md: a group on the real backend stops committing);
+# SIDES=etcd measures etcd alone.
+etcd-compare: bench
 	@bash scripts/etcd_compare.sh $(BUILD_DIR)
 
 fuzz: build-fuzz

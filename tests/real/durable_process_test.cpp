@@ -133,7 +133,8 @@ std::vector<std::string> applied_log(const Member& m) {
 }
 
 TEST(DurableProcesses, NoAcknowledgedCommandIsLostThroughRepeatedKills) {
-  const int base = support::free_port_base() + 8;  // clear of the other multi-process tests
+  // Three ports of this process's own range (free_port_base: ten per test process).
+  const int base = support::free_port_base();
   DurableCluster cluster(base);
   auto& ms = cluster.members();
   ASSERT_NO_FATAL_FAILURE(cluster.start(ms[0], ""));

@@ -250,6 +250,9 @@ int main(int argc, char** argv) {
     say("metrics http://" + metrics->address() + "/metrics");
   }
   net.spawn(report(net));
+  // The node's membership of its group: held until the process ends, whatever its tasks do (a
+  // member whose last handle goes leaves the group).
+  std::optional<groups::Group<real::node::CommandLog>> membership;
   if (!args.group.secret.empty()) {
     if (Status s = args.group.consensus.validate(); !s.is_ok()) {
       std::fprintf(stderr, "smalti-node: %s\n", s.to_string().c_str());
@@ -260,6 +263,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "smalti-node: %s\n", group.status().to_string().c_str());
       return 1;
     }
+    membership = *group;
     if (!args.bench.phases.empty()) {
       net.spawn(real::node::run_bench(net, *group, args.bench, say, [&net, &runtime] {
         net.discovery().depart([&runtime] { runtime.stop(); });

@@ -132,7 +132,7 @@ void ConsumerMachine::open(Instant now, const PeerId& producer, Channel& channel
   channel.subscribed = false;
   channel.subscribe_pending = false;
   channel.resend_at = Instant::max();
-  channel.refusals = 0;
+  channel.resend = SendBackoff{};
   channel.start_by = Instant::max();
   channel.outstanding = channel.held = channel.to_return = 0;
   channel.connected_since = now;
@@ -159,6 +159,7 @@ void ConsumerMachine::subscribe(Channel& channel) {
   const auto credits = static_cast<std::uint32_t>(window());
   channel.subscribed = true;
   channel.outstanding = credits;
+  channel.resend.sent();
   emit(effect::Send{channel.link,
                     encode(Message{Subscribe{config_.network, config_.stream, credits}})});
 }
@@ -212,7 +213,7 @@ void ConsumerMachine::handle_frame(Instant now, LinkToken link, ByteView frame) 
   c->bytes += datum->payload.size();
   ++datums_;
   bytes_ += datum->payload.size();
-  c->refusals = 0;
+  c->resend.reset();                   // the link moves
   c->delay = config_.backoff.initial;  // data flows: the next failure starts the backoff afresh
   emit(effect::Deliver<Received>{Received{link, links_.at(link), std::move(datum->payload)}});
 }
@@ -246,6 +247,7 @@ void ConsumerMachine::handle_consumed(Instant now, LinkToken link) {
 
 void ConsumerMachine::return_credits(Channel& channel) {
   const auto n = static_cast<std::uint32_t>(channel.to_return);
+  channel.resend.sent();
   emit(effect::Send{channel.link, encode(Message{Credit{n}})});
   channel.outstanding += n;
   channel.to_return = 0;
@@ -289,15 +291,21 @@ void ConsumerMachine::handle_send_refused(Instant now, LinkToken link, const Byt
   } else {
     return;
   }
-  if (++c->refusals > kMaxSendRefusals) {
+  // Sends still queued behind it will be tried; any other since the last refusal went out, and
+  // then this refusal starts a new run.
+  std::uint64_t untried = 0;
+  for (const auto& e : effects().items()) {
+    const auto* send = std::get_if<effect::Send>(&e);
+    untried += send != nullptr && send->link == link;
+  }
+  const Duration wait = c->resend.refused(untried);
+  if (c->resend.stuck()) {
     emit(effect::Close{link, env::close_code::kCancelled, "the link refuses every send"});
     fail(now, *c, true);
     note_connected(now);
     return;
   }
-  c->resend_delay =
-      c->refusals == 1 ? kSendRetryMin : std::min<Duration>(2 * c->resend_delay, kSendRetryMax);
-  c->resend_at = now + c->resend_delay;
+  c->resend_at = now + wait;
 }
 
 void ConsumerMachine::handle_timeout(Instant now, WallTime wall) {
@@ -348,7 +356,7 @@ void ConsumerMachine::fail(Instant now, Channel& channel, bool retry) {
   channel.subscribe_pending = false;
   channel.resend_at = Instant::max();
   channel.start_by = Instant::max();
-  channel.refusals = 0;
+  channel.resend = SendBackoff{};
   channel.outstanding = channel.held = channel.to_return = 0;
   if (!retry) {
     channel.state = ChannelState::kTerminated;
@@ -418,7 +426,7 @@ void ConsumerMachine::invariants() const {
     SMALTI_ASSERT(c.start_by == Instant::max() ||
                   (c.state == ChannelState::kConnecting && c.subscribed));
     SMALTI_ASSERT((c.expires == WallTime::max()) == (c.expires_at == Instant::max()));
-    SMALTI_ASSERT(c.refusals <= kMaxSendRefusals);
+    SMALTI_ASSERT(!c.resend.stuck(), "a stuck link left open");
   }
   SMALTI_ASSERT(online_since_.has_value() == (connected() > 0));
 }

@@ -83,9 +83,9 @@ void ProducerMachine::handle_subscribe(Instant now, WallTime wall, LinkToken lin
   sub.expires_at = deadline_for(expires);
   sub.credits = std::min<std::uint64_t>(subscribe.credits, kMaxCredits);
   sub.since = now;
-  const bool inserted = subs_.emplace(link, std::move(sub)).second;
+  auto [it, inserted] = subs_.emplace(link, std::move(sub));
   SMALTI_ASSERT(inserted);
-  emit(effect::Send{link, encode(Message{Start{subscribe.network, subscribe.stream}})});
+  send(link, it->second, encode(Message{Start{subscribe.network, subscribe.stream}}));
 }
 
 void ProducerMachine::handle_credit(Instant now, LinkToken link, std::uint32_t n) {
@@ -101,7 +101,7 @@ void ProducerMachine::handle_credit(Instant now, LinkToken link, std::uint32_t n
   }
   // The consumer is reading, so its link moves again: a held subscription goes on now.
   sub.retry_at = Instant::max();
-  sub.refusals = 0;
+  sub.backoff.reset();
   drain(link, sub);
 }
 
@@ -121,16 +121,22 @@ void ProducerMachine::handle_send_refused(Instant now, LinkToken link, const Byt
     return cut(link, env::close_code::kCancelled, "the link had ended");
   }
   Subscription& sub = it->second;
-  hold(sub, frame, link);
-  if (++sub.refusals > kMaxSendRefusals) {
+  // Those behind it were never tried: they go again at the retry. Any other send since the last
+  // refusal went out, so this refusal starts a new run (not a real back-pressure).
+  sub.backoff.withdrawn(hold(sub, frame, link));
+  const Duration wait = sub.backoff.refused();
+  if (sub.backoff.stuck()) {
     return cut(link, stream_close::kTooSlow, "TooSlow: the link refuses every send");
   }
-  sub.retry_delay =
-      sub.refusals == 1 ? kSendRetryMin : std::min<Duration>(2 * sub.retry_delay, kSendRetryMax);
-  sub.retry_at = now + sub.retry_delay;
+  sub.retry_at = now + wait;
 }
 
-void ProducerMachine::hold(Subscription& sub, const Bytes& frame, LinkToken link) {
+void ProducerMachine::send(LinkToken link, Subscription& sub, Bytes frame) {
+  sub.backoff.sent();
+  emit(effect::Send{link, std::move(frame)});
+}
+
+std::size_t ProducerMachine::hold(Subscription& sub, const Bytes& frame, LinkToken link) {
   // The refused frame, then those emitted behind it on the same link and not yet pulled: they
   // would overtake it.
   std::vector<Bytes> frames;
@@ -145,6 +151,7 @@ void ProducerMachine::hold(Subscription& sub, const Bytes& frame, LinkToken link
       ++e;
     }
   }
+  const std::size_t behind = frames.size() - 1;
   std::deque<Outgoing> back;
   for (Bytes& f : frames) {
     auto message = decode_message(f);
@@ -169,6 +176,7 @@ void ProducerMachine::hold(Subscription& sub, const Bytes& frame, LinkToken link
     ++sub.dropped;
     ++dropped_;
   }
+  return behind;
 }
 
 void ProducerMachine::handle_catalog(Instant now, const PeerLookup& lookup) {
@@ -253,7 +261,7 @@ std::size_t ProducerMachine::drain(LinkToken link, Subscription& sub) {
   if (sub.held()) return 0;
   std::size_t sent = 0;
   if (sub.start_pending) {
-    emit(effect::Send{link, std::move(*sub.start_pending)});
+    send(link, sub, std::move(*sub.start_pending));
     sub.start_pending.reset();
     ++sent;
   }
@@ -263,7 +271,7 @@ std::size_t ProducerMachine::drain(LinkToken link, Subscription& sub) {
     --sub.credits;
     ++sub.datums;
     sub.bytes += out.payload;
-    emit(effect::Send{link, *out.frame});
+    send(link, sub, *out.frame);
     ++sent;
   }
   return sent;
@@ -301,7 +309,7 @@ void ProducerMachine::invariants() const {
     SMALTI_ASSERT(sub.held() || !sub.start_pending, "a refused Start left without a retry");
     SMALTI_ASSERT((sub.expires == WallTime::max()) == (sub.expires_at == Instant::max()));
     SMALTI_ASSERT(sub.since <= last_input());
-    SMALTI_ASSERT(sub.refusals <= kMaxSendRefusals);
+    SMALTI_ASSERT(!sub.backoff.stuck(), "a stuck link left uncut");
   }
 }
 

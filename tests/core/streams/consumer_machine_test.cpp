@@ -39,6 +39,23 @@ std::vector<Received> received(const std::vector<ConsumerEffect>& effects) {
   return out;
 }
 
+// Connects the consumer's first channel and hands it `n` datums (0, 1, ...), all pulled.
+LinkToken connect_and_fill(ConsumerMachine& c, std::uint8_t n) {
+  const LinkToken link = connect(c, kStart, drain(c));
+  for (std::uint8_t i = 0; i < n; ++i) {
+    c.handle_frame(kStart, link, frame(Message{Datum{Bytes{i}}}));
+  }
+  EXPECT_EQ(received(drain(c)).size(), n);
+  return link;
+}
+
+// The driver pulls the next effect, a Credit's Send on `link`, and the link refuses it.
+void refuse_credit(ConsumerMachine& c, Instant now, LinkToken link) {
+  auto send = std::get<effect::Send>(*c.poll_effect());
+  ASSERT_TRUE(std::holds_alternative<Credit>(*decode_message(send.frame)));
+  c.handle_send_refused(now, link, send.frame, kFull);
+}
+
 TEST(ConsumerMachine, ADatumBeyondTheGrantedCreditsIsAViolation) {
   auto c = consumer(2);
   const LinkToken link = connect(c, kStart, drain(c));
@@ -183,17 +200,21 @@ TEST(ConsumerMachine, DatumsOfAnEarlierLinkReturnNoCreditToTheNextOne) {
   c.invariants();
 }
 
-TEST(ConsumerMachine, ARefusedCreditIsSentAgainAndNoneLeaks) {
+// A window of 4, full; the application took two datums at kStart, and the link refused the
+// Credit of two that followed.
+ConsumerMachine with_a_refused_credit(LinkToken& link) {
   auto c = consumer(4);
-  const LinkToken link = connect(c, kStart, drain(c));
-  for (std::uint8_t i = 0; i < 4; ++i) {
-    c.handle_frame(kStart, link, frame(Message{Datum{Bytes{i}}}));
-  }
-  (void)drain(c);
+  link = connect_and_fill(c, 4);
   c.handle_consumed(kStart, link);
   c.handle_consumed(kStart, link);
-  auto credit = only<effect::Send>(drain(c)).at(0);
-  c.handle_send_refused(kStart, link, credit.frame, kFull);
+  refuse_credit(c, kStart, link);
+  EXPECT_TRUE(drain(c).empty());
+  return c;
+}
+
+TEST(ConsumerMachine, ARefusedCreditIsSentAgainAndNoneLeaks) {
+  LinkToken link = 0;
+  auto c = with_a_refused_credit(link);
   c.invariants();  // granted = outstanding + held + to_return still
   EXPECT_EQ(c.next_deadline(), kStart + kSendRetryMin);
   // The application keeps reading; the batch waits for the retry and takes these along.
@@ -210,6 +231,36 @@ TEST(ConsumerMachine, ARefusedCreditIsSentAgainAndNoneLeaks) {
     c.handle_frame(kStart + 6ms, link, frame(Message{Datum{Bytes{i}}}));
   }
   EXPECT_EQ(received(drain(c)).size(), 4u);
+  c.invariants();
+}
+
+// The consumer's side of ProducerMachine.ASendTheLinkAcceptedEndsARunOfRefusals: a Credit the
+// link accepted between two refused ones ends the run, even with no datum in between.
+TEST(ConsumerMachine, ACreditTheLinkAcceptedEndsARunOfRefusals) {
+  auto c = consumer(8);
+  const LinkToken link = connect_and_fill(c, 8);
+  Instant now = kStart;
+  for (int batch = 0; batch < 2; ++batch) {
+    for (int i = 0; i < 4; ++i) c.handle_consumed(now, link);
+    refuse_credit(c, now, link);
+    ASSERT_EQ(c.next_deadline(), now + kSendRetryMin) << "batch " << batch;
+    now = c.next_deadline();
+    c.handle_timeout(now, wall_at(now));
+    // The resend goes out: the link accepted it.
+    ASSERT_EQ(std::get<Credit>(sent(drain(c)).at(0)).n, 4u);
+    now += 1ms;
+  }
+  c.invariants();
+}
+
+TEST(ConsumerMachine, RefusedCreditsInARowDoubleTheWait) {
+  LinkToken link = 0;
+  auto c = with_a_refused_credit(link);
+  const Instant now = c.next_deadline();
+  ASSERT_EQ(now, kStart + kSendRetryMin);
+  c.handle_timeout(now, wall_at(now));
+  refuse_credit(c, now, link);
+  EXPECT_EQ(c.next_deadline(), now + 2 * kSendRetryMin);
   c.invariants();
 }
 

@@ -119,6 +119,51 @@ TEST(ProducerMachine, ACreditRetriesAHeldSubscriptionAtOnceAndTheBackoffGrows) {
   p.invariants();
 }
 
+// Found with link.refuse_send (docs/buggify.md): a link that refused now and then, with sends
+// going out between the refusals, was backed off as if it refused every send. Only a credit
+// ended a run, so the wait grew to a second, datums piled up behind it (making the next
+// refusal likelier), and after kMaxSendRefusals the consumer was cut.
+TEST(ProducerMachine, ASendTheLinkAcceptedEndsARunOfRefusals) {
+  auto p = subscribed(static_cast<std::uint32_t>(kMaxCredits));
+  Instant now = kStart;
+  for (std::uint32_t i = 0; i < 2 * kMaxSendRefusals; ++i) {
+    ASSERT_TRUE(p.publish(now, Bytes{1}).is_ok());
+    auto send = std::get<effect::Send>(*p.poll_effect());
+    p.handle_send_refused(now, send.link, send.frame, kFull);
+    ASSERT_EQ(p.next_deadline(), now + kSendRetryMin) << "refusal " << i;
+    now = p.next_deadline();
+    p.handle_timeout(now, wall_at(now));
+    // The retry goes out: the link accepted it.
+    ASSERT_EQ(datums(drain(p)).size(), 1u);
+    now += 1ms;
+  }
+  EXPECT_EQ(p.subscribers(), 1u) << "a link that accepts sends between refusals is not stuck";
+  EXPECT_EQ(p.subscriptions(now)[0].stats.datums, 2 * kMaxSendRefusals);
+  p.invariants();
+}
+
+TEST(ProducerMachine, RefusalsInARowDoubleTheWaitEvenWithFramesTakenBack) {
+  auto p = subscribed(8);
+  for (std::uint8_t i = 0; i < 3; ++i) ASSERT_TRUE(p.publish(kStart, Bytes{i}).is_ok());
+  auto send = std::get<effect::Send>(*p.poll_effect());
+  p.handle_send_refused(kStart, send.link, send.frame, kFull);
+  EXPECT_EQ(p.next_deadline(), kStart + kSendRetryMin);
+  // The retry sends the three again; the first is refused: none was ever accepted between.
+  Instant now = kStart + kSendRetryMin;
+  p.handle_timeout(now, wall_at(now));
+  send = std::get<effect::Send>(*p.poll_effect());
+  p.handle_send_refused(now, send.link, send.frame, kFull);
+  EXPECT_EQ(p.next_deadline(), now + 2 * kSendRetryMin);
+  // Now the first goes out and the second is refused: the run starts afresh.
+  now += 2 * kSendRetryMin;
+  p.handle_timeout(now, wall_at(now));
+  ASSERT_TRUE(p.poll_effect().has_value());
+  send = std::get<effect::Send>(*p.poll_effect());
+  p.handle_send_refused(now, send.link, send.frame, kFull);
+  EXPECT_EQ(p.next_deadline(), now + kSendRetryMin);
+  p.invariants();
+}
+
 TEST(ProducerMachine, ARefusedStartGoesFirstOnTheRetry) {
   ProducerMachine p(config(), kStart);
   p.handle_subscribe(kStart, kWall, 1, facts(kPeer), Subscribe{kNet, kStream, 2});

@@ -5,6 +5,7 @@
 //   PeerFacts          the same, owned, as machine inputs carry it (the entry is a snapshot);
 //   ChannelConditions  a condition over the connected channels (mosaik's ChannelConditions):
 //                      online_when on both sides, and when().subscribed();
+//   SendBackoff        the wait before a refused send is tried again, per link;
 //   Stats, ChannelState, Backoff.
 //
 //   // Online once two connected consumers carry the tag "eu" and produce no other stream.
@@ -15,6 +16,7 @@
 // back into the network.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,12 +37,49 @@ using StreamId = Digest;
 // this long.
 inline constexpr std::size_t kMaxBufferSize = 1u << 16;
 // A send the link refused (back-pressure) is tried again after kSendRetryMin, doubling per
-// refusal up to kSendRetryMax.
+// refusal in a row up to kSendRetryMax (SendBackoff).
 inline constexpr Duration kSendRetryMin = 5ms;
 inline constexpr Duration kSendRetryMax = 1s;
 // Refusals in a row after which a link counts as stuck (the producer cuts it with TooSlow; the
 // consumer opens a new one).
 inline constexpr std::uint32_t kMaxSendRefusals = 64;
+
+// The refusals in a row of one link's sends, and the wait before the next try: kSendRetryMin
+// after the first refusal of a run, doubling per further refusal up to kSendRetryMax. A send the
+// link accepted ends the run, so a link that refuses now and then (a send queue that fills for a
+// moment) is retried soon each time, and only one that refuses every try backs off to
+// kSendRetryMax and, past kMaxSendRefusals, counts as stuck.
+//
+// The machine counts every Send it emits on the link (sent()). It relies on the driver's
+// contract (runtime/detail/effect_loop.hpp, link_effects.hpp): a refusal is reported as the send
+// is executed, before the next effect is pulled. So of the sends emitted since the last refusal,
+// all but the refused one and those still waiting in the effect queue behind it were accepted.
+class SendBackoff {
+ public:
+  // A Send on the link was emitted.
+  void sent() { ++emitted_; }
+  // `n` emitted Sends were taken back out of the effect queue, unsent (to be emitted again).
+  void withdrawn(std::uint64_t n) { emitted_ -= std::min(n, emitted_); }
+  // The link refused a send; `untried` of the Sends emitted after it are still in the effect
+  // queue (they will be tried). Returns the wait before the retry.
+  Duration refused(std::uint64_t untried = 0) {
+    if (emitted_ > untried + 1) refusals_ = 0;  // a send between the two refusals went out
+    emitted_ = untried;
+    ++refusals_;
+    delay_ = refusals_ == 1 ? kSendRetryMin : std::min<Duration>(2 * delay_, kSendRetryMax);
+    return delay_;
+  }
+  // The link moves again (a credit or a datum came over it): the next refusal starts a new run.
+  void reset() { refusals_ = 0; }
+  std::uint32_t refusals() const { return refusals_; }
+  // More refusals in a row than kMaxSendRefusals.
+  bool stuck() const { return refusals_ > kMaxSendRefusals; }
+
+ private:
+  std::uint64_t emitted_ = 0;  // sends emitted since the last refusal
+  std::uint32_t refusals_ = 0;
+  Duration delay_{0};
+};
 
 // A peer as the predicates see it: its entry (when the catalog knows it) and its RTT.
 struct PeerInfo {

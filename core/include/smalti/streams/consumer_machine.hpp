@@ -145,9 +145,8 @@ class ConsumerMachine : public MachineBase<ConsumerEffect> {
     bool subscribed = false;
     bool subscribe_pending = false;      // the Subscribe was refused: sent again at resend_at
     Instant resend_at = Instant::max();  // resend the Subscribe or the credits owed then
-    Duration resend_delay{0};
-    std::uint32_t refusals = 0;         // sends refused in a row
-    Instant start_by = Instant::max();  // the Start must come before then
+    SendBackoff resend;                  // the wait after a refused Subscribe or Credit
+    Instant start_by = Instant::max();   // the Start must come before then
     std::uint64_t outstanding = 0;
     std::uint64_t held = 0;
     std::uint64_t to_return = 0;

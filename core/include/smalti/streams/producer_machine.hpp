@@ -11,8 +11,10 @@
 //
 // A send the link refused (back-pressure) loses nothing: the frame and the ones queued behind it
 // on that link go back to the head of the subscription's queue, their credits are restored, and
-// they go out again on the next credit or after a short backoff (kSendRetryMin doubling to
-// kSendRetryMax); a consumer whose link refuses kMaxSendRefusals times in a row is cut (TooSlow).
+// they go out again on the next credit or after a short backoff (SendBackoff: kSendRetryMin,
+// doubling per refusal in a row to kSendRetryMax; a send the link accepted, or a credit, ends the
+// run); a consumer whose link refuses kMaxSendRefusals times in a row is cut (TooSlow). A refusal
+// is taken to be reported as its send is executed, before the next effect is pulled.
 //
 // Inputs (each takes `now` first; `now` never decreases; `wall` is the wall clock then):
 //   handle_subscribe(now, wall, link, peer, subscribe)  -> Start, or a refusal Close
@@ -145,8 +147,7 @@ class ProducerMachine : public MachineBase<ProducerEffect> {
     std::uint64_t credits = 0;
     std::optional<Bytes> start_pending;  // the Start, refused: it goes first
     Instant retry_at = Instant::max();   // sending is held until then (or the next credit)
-    Duration retry_delay{0};
-    std::uint32_t refusals = 0;  // in a row
+    SendBackoff backoff;
     WallTime expires = WallTime::max();
     Instant expires_at = Instant::max();  // `expires` on the monotonic clock
     Instant since;
@@ -158,7 +159,10 @@ class ProducerMachine : public MachineBase<ProducerEffect> {
   // Sends what the credits allow unless held; returns the number of effects.
   std::size_t drain(LinkToken link, Subscription& sub);
   void cut(LinkToken link, std::uint32_t code, std::string reason);
-  void hold(Subscription& sub, const Bytes& frame, LinkToken link);
+  void send(LinkToken link, Subscription& sub, Bytes frame);
+  // Takes the refused frame and the Sends behind it on `link` back into the subscription; the
+  // number of those behind it.
+  std::size_t hold(Subscription& sub, const Bytes& frame, LinkToken link);
   void refresh_expiry();
   void retry_due(Instant now);
 

@@ -1,11 +1,14 @@
 // Stream delivery properties over random topologies, rates and fault schedules (RapidCheck):
 // on every producer-to-consumer path what arrives is in order and without duplicates, and once
 // the faults are over every consumer (they all keep up) receives everything each producer sends.
+// In half of the cases the BUGGIFY fault points (docs/buggify.md) are on until the faults end,
+// link.refuse_send among them.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "smalti/sim/world.hpp"
 
@@ -47,13 +50,66 @@ constexpr Duration kFaultsEnd = 45s;
 constexpr Duration kSettled = 75s;  // reconnection backoffs have run out by then
 constexpr Duration kEnd = 95s;
 
-RC_GTEST_PROP(StreamProperties, InOrderWithoutDuplicatesAndCompleteAfterFaults, ()) {
-  const auto producers = *rc::gen::inRange<std::size_t>(1, 3);
-  const auto consumers = *rc::gen::inRange<std::size_t>(1, 4);
-  const auto every = Duration(std::chrono::milliseconds(*rc::gen::inRange<int>(5, 50)));
-  const auto seed = *rc::gen::inRange<std::uint64_t>(1, 1'000'000);
+// A partition of one host from the rest, or a crash with a restart, over [start, start + length).
+struct Fault {
+  int start_s = 0;
+  int length_s = 0;
+  std::size_t victim = 1;  // index of the host, never 0 (the bootstrap)
+  bool partition = true;
+};
+
+struct Case {
+  std::size_t producers = 1;
+  std::size_t consumers = 1;
+  Duration every = 10ms;
+  std::uint64_t seed = 1;
+  std::vector<Fault> faults;  // all over by kFaultsEnd
+  // BUGGIFY on until the faults end (docs/buggify.md): each fault point enabled with the world's
+  // default probability, and firing with its default probability when reached.
+  bool buggify = false;
+};
+
+std::string describe(const Case& c) {
+  std::ostringstream out;
+  out << "world seed " << c.seed << ", " << c.producers << " producers, " << c.consumers
+      << " consumers, a datum every " << format_duration(c.every) << ", faults:";
+  for (const Fault& f : c.faults) {
+    out << " " << f.start_s << "s+" << f.length_s << "s " << (f.partition ? "partition" : "crash")
+        << "(n" << f.victim << ")";
+  }
+  if (c.buggify) out << ", buggify";
+  return out.str();
+}
+
+Case generate_case() {
+  Case c;
+  c.producers = *rc::gen::inRange<std::size_t>(1, 3);
+  c.consumers = *rc::gen::inRange<std::size_t>(1, 4);
+  c.every = Duration(std::chrono::milliseconds(*rc::gen::inRange<int>(5, 50)));
+  c.seed = *rc::gen::inRange<std::uint64_t>(1, 1'000'000);
+  const std::size_t n = c.producers + c.consumers;
+  // Up to three faults, all over by kFaultsEnd: partitions and crashes with restarts.
+  const auto faults = *rc::gen::inRange<int>(0, 4);
+  for (int f = 0; f < faults; ++f) {
+    Fault fault;
+    fault.start_s = *rc::gen::inRange<int>(5, 35);
+    fault.length_s = *rc::gen::inRange<int>(1, 10);
+    fault.victim = *rc::gen::inRange<std::size_t>(1, n);
+    fault.partition = *rc::gen::arbitrary<bool>();
+    c.faults.push_back(fault);
+  }
+  c.buggify = *rc::gen::arbitrary<bool>();
+  return c;
+}
+
+// One case, under RapidCheck (RC_ASSERT fails the property) or replayed by a plain test.
+void run_case(const Case& test_case) {
+  const auto& [producers, consumers, every, seed, faults, buggify] = test_case;
+  if (buggify) RC_TAG("buggify");
+  RC_LOG() << describe(test_case) << "\n";
   const std::size_t n = producers + consumers;
-  World world({.seed = seed});
+  // BUGGIFY on in the generated half of the cases; off when the faults end.
+  World world({.seed = seed, .buggify = buggify});
   auto log = std::make_shared<Log>();
   const NetworkId network = NetworkId::from_string("stream-props");
   std::vector<HostId> hosts;
@@ -64,7 +120,7 @@ RC_GTEST_PROP(StreamProperties, InOrderWithoutDuplicatesAndCompleteAfterFaults, 
     if (i > 0) spec.options.discovery.with_bootstrap(world.addr(hosts[0]));
     const HostId self = static_cast<HostId>(i);
     if (i < producers) {
-      spec.setup = [&world, log, self, every](Network& net) {
+      spec.setup = [&world, log, self, every = every](Network& net) {
         net.spawn(produce(world, net, log, self, every));
       };
     } else {
@@ -72,31 +128,33 @@ RC_GTEST_PROP(StreamProperties, InOrderWithoutDuplicatesAndCompleteAfterFaults, 
     }
     hosts.push_back(world.add_node(std::move(spec)));
   }
-  // Up to three faults, all over by kFaultsEnd: partitions and crashes with restarts.
-  const auto faults = *rc::gen::inRange<int>(0, 4);
-  for (int f = 0; f < faults; ++f) {
-    const auto start = Duration(std::chrono::seconds(*rc::gen::inRange<int>(5, 35)));
-    const auto length = Duration(std::chrono::seconds(*rc::gen::inRange<int>(1, 10)));
-    const auto victim = hosts[*rc::gen::inRange<std::size_t>(1, n)];
-    if (*rc::gen::arbitrary<bool>()) {
-      world.at(Instant() + start, [&world, victim, hosts] {
+  for (const Fault& fault : faults) {
+    const Instant start = Instant() + Duration(std::chrono::seconds(fault.start_s));
+    const Instant end = start + Duration(std::chrono::seconds(fault.length_s));
+    const HostId victim = hosts[fault.victim];
+    if (fault.partition) {
+      world.at(start, [&world, victim, hosts] {
         std::vector<HostId> rest;
         for (HostId h : hosts) {
           if (h != victim) rest.push_back(h);
         }
         world.net().partition({victim}, rest);
       });
-      world.at(Instant() + start + length, [&world] { world.net().heal_all(); });
+      world.at(end, [&world] { world.net().heal_all(); });
     } else {
-      world.at(Instant() + start, [&world, victim] {
+      world.at(start, [&world, victim] {
         if (world.network(victim)) world.crash(victim);
       });
-      world.at(Instant() + start + length, [&world, victim] {
+      world.at(end, [&world, victim] {
         if (!world.network(victim)) world.restart(victim);
       });
     }
   }
-  world.at(Instant() + kFaultsEnd, [&world] { world.net().heal_all(); });
+  // The faults end, the fault points with them: completeness counts from there.
+  world.at(Instant() + kFaultsEnd, [&world] {
+    world.net().heal_all();
+    world.set_buggify(false);
+  });
   world.run_until(Instant() + kEnd);
 
   // In order, without duplicates, per (producer, incarnation), for every consumer.
@@ -117,10 +175,18 @@ RC_GTEST_PROP(StreamProperties, InOrderWithoutDuplicatesAndCompleteAfterFaults, 
       const std::pair<std::uint64_t, std::uint32_t> key{p, world.incarnation(hosts[p])};
       for (const auto& [seq, at] : log->sent[key]) {
         if (at < Instant() + kSettled || at > Instant() + kEnd - 1s) continue;
+        if (got[key].count(seq) != 1u) {
+          RC_LOG() << "n" << c << " misses datum " << seq << " of n" << p << ", sent at "
+                   << format_duration(at - Instant()) << "\n";
+        }
         RC_ASSERT(got[key].count(seq) == 1u);
       }
     }
   }
+}
+
+RC_GTEST_PROP(StreamProperties, InOrderWithoutDuplicatesAndCompleteAfterFaults, ()) {
+  run_case(generate_case());
 }
 
 }  // namespace

@@ -162,6 +162,49 @@ TEST(DiscoveryApi, DialMakesNeighboursAndWatchersSeeTheChange) {
   EXPECT_EQ(b.neighbours(), std::vector<PeerId>{world.peer_id(hosts[0])});
 }
 
+// A node given its bootstrap peer by PeerId alone (no address) dials nothing until its catalog
+// learns the peer's address, then joins it and discovers the network. Here the catalog learns it
+// the two ways the real backend offers: an address hint the application inserts, or the peer's
+// signed entry brought by a member of the network that reaches the node. (Neither backend can
+// resolve a PeerId with no source at all: the simulator, like QUIC, dials addresses.)
+TEST(DiscoveryApi, APeerIdOnlyBootstrapJoinsOnceTheCatalogKnowsTheAddress) {
+  for (bool hint : {true, false}) {
+    SCOPED_TRACE(hint ? "an inserted address hint" : "an entry learnt from a peer");
+    World world({.seed = 39});
+    auto hosts = add_discovery_nodes(world, 4);
+    NodeSpec spec{.name = "newcomer"};
+    spec.options.discovery = discovery::Config(test_network());
+    spec.options.discovery.with_bootstrap(world.peer_id(hosts[0]));
+    // One neighbour fills its view: once n2 has joined it, a join of n0 comes from the bootstrap
+    // rule, not from the view's upkeep.
+    spec.options.discovery.with_active_view(1, 2);
+    const HostId newcomer = world.add_node(std::move(spec));
+    auto& discovery = world.network(newcomer)->discovery();
+    world.run_for(10s);
+    EXPECT_EQ(discovery.peers_count(), 0u) << "nobody is known without an address";
+    EXPECT_TRUE(discovery.neighbours().empty());
+    ASSERT_TRUE(converged(world, hosts)) << "the others never heard of the newcomer";
+
+    if (hint) {
+      ASSERT_TRUE(discovery.insert(discovery::make_entry(
+          test_network(), world.addr(hosts[0]), world.network(newcomer)->node().wall_now())));
+    } else {
+      world.network(hosts[2])->discovery().dial({world.addr(newcomer)});
+    }
+    hosts.push_back(newcomer);
+    ASSERT_TRUE(world.run_until([&] { return converged(world, hosts); }, 30s));
+    const PeerId bootstrap = world.peer_id(hosts[0]);
+    ASSERT_TRUE(world.run_until(
+        [&] {
+          const auto n = discovery.neighbours();
+          return std::find(n.begin(), n.end(), bootstrap) != n.end();
+        },
+        10s))
+        << "the bootstrap peer was never joined";
+    EXPECT_TRUE(discovery.catalog().unsigned_entries().empty()) << "the signed entry replaces it";
+  }
+}
+
 TEST(DiscoveryApi, SilentOrGarbageSpeakingPeersAreCut) {
   World world({.seed = 37});
   auto hosts = add_discovery_nodes(world, 3);

@@ -85,9 +85,13 @@ Result<Duration> parse_positive(std::string_view s) {
   return d;
 }
 
-// "0,1,2" or "0-3" or "1,4-6"; every host must exist.
+// "0,1,2" or "0-3" or "1,4-6", or "all"; every host must exist.
 Result<std::vector<HostId>> parse_hosts(std::string_view s, std::uint32_t nodes) {
   std::vector<HostId> out;
+  if (s == "all") {
+    for (std::uint32_t h = 0; h < nodes; ++h) out.push_back(h);
+    return out;
+  }
   std::size_t pos = 0;
   while (pos <= s.size()) {
     const std::size_t comma = std::min(s.find(',', pos), s.size());
@@ -139,6 +143,8 @@ class Parser {
   Status fault_body(FaultAction& f, const Tokens& t);
   Status check(const Tokens& t);
   Status discovery(const Tokens& t);
+  Status group_workload(const Tokens& t);
+  Status disk(const Tokens& t);
   Status expect_size(const Tokens& t, std::size_t n, const char* usage) {
     return t.size() == n ? Status::ok() : bad(std::string("usage: ") + usage);
   }
@@ -162,6 +168,8 @@ Status Parser::check(const Tokens& t) {
     s_.checks.push_back({CheckKind::kGroupSafety, {}});
   } else if (t.size() == 2 && t[1] == "group-linearizable") {
     s_.checks.push_back({CheckKind::kGroupLinearizable, {}});
+  } else if (t.size() == 2 && t[1] == "group-log-survived") {
+    s_.checks.push_back({CheckKind::kGroupLogSurvived, {}});
   } else if (t.size() == 4 && t[1] == "group-liveness" && t[2] == "within") {
     SMALTI_ASSIGN_OR_RETURN(Duration d, parse_duration(t[3]));
     s_.checks.push_back({CheckKind::kGroupLiveness, d});
@@ -172,7 +180,7 @@ Status Parser::check(const Tokens& t) {
     return bad(
         "usage: check ping-safety | ping-liveness within D | discovery-converged within D | "
         "stream-order | stream-liveness within D | group-safety | group-linearizable | "
-        "group-liveness within D | determinism");
+        "group-liveness within D | group-log-survived | determinism");
   }
   return Status::ok();
 }
@@ -190,6 +198,48 @@ Status Parser::discovery(const Tokens& t) {
       i += 2;
     } else if (t[i] == "purge" && i + 1 < t.size()) {
       SMALTI_ASSIGN_OR_RETURN(d.purge_after, parse_positive(t[i + 1]));
+      i += 2;
+    } else {
+      return bad(kUsage);
+    }
+  }
+  return Status::ok();
+}
+
+Status Parser::group_workload(const Tokens& t) {
+  static constexpr const char* kUsage = "usage: workload group every D [durable | volatile]";
+  if ((t.size() != 4 && t.size() != 5) || t[2] != "every") return bad(kUsage);
+  SMALTI_ASSIGN_OR_RETURN(s_.group_every, parse_positive(t[3]));
+  if (t.size() == 5) {
+    if (t[4] == "durable") {
+      s_.group_storage = GroupStorage::kDurable;
+    } else if (t[4] == "volatile") {
+      s_.group_storage = GroupStorage::kVolatile;
+    } else {
+      return bad(kUsage);
+    }
+  }
+  return Status::ok();
+}
+
+Status Parser::disk(const Tokens& t) {
+  static constexpr const char* kUsage = "usage: disk [latency MIN MAX] [keep P] [torn P]";
+  DiskSpec& d = s_.disk;
+  if (t.size() == 1) return bad(kUsage);
+  for (std::size_t i = 1; i < t.size();) {
+    if (t[i] == "latency" && i + 2 < t.size()) {
+      SMALTI_ASSIGN_OR_RETURN(d.min_latency, parse_duration(t[i + 1]));
+      SMALTI_ASSIGN_OR_RETURN(d.max_latency, parse_duration(t[i + 2]));
+      if (d.min_latency < Duration::zero() || d.max_latency < d.min_latency ||
+          d.max_latency > std::chrono::seconds(1)) {
+        return bad("disk latency needs 0 <= MIN <= MAX <= 1s");
+      }
+      i += 3;
+    } else if (t[i] == "keep" && i + 1 < t.size()) {
+      SMALTI_ASSIGN_OR_RETURN(d.unsynced_keep_rate, parse_probability(t[i + 1]));
+      i += 2;
+    } else if (t[i] == "torn" && i + 1 < t.size()) {
+      SMALTI_ASSIGN_OR_RETURN(d.torn_write_rate, parse_probability(t[i + 1]));
       i += 2;
     } else {
       return bad(kUsage);
@@ -235,8 +285,7 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
       SMALTI_ASSIGN_OR_RETURN(s_.stream_slow, parse_hosts(t[5], s_.nodes));
     }
   } else if (kw == "workload" && t.size() >= 2 && t[1] == "group") {
-    if (t.size() != 4 || t[2] != "every") return bad("usage: workload group every D");
-    SMALTI_ASSIGN_OR_RETURN(s_.group_every, parse_positive(t[3]));
+    SMALTI_RETURN_IF_ERROR(group_workload(t));
   } else if (kw == "workload") {
     if (t.size() != 4 && t.size() != 6) return bad("usage: workload ping every D [timeout D]");
     if (t[1] != "ping" || t[2] != "every") return bad("usage: workload ping every D [timeout D]");
@@ -247,6 +296,8 @@ Status Parser::statement(const Tokens& t, std::string_view line) {
     }
   } else if (kw == "discovery") {
     SMALTI_RETURN_IF_ERROR(discovery(t));
+  } else if (kw == "disk") {
+    SMALTI_RETURN_IF_ERROR(disk(t));
   } else {
     return bad("unknown statement '" + std::string(kw) + "'");
   }
@@ -385,9 +436,9 @@ Result<Scenario> Parser::parse(std::string_view text) {
     if (stream_check && s_.stream_every == Duration::zero()) {
       return bad("stream checks need 'workload stream every D'");
     }
-    const bool group_check = c.kind == CheckKind::kGroupSafety ||
-                             c.kind == CheckKind::kGroupLinearizable ||
-                             c.kind == CheckKind::kGroupLiveness;
+    const bool group_check =
+        c.kind == CheckKind::kGroupSafety || c.kind == CheckKind::kGroupLinearizable ||
+        c.kind == CheckKind::kGroupLiveness || c.kind == CheckKind::kGroupLogSurvived;
     if (group_check && s_.group_every == Duration::zero()) {
       return bad("group checks need 'workload group every D'");
     }

@@ -103,6 +103,28 @@ void apply_fault(sim::World& world, const FaultAction& f,
   }
 }
 
+// The disk model every host starts with; a crash fault then loses and tears by it.
+void set_disk(sim::SimFileSystem& disk, const DiskSpec& spec) {
+  sim::DiskFaults faults = disk.faults();
+  faults.min_latency = spec.min_latency;
+  faults.max_latency = spec.max_latency;
+  faults.unsynced_keep_rate = spec.unsynced_keep_rate;
+  faults.torn_write_rate = spec.torn_write_rate;
+  disk.set_faults(faults);
+}
+
+const char* storage_name(GroupStorage storage) {
+  switch (storage) {
+    case GroupStorage::kDurable:
+      return "durable (SQLite on each host's simulated disk)";
+    case GroupStorage::kVolatile:
+      return "volatile (in memory, lost at a crash)";
+    case GroupStorage::kMemory:
+      break;
+  }
+  return "in memory over the simulator's per-host medium";
+}
+
 void print_header(const Scenario& s, const RunOptions& o) {
   say(o, "seed=" + std::to_string(o.seed));
   char buf[512];
@@ -120,6 +142,16 @@ void print_header(const Scenario& s, const RunOptions& o) {
     say(o, "discovery: network smalti.scenario." + s.name + ", bootstrap n0, announce every " +
                format_duration(s.discovery.announce_interval) + ", purge after " +
                format_duration(s.discovery.purge_after));
+  }
+  if (s.group_every > Duration::zero()) {
+    std::snprintf(buf, sizeof buf,
+                  "group: every %s, stores %s; disks: latency %s..%s, at a crash an unsynced "
+                  "write is torn with p=%.2f, else kept with p=%.2f",
+                  format_duration(s.group_every).c_str(), storage_name(s.group_storage),
+                  format_duration(s.disk.min_latency).c_str(),
+                  format_duration(s.disk.max_latency).c_str(), s.disk.torn_write_rate,
+                  s.disk.unsynced_keep_rate);
+    say(o, buf);
   }
   if (o.buggify) {
     const sim::WorldOptions defaults;
@@ -159,6 +191,7 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
           .with_purge_after(scenario.discovery.purge_after);
       if (i > 0) config.with_bootstrap(w.addr(0));
     }
+    spec.options.groups.storage = storage_of(scenario.group_storage);
     const bool ping = scenario.ping_every > Duration::zero();
     const bool stream = scenario.stream_every > Duration::zero();
     const bool kv = scenario.group_every > Duration::zero();
@@ -169,13 +202,15 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
         if (kv) group.start(w, i, net);
       };
     }
-    w.add_node(std::move(spec));
+    const HostId host = w.add_node(std::move(spec));
+    set_disk(w.disk(host), scenario.disk);
   }
   for (const FaultAction& f : scenario.faults) {
-    w.at(Instant() + f.at, [&w, &f, log, state] {
+    w.at(Instant() + f.at, [&w, &f, &group, log, state] {
       if (log != nullptr)
         say(*log, "[" + seconds(w.now().since_origin()) + "] fault: " + describe(f));
       apply_fault(w, f, state);
+      if (f.kind == FaultKind::kCrash) group.after_crash(w);
     });
   }
   watch.schedule(w, log != nullptr ? log->out : nullptr);
@@ -191,6 +226,29 @@ std::unique_ptr<sim::World> make_world(const Scenario& scenario, std::uint64_t s
     if (perturb) w.record(0, "perturbation", 1, 0, 0);
   });
   return world;
+}
+
+// What the simulated disks went through, when anything used them (durable group stores).
+void say_disks(sim::World& world, const RunOptions& options) {
+  sim::SimFileSystem::Stats total;
+  for (HostId h = 0; h < world.host_count(); ++h) {
+    const sim::SimFileSystem::Stats& s = world.disk(h).stats();
+    total.writes += s.writes;
+    total.syncs += s.syncs;
+    total.io_errors_injected += s.io_errors_injected;
+    total.crashes += s.crashes;
+    total.ops_dropped_at_crash += s.ops_dropped_at_crash;
+    total.writes_torn_at_crash += s.writes_torn_at_crash;
+    total.files_lost_at_crash += s.files_lost_at_crash;
+  }
+  if (total.writes == 0) return;
+  say(options,
+      "disks: writes=" + std::to_string(total.writes) + " syncs=" + std::to_string(total.syncs) +
+          " I/O errors injected=" + std::to_string(total.io_errors_injected) + " crashes=" +
+          std::to_string(total.crashes) + "; at the crashes: unsynced writes dropped=" +
+          std::to_string(total.ops_dropped_at_crash) +
+          " torn=" + std::to_string(total.writes_torn_at_crash) +
+          " unsynced files lost=" + std::to_string(total.files_lost_at_crash));
 }
 
 }  // namespace
@@ -219,7 +277,8 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
   report.checks = recorder.evaluate(world, scenario);
   for (CheckResult& r : watch.evaluate()) report.checks.push_back(std::move(r));
   for (CheckResult& r : streams.evaluate(world)) report.checks.push_back(std::move(r));
-  for (CheckResult& r : group.evaluate()) report.checks.push_back(std::move(r));
+  for (CheckResult& r : group.evaluate(world)) report.checks.push_back(std::move(r));
+  group.close();
   for (const Check& c : scenario.checks) {
     if (c.kind != CheckKind::kDeterminism) continue;
     const DeterminismReport d =
@@ -267,6 +326,7 @@ RunReport run_scenario(const Scenario& scenario, const RunOptions& options) {
         "stream: ticks sent by n0=" + std::to_string(streams.sent()) + "; received:" + per_node);
   }
   if (scenario.group_every > Duration::zero()) say(options, group.summary());
+  say_disks(world, options);
   say(options, "pings: started=" + std::to_string(report.pings_started) +
                    " succeeded=" + std::to_string(report.pings_succeeded) +
                    " failed or timed out=" + std::to_string(report.pings_failed));
@@ -309,6 +369,7 @@ DeterminismReport check_determinism(const Scenario& scenario, std::uint64_t seed
                                 recorder, watch, streams, group, nullptr);
     sim::World& world = *world_ptr;
     world.run_until(Instant() + scenario.duration);
+    group.close();
     hashes.push_back(world.trace().hash_hex());
     traces.push_back(std::make_unique<sim::Trace>(world.trace()));
   }

@@ -137,6 +137,43 @@ TEST(ScenarioParser, ParsesDiscovery) {
   EXPECT_EQ(plain->discovery.announce_interval, 45s);
 }
 
+TEST(ScenarioParser, ParsesDurableGroupsDisksAndWholeClusterFaults) {
+  auto s = parse_scenario(
+      "nodes 3\nduration 40s\ndiscovery\nworkload group every 50ms durable\n"
+      "disk latency 50us 2ms keep 0 torn 0.25\n"
+      "at 5s disk-errors all 0.01\nat 6s disk-errors all 0\n"
+      "at 10s crash all\nat 11s restart 0-2\ncheck group-log-survived\n");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(s->group_every, 50ms);
+  EXPECT_EQ(s->group_storage, GroupStorage::kDurable);
+  EXPECT_EQ(s->disk.min_latency, 50us);
+  EXPECT_EQ(s->disk.max_latency, 2ms);
+  EXPECT_DOUBLE_EQ(s->disk.unsynced_keep_rate, 0.0);
+  EXPECT_DOUBLE_EQ(s->disk.torn_write_rate, 0.25);
+  ASSERT_EQ(s->faults.size(), 4u);
+  EXPECT_EQ(s->faults[0].side_a, (std::vector<HostId>{0, 1, 2}));
+  EXPECT_EQ(s->faults[2].kind, FaultKind::kCrash);
+  EXPECT_EQ(s->faults[2].side_a, (std::vector<HostId>{0, 1, 2}));
+  ASSERT_EQ(s->checks.size(), 1u);
+  EXPECT_EQ(s->checks[0].kind, CheckKind::kGroupLogSurvived);
+  auto v = parse_scenario("nodes 3\nduration 9s\ndiscovery\nworkload group every 1s volatile\n");
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(v->group_storage, GroupStorage::kVolatile);
+  auto m = parse_scenario("nodes 3\nduration 9s\ndiscovery\nworkload group every 1s\n");
+  ASSERT_TRUE(m.is_ok());
+  EXPECT_EQ(m->group_storage, GroupStorage::kMemory);
+  EXPECT_DOUBLE_EQ(m->disk.unsynced_keep_rate, 0.5);
+  const BadCase cases[] = {
+      {"nodes 2\nduration 9s\ndiscovery\nworkload group every 1s sqlite\n", "durable | volatile"},
+      {"nodes 2\nduration 9s\ndisk\n", "usage: disk"},
+      {"nodes 2\nduration 9s\ndisk latency 2ms 1ms\n", "MIN <= MAX"},
+      {"nodes 2\nduration 9s\ndisk keep 2\n", "probability"},
+      {"nodes 2\nduration 9s\ncheck group-log-survived\n", "need 'workload group"},
+      {"nodes 2\nduration 9s\nat 1s crash al\n", "expected a number"},
+  };
+  expect_rejected(cases);
+}
+
 TEST(ScenarioParser, BoundsTheInput) {
   std::string many = "nodes 2\nduration 1s\n";
   for (std::size_t i = 0; i < kMaxLines; ++i) many += "# filler\n";

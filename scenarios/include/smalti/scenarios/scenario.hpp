@@ -65,6 +65,7 @@ enum class CheckKind : std::uint8_t {
   kGroupSafety,
   kGroupLinearizable,
   kGroupLiveness,
+  kGroupLogSurvived,
 };
 
 struct Check {
@@ -80,6 +81,22 @@ struct DiscoverySpec {
   Duration report_every{0};  // zero: no catalog-size lines
 };
 
+// Where the group workload's members keep their term, vote and log.
+enum class GroupStorage : std::uint8_t {
+  kMemory,    // in-memory stores over the simulator's per-host medium (survives a crash)
+  kDurable,   // SQLite files on the host's simulated disk (storage::sqlite_storage())
+  kVolatile,  // in-memory stores lost at a crash: a restarted member starts empty (for tests)
+};
+
+// The simulated disks of every host, from the start (sim::DiskFaults): the latency of each
+// operation, and what a crash does to writes not yet synced.
+struct DiskSpec {
+  Duration min_latency{0};
+  Duration max_latency{0};
+  double unsynced_keep_rate = 0.5;  // a not-torn unsynced write survives a crash
+  double torn_write_rate = 0.5;     // an unsynced write is torn at a crash
+};
+
 struct Scenario {
   std::string name;
   std::uint32_t nodes = 0;
@@ -90,7 +107,9 @@ struct Scenario {
   DiscoverySpec discovery;
   Duration stream_every{0};  // zero: no stream workload
   std::vector<HostId> stream_slow;
-  Duration group_every{0};          // zero: no group workload
+  Duration group_every{0};  // zero: no group workload
+  GroupStorage group_storage = GroupStorage::kMemory;
+  DiskSpec disk;
   std::vector<FaultAction> faults;  // ordered by time, then by line
   std::vector<Check> checks;
 };

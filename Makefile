@@ -33,9 +33,13 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The ASan+UBSan tree is clang's: it compiles it in about a third less CPU time than GCC
+# (measured, docs/decisions.md), and it holds the libFuzzer targets too, so that CI compiles the
+# libraries under fuzz once, not a third time. `make fuzz` keeps its own optimised fuzz-only tree
+# for long runs.
 build-asan: deps
-	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSMALTI_SANITIZE=ON -DSMALTI_BENCH=OFF \
-	  -DCMAKE_CXX_FLAGS_DEBUG="$(DEBUG_INFO)" >/dev/null
+	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Debug \
+	  -DSMALTI_SANITIZE=ON -DSMALTI_FUZZ=ON -DSMALTI_BENCH=OFF -DCMAKE_CXX_FLAGS_DEBUG="$(DEBUG_INFO)" >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 
 build-fuzz: deps
@@ -52,8 +56,9 @@ test-unit: build
 test-asan: build-asan
 	@cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -E '^lint\.'
 
-fuzz-smoke: build-fuzz
-	@bash scripts/run_fuzz.sh $(FUZZ_DIR) $(SMOKE_SECONDS)
+# The smoke run uses the fuzz targets of the ASan tree (built with it, at -O1).
+fuzz-smoke: build-asan
+	@bash scripts/run_fuzz.sh $(ASAN_DIR) $(SMOKE_SECONDS)
 
 # The determinism lint on core/, and the file-length limit on every source (DESIGN.md section 10).
 lint:

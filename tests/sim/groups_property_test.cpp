@@ -166,7 +166,14 @@ bool buggify_from_environment() {
 
 // One case, under RapidCheck (RC_ASSERT fails the property) or replayed by a plain test.
 void run_case(const Case& test_case) {
-  const auto& [n, seed, every, faults, form_first, buggify] = test_case;
+  // Named members, not a structured binding: clang 14 (the ASan tree) cannot capture a binding
+  // in a lambda.
+  const auto& n = test_case.n;
+  const auto& seed = test_case.seed;
+  const auto& every = test_case.every;
+  const auto& faults = test_case.faults;
+  const auto& form_first = test_case.form_first;
+  const auto& buggify = test_case.buggify;
   RC_TAG(n);
   if (buggify) RC_TAG("buggify");
   RC_LOG() << "world seed " << seed << ", " << n << " members, client every "

@@ -171,7 +171,14 @@ std::vector<HostId> apply_fault(World& world, Cluster& c, const Fault& f) {
 }
 
 void run_case(const Case& test_case) {
-  const auto& [n, seed, every, faults, disk, buggify] = test_case;
+  // Named members, not a structured binding: clang 14 (the ASan tree) cannot capture a binding
+  // in a lambda.
+  const auto& n = test_case.n;
+  const auto& seed = test_case.seed;
+  const auto& every = test_case.every;
+  const auto& faults = test_case.faults;
+  const auto& disk = test_case.disk;
+  const auto& buggify = test_case.buggify;
   if (buggify) RC_TAG("buggify");
   RC_LOG() << "world seed " << seed << ", " << n << " members, client every "
            << format_duration(every) << ", disk latency up to " << format_duration(disk.max_latency)

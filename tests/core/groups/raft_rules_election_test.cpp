@@ -26,7 +26,7 @@ VoteResponse vote(const Fixture& f, const Member& voter, Vote v = Vote::kGranted
 // Times out, wins the pre-vote with the grants of `pre_voters`, and returns the vote requests
 // the candidate sent once its term and vote were durable.
 std::vector<raft_effect::Send> become_candidate(Fixture& f, const std::vector<Member>& pre_voters) {
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   std::vector<raft_effect::Send> sends;
   for (const Member& v : pre_voters) {
     for (auto& s : f.exchange(v.peer, pre_vote(f, v))) sends.push_back(s);
@@ -137,7 +137,7 @@ TEST(RaftRules, ACandidateAsksEveryOtherVoterForItsVote) {
 
 TEST(RaftRules, ACandidateResetsItsElectionTimer) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   f.now = f.now + 300ms;  // the pre-vote round took a while
   f.exchange(kB, pre_vote(f, kMb));
   ASSERT_EQ(f.m.role(), Role::kCandidate);
@@ -185,7 +185,7 @@ TEST(RaftRules, AVoteIsCountedOncePerVoter) {
 
 TEST(RaftRules, APreVoteIsCountedOncePerVoter) {
   Fixture f = voter_in(kFive, 1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   f.exchange(kB, pre_vote(f, kMb));
   f.exchange(kB, pre_vote(f, kMb));
   EXPECT_EQ(f.m.role(), Role::kPreCandidate);
@@ -206,7 +206,7 @@ TEST(RaftRules, VotesFromMembersOutsideTheConfigurationAreNotCounted) {
       HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})}, {},
       fast(),
       {{kB, false, kMb.incarnation}, {kC, false, kMc.incarnation}, {kD, false, kMd.incarnation}});
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   f.exchange(kD, pre_vote(f, kMd));
   EXPECT_EQ(f.m.role(), Role::kPreCandidate) << "D is a learner, not a voter";
   become_candidate(f, {kMb});
@@ -245,7 +245,7 @@ TEST(RaftRules, ACandidateBecomesFollowerOnAppendEntriesOfAHigherTerm) {
 
 TEST(RaftRules, APreCandidateBecomesFollowerOnAppendEntriesOfItsTerm) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   ASSERT_EQ(f.m.role(), Role::kPreCandidate);
   f.exchange(kB, AppendEntries{f.from(kMb, 1), Cursor{1, 1}, {}, 1});
   EXPECT_EQ(f.m.role(), Role::kFollower);
@@ -267,7 +267,8 @@ TEST(RaftRules, ACandidateWhoseElectionTimesOutStandsAgainForTheNextTerm) {
   Fixture f = abc_voter(1);
   become_candidate(f, {kMb});
   ASSERT_EQ(f.m.term(), 2u);
-  auto asks = messages<VoteRequest>(settled_sends(f.m, f.now, f.tick_at(f.m.next_deadline())));
+  const auto timeout = f.tick_at(f.m.next_deadline());
+  auto asks = messages<VoteRequest>(settled_sends(f.m, f.now, timeout));
   EXPECT_EQ(f.m.role(), Role::kPreCandidate);
   ASSERT_FALSE(asks.empty());
   EXPECT_EQ(asks[0].second.header.term, 3u);

@@ -97,7 +97,7 @@ TEST(RaftRules, AVoteForOneIncarnationIsNotAVoteForTheNext) {
 
 TEST(RaftRules, VotesFromAnotherIncarnationOfAVoterAreNotCounted) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   f.exchange(kB, VoteResponse{f.from(kMbReborn, 1), 2, true, Vote::kGranted});
   EXPECT_EQ(f.m.role(), Role::kPreCandidate);
   f.exchange(kC, VoteResponse{f.from(kMc, 1), 2, true, Vote::kGranted});

@@ -304,7 +304,7 @@ TEST(RaftRules, AnAppendResponseOfAnOlderTermIsIgnored) {
 
 TEST(RaftRules, ANewLeaderSendsAppendEntriesToEveryMemberAtOnce) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   persist_all(f.m, f.now, f.feed(kB, VoteResponse{f.from(kMb, 1), 2, true, Vote::kGranted}));
   auto sends = f.exchange(kB, VoteResponse{f.from(kMb, 2), 2, false, Vote::kGranted});
   ASSERT_TRUE(f.m.is_leader());

@@ -38,7 +38,7 @@ Fixture abc_voter_with_learner(Term term) {
 
 TEST(RaftRules, ACandidatesTermAndVoteAreDurableBeforeItsVoteRequestsLeave) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   auto effects = f.feed(kB, VoteResponse{f.from(kMb, 1), 2, true, Vote::kGranted});
   ASSERT_EQ(f.m.role(), Role::kCandidate);
   auto persists = only<raft_effect::Persist>(effects);
@@ -236,7 +236,7 @@ TEST(RaftRules, APendingReadFailsWhenItsLeaderLearnsOfANewerTerm) {
 
 TEST(RaftRules, AOneVoterLeaderConfirmsAReadAtOnce) {
   Fixture f = voter_in({kMa}, 1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   ASSERT_TRUE(f.m.is_leader());
   f.m.read(f.now, 2);
   auto ready = only<raft_effect::ReadReady>(drain(f.m));

@@ -121,7 +121,7 @@ TEST(RaftRules, VoteGrantedToACandidateWhoseLogEqualsOurs) {
 
 TEST(RaftRules, ACandidateHasVotedForItselfAndDeniesOthersInItsTerm) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   persist_all(f.m, f.now,
               f.feed(kB, VoteResponse{f.from(kMb, 1), 2, /*pre_vote=*/true, Vote::kGranted}));
   ASSERT_EQ(f.m.role(), Role::kCandidate);
@@ -135,7 +135,7 @@ TEST(RaftRules, ACandidateHasVotedForItselfAndDeniesOthersInItsTerm) {
 
 TEST(RaftRules, VoteRequestWithHigherTermTurnsACandidateIntoAFollower) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   persist_all(f.m, f.now,
               f.feed(kB, VoteResponse{f.from(kMb, 1), 2, /*pre_vote=*/true, Vote::kGranted}));
   ASSERT_EQ(f.m.role(), Role::kCandidate);
@@ -189,7 +189,7 @@ TEST(RaftRules, AnElectionStartsWithAPreVoteThatChangesNoTerm) {
 
 TEST(RaftRules, APreCandidateWithoutAMajorityOfPreVotesStartsNoElection) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   auto effects = f.feed(kB, VoteResponse{f.from(kMb, 1), 2, true, Vote::kDenied});
   effects = f.feed(kC, VoteResponse{f.from(kMc, 1), 2, true, Vote::kDenied});
   EXPECT_EQ(f.m.role(), Role::kPreCandidate);
@@ -199,7 +199,7 @@ TEST(RaftRules, APreCandidateWithoutAMajorityOfPreVotesStartsNoElection) {
 
 TEST(RaftRules, PreVoteDeniedWithAHigherTermTurnsAPreCandidateIntoAFollower) {
   Fixture f = abc_voter(1);
-  persist_all(f.m, f.now, f.tick_at(f.now + 1s));
+  f.tick_and_persist(f.now + 1s);
   ASSERT_EQ(f.m.role(), Role::kPreCandidate);
   f.feed(kB, VoteResponse{f.from(kMb, 4), 2, true, Vote::kDenied});
   EXPECT_EQ(f.m.role(), Role::kFollower);

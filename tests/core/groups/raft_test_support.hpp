@@ -102,6 +102,13 @@ struct Fixture {
     m.handle_timeout(now);
     return drain(m);
   }
+  // Ticks at `at`, then acknowledges every Persist of the tick at that time; returns what the
+  // acknowledgements released. (As one call, not `persist_all(f.m, f.now, f.tick_at(...))`: the
+  // order in which arguments are evaluated is unspecified, and clang reads `now` first.)
+  std::vector<RaftEffect> tick_and_persist(Instant at) {
+    const std::vector<RaftEffect> effects = tick_at(at);
+    return persist_all(m, now, effects);
+  }
   // Wins an election at the next term with the pre-votes and votes of `voters` (in order, until
   // the machine leads); returns with every effect drained.
   void win_with(const std::vector<Member>& voters) {

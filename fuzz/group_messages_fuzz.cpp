@@ -109,22 +109,39 @@ groups::LogEntry config_entry(groups::Term term, std::vector<groups::Member> vot
   return {term, groups::EntryKind::kConfig, smalti::encode(groups::VoterSet{std::move(voters)})};
 }
 
-// The durable medium as a LogStore would keep it, fed the Persist effects in order.
+// The durable medium as a LogStore and SnapshotStore would keep it, fed the Persist effects in
+// order: `log` holds the entries after `base`.
 struct ModelStore {
   groups::HardState hard_state;
+  groups::Cursor base;
   std::vector<groups::LogEntry> log;
+  std::optional<groups::Snapshot> snapshot;
 
+  groups::Index last_index() const { return base.index + log.size(); }
   void apply(const groups::raft_effect::Persist& p) {
+    if (p.drop_snapshot) snapshot.reset();
+    if (p.snapshot) snapshot = *p.snapshot;
     if (p.hard_state) hard_state = *p.hard_state;
+    if (p.reset_to) {
+      base = *p.reset_to;
+      log.clear();
+    }
     if (p.truncate_from) {
-      SMALTI_ASSERT(*p.truncate_from >= 1, "Persist truncates the sentinel");
-      if (*p.truncate_from <= log.size()) log.resize(*p.truncate_from - 1);
+      SMALTI_ASSERT(*p.truncate_from > base.index, "Persist truncates a pruned entry");
+      if (*p.truncate_from <= last_index()) log.resize(*p.truncate_from - 1 - base.index);
     }
     if (!p.entries.empty()) {
-      SMALTI_ASSERT(p.append_from >= 1 && p.append_from <= log.size() + 1,
+      SMALTI_ASSERT(p.append_from > base.index && p.append_from <= last_index() + 1,
                     "Persist appends past the end of the stored log");
-      log.resize(p.append_from - 1);
+      log.resize(p.append_from - 1 - base.index);
       log.insert(log.end(), p.entries.begin(), p.entries.end());
+    }
+    if (p.prune_through && p.prune_through->index > base.index) {
+      SMALTI_ASSERT(snapshot && snapshot->meta.index >= p.prune_through->index,
+                    "Persist prunes entries no stored snapshot holds");
+      const auto drop = std::min<std::size_t>(p.prune_through->index - base.index, log.size());
+      log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(drop));
+      base = *p.prune_through;
     }
   }
 };
@@ -319,21 +336,57 @@ class Driver {
   }
 
   // Log replay catch-up messages (raft_catch_up.cpp): availability questions and answers,
-  // fetches, and chunks of entries at indexes near A's commit index.
+  // fetches, and chunks of entries at indexes near A's commit index; snapshot offers, fetches
+  // and chunks (raft_snapshot.cpp) of one of two small snapshots near A's commit index, whose
+  // meta may be well formed or not and whose chunk may be the right bytes or not.
   groups::RaftMessage sync_message(Input& in, const groups::Header& h) {
     const std::uint8_t kind = in.byte();
     const groups::Index near = raft_.commit_index() + 1 + in.byte() % 4;
-    switch (kind % 3) {
+    switch (kind % 6) {
       case 0:
-        return groups::SyncAvailability{h, (kind & 4) != 0, in.byte() % 3u, near + in.byte()};
+        return groups::SyncAvailability{h, (kind & 4) != 0, in.byte() % 3u, near + in.byte(), {}};
       case 1:
         return groups::SyncFetch{h, in.byte() % 8u, in.byte() % 16u};
-      default: {
+      case 2: {
         groups::SyncEntries m{h, near, {}};
         for (int n = (kind >> 3) % 5; n > 0; --n) m.entries.push_back(entry(in));
         return m;
       }
+      case 3: {
+        const groups::Snapshot snap = crafted_snapshot(in, h, near);
+        return groups::SyncAvailability{h, false, near + 1 + in.byte() % 4, near + in.byte(),
+                                        snap.meta};
+      }
+      case 4:
+        return groups::SnapshotFetch{h, near + in.byte() % 4,
+                                     crafted_snapshot(in, h, near).meta.digest,
+                                     groups::kSnapshotChunkBytes * (in.byte() % 2)};
+      default: {
+        const groups::Snapshot snap = crafted_snapshot(in, h, near);
+        const bool right = (kind & 8) == 0;
+        const smalti::SharedBytes data = right ? snap.data : smalti::SharedBytes(Bytes{1, 2});
+        return groups::SnapshotChunk{
+            h,
+            snap.meta.index,
+            snap.meta.digest,
+            0,
+            data,
+            groups::snapshot_chunk_checksum(snap.meta.index, 0, data.view())};
+      }
     }
+  }
+
+  // One of two small snapshots at an index near A's commit index, offered by a member of term
+  // h.term; its meta is well formed unless the next byte says otherwise.
+  groups::Snapshot crafted_snapshot(Input& in, const groups::Header& h, groups::Index near) {
+    const std::uint8_t b = in.byte();
+    const Bytes data = (b & 1) ? Bytes{7, 7, 7} : Bytes{1, 2, 3, 4, 5};
+    groups::SnapshotMeta meta{near + (b >> 1) % 3, std::max<groups::Term>(1, h.term),
+                              h.cluster,           groups::VoterSet{{kMa, kMb, kMc}},
+                              data.size(),         Digest::hash(data)};
+    if ((b & 16) != 0) meta.config.voters.clear();  // not well formed
+    if ((b & 32) != 0) meta.size += 1;              // the bytes will not add up
+    return groups::Snapshot{meta, data};
   }
 
   groups::RaftMessage craft(Input& in, std::uint8_t mod) {
@@ -442,6 +495,12 @@ class Driver {
         break;
       }
       case 3:
+        if ((mod & 2) != 0) {
+          // The worker's snapshot at an index at or below the commit index (or a wrong one).
+          const groups::Index at = committed_ > 0 ? committed_ - in.byte() % 3 : in.byte() % 2;
+          (void)raft_.take_snapshot(now_, at, Bytes{static_cast<std::uint8_t>(at)}, in.byte() % 4);
+          break;
+        }
         reads_.insert(next_read_);
         raft_.read(now_, next_read_++);
         break;
@@ -679,6 +738,12 @@ class Driver {
       } else if (std::holds_alternative<groups::raft_effect::Reset>(*effect)) {
         committed_ = 0;
         session_.handle_reset(now_);
+      } else if (auto* r = std::get_if<groups::raft_effect::Restore>(&*effect)) {
+        SMALTI_ASSERT(raft_.snapshot() && raft_.snapshot()->meta.index == r->index,
+                      "Restore names a snapshot the machine does not hold");
+        SMALTI_ASSERT(r->index > committed_, "Restore of a snapshot already applied");
+        committed_ = r->index;
+        session_.handle_applied(now_, committed_);
       }
     }
   }
@@ -716,10 +781,15 @@ class Driver {
     raft_.invariants();
     // The model store rebuilt from the Persist effects is the machine's own state.
     const groups::RaftLog& log = raft_.log();
-    SMALTI_ASSERT(store_.log.size() == log.last_index(), "Persist effects miss log entries");
-    for (groups::Index i = 1; i <= log.last_index(); ++i) {
-      SMALTI_ASSERT(store_.log[i - 1] == log.at(i), "Persist effects disagree with the log");
+    SMALTI_ASSERT(store_.last_index() == log.last_index(), "Persist effects miss log entries");
+    SMALTI_ASSERT(store_.base == log.base(), "Persist effects miss a pruning");
+    for (groups::Index i = log.first_index(); i <= log.last_index(); ++i) {
+      SMALTI_ASSERT(store_.log[i - 1 - store_.base.index] == log.at(i),
+                    "Persist effects disagree with the log");
     }
+    SMALTI_ASSERT((store_.snapshot.has_value() == (raft_.snapshot() != nullptr)) &&
+                      (!store_.snapshot || *store_.snapshot == *raft_.snapshot()),
+                  "Persist effects miss the snapshot");
     SMALTI_ASSERT(store_.hard_state == raft_.hard_state(), "Persist effects miss the hard state");
     SMALTI_ASSERT(raft_.term() >= term_, "the term went backwards");
     term_ = raft_.term();

@@ -14,6 +14,8 @@
 // the group's ConsensusConfig (the jitters follow: 30% of the heartbeat, 25% of the timeout).
 // With --data-dir DIR (and the same --identity across runs) the group's term, vote and log are
 // kept in SQLite under DIR/<peer id>/, so a killed node resumes its membership and its log.
+// --snapshot-every N snapshots the command log every N entries and prunes the log up to
+// --snapshot-keep N entries before it (SnapshotPolicy; defaults 10,000 and 1,000).
 // --quiet-state drops the per-commit state lines. --bench INFLIGHT:COMMANDS (repeatable, with
 // --bench-payload BYTES, --bench-leader-only) runs the bench mode (node_bench.hpp) and exits
 // after its last phase.
@@ -55,6 +57,7 @@ void usage() {
                "                    [--heartbeat-interval MS] [--election-timeout MS]\n"
                "                    [--bootstrap-delay MS] [--print-applied]\n"
                "                    [--command-prefix TEXT] [--quiet-state]\n"
+               "                    [--snapshot-every N] [--snapshot-keep N]\n"
                "                    [--bench INFLIGHT:COMMANDS]... [--bench-payload BYTES]\n"
                "                    [--bench-leader-only]]\n");
 }
@@ -107,6 +110,13 @@ bool parse_group_flag(const std::string& flag, const std::string& value, Args& a
     auto n = positive(value);
     if (n) args.bench.payload = *n;
     return n.has_value() && *n >= 16 && *n <= kMaxBenchPayload;
+  }
+  if (flag == "--snapshot-every" || flag == "--snapshot-keep") {
+    std::uint64_t n = 0;
+    const auto [end, err] = std::from_chars(value.data(), value.data() + value.size(), n);
+    (flag == "--snapshot-every" ? args.group.snapshots.every_entries
+                                : args.group.snapshots.retain_entries) = n;
+    return err == std::errc() && end == value.data() + value.size();
   }
   if (flag == "--bootstrap-expect") {
     auto n = positive(value);

@@ -17,6 +17,30 @@ void CommandLog::apply(const Command& command, const groups::ApplyContext&) {
 
 namespace {
 
+struct CommandLogState {
+  std::set<std::string> seen;
+  std::uint64_t applied = 0;
+  Digest chain;
+};
+SMALTI_FIELDS(CommandLogState, seen, applied, chain)
+
+}  // namespace
+
+Bytes CommandLog::snapshot() const {
+  return encode(CommandLogState{seen, applied, chain});
+}
+
+Status CommandLog::restore(ByteView state) {
+  auto decoded = decode<CommandLogState>(state);
+  if (!decoded.is_ok()) return decoded.status();
+  seen = std::move(decoded->seen);
+  applied = decoded->applied;
+  chain = decoded->chain;
+  return Status::ok();
+}
+
+namespace {
+
 constexpr Duration kRetryAfter = 200ms;
 
 // Submits `count` commands named after this node, each retried until it commits.
@@ -41,9 +65,15 @@ Task<void> submit(Network& net, groups::Group<CommandLog> group, std::uint32_t c
 
 Task<void> report_state(groups::Group<CommandLog> group, Say say) {
   groups::Index seen = 0;
+  std::uint64_t installed = 0;
   while (true) {
     co_await group.when().committed_reaches(seen + 1);
     seen = group.committed();
+    const std::uint64_t now_installed = group.raft().catch_up_stats().snapshots_installed;
+    if (now_installed != installed) {
+      installed = now_installed;
+      say("snapshots installed=" + std::to_string(installed));
+    }
     const CommandLog& log = group.state();
     say("state applied=" + std::to_string(log.applied) + " digest=" + log.chain.to_hex());
   }
@@ -56,6 +86,7 @@ Result<groups::Group<CommandLog>> start_group_mode(Network& net, const GroupMode
                    .with_key(groups::GroupKey::from_secret(mode.secret))
                    .with_state_machine(CommandLog{.on_applied = mode.print_applied ? say : Say()})
                    .with_consensus_config(mode.consensus)
+                   .with_snapshots(mode.snapshots)
                    .join();
   if (!group.is_ok()) return group.status();
   // Each task holds a handle: the membership lasts until the node stops and cancels them.

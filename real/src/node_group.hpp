@@ -32,6 +32,9 @@ struct CommandLog {
   Digest signature() const { return Digest::from_string("smalti.node.command-log.v1"); }
   void apply(const Command& command, const groups::ApplyContext&);
   QueryResult query(const Query&) const { return applied; }
+  // The commands seen, the count and the chain (the group snapshots it, --snapshot-every).
+  Bytes snapshot() const;
+  Status restore(ByteView state);
 };
 
 struct GroupMode {
@@ -41,7 +44,9 @@ struct GroupMode {
   // Commands are "<prefix><n>"; empty: the first 8 hex digits of the peer id and "-".
   std::string command_prefix;
   groups::ConsensusConfig consensus;
-  bool print_state = true;  // a "state applied=..." line per commit
+  groups::SnapshotPolicy snapshots;  // --snapshot-every N, --snapshot-keep N
+  bool print_state = true;           // a "state applied=..." line per commit, and one per snapshot
+                                     // installed from other members ("snapshots installed=<n>")
 };
 
 using Say = std::function<void(const std::string&)>;

@@ -139,9 +139,9 @@ void DurabilityChecker::check_ack(const SentFrame& sent, const groups::GroupId& 
   const std::string what = "AppendResponse acknowledging index " + std::to_string(m.index) +
                            " in term " + std::to_string(m.header.term);
   if (!check_incarnation(sent, group, m.header, durable.hard_state, what.c_str())) return;
-  if (durable.log.size() < m.index) {
+  if (durable.last_index() < m.index) {
     fail(sent, "durability: " + what + " from " + who(sent, group) +
-                   ", durable log ends at index " + std::to_string(durable.log.size()));
+                   ", durable log ends at index " + std::to_string(durable.last_index()));
     return;
   }
   auto logs = leaders_.find(group);
@@ -150,12 +150,14 @@ void DurabilityChecker::check_ack(const SentFrame& sent, const groups::GroupId& 
   if (leader == logs->second.end()) return;  // a term no longer kept
   const std::vector<Term>& terms = leader->second.terms;
   const Index from = m.index > kAppendWindow ? m.index - kAppendWindow + 1 : 1;
-  for (Index i = std::min<Index>(m.index, terms.size()); i >= from && i > 0; --i) {
+  // Entries up to the durable base are in the durable snapshot: committed, the leader's too.
+  for (Index i = std::min<Index>(m.index, terms.size()); i >= from && i > durable.base.index; --i) {
     const Term sent_term = terms[i - 1];
-    if (sent_term == 0 || durable.log[i - 1].term == sent_term) continue;
+    const Term stored_term = durable.log[i - durable.base.index - 1].term;
+    if (sent_term == 0 || stored_term == sent_term) continue;
     fail(sent, "durability: " + what + " from " + who(sent, group) + ", the leader's entry " +
                    std::to_string(i) + " has term " + std::to_string(sent_term) +
-                   ", the durable log's " + std::to_string(durable.log[i - 1].term));
+                   ", the durable log's " + std::to_string(stored_term));
     return;
   }
 }

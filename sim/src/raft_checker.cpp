@@ -18,14 +18,14 @@ Index RaftChecker::max_committed() const {
 
 void RaftChecker::observe(MemberKey member, const groups::RaftMachine& raft) {
   MemberView& view = members_[member];
-  refresh(view, raft);
+  if (!refresh(view, raft)) return;
   check_leader(member, view, raft);
   check_commit(member, view, raft.commit_index());
 }
 
 // Re-digests the log from its first change since the last observation and records each new
 // (index, term) for log matching.
-void RaftChecker::refresh(MemberView& view, const groups::RaftMachine& raft) {
+bool RaftChecker::refresh(MemberView& view, const groups::RaftMachine& raft) {
   const groups::RaftLog& log = raft.log();
   if (view.cluster != raft.cluster() || view.machine != &raft) {
     view = MemberView{};
@@ -41,6 +41,22 @@ void RaftChecker::refresh(MemberView& view, const groups::RaftMachine& raft) {
   }
   view.terms.resize(same);
   view.prefix.resize(same);
+  const Index base = log.base().index;
+  if (same < base) {
+    // Entries up to the base are in the member's snapshot, which holds committed entries only:
+    // the prefix there is the committed one.
+    const std::vector<Digest>& committed = committed_[view.cluster];
+    if (committed.size() < base) {
+      fail("state machine safety: a member holds a snapshot up to index " + std::to_string(base) +
+           " past the " + std::to_string(committed.size()) + " entries committed");
+      view.machine = nullptr;  // look again next time
+      return false;
+    }
+    view.terms.resize(base, 0);
+    view.prefix.insert(view.prefix.end(), committed.begin() + static_cast<std::ptrdiff_t>(same),
+                       committed.begin() + static_cast<std::ptrdiff_t>(base));
+    same = base;
+  }
   for (Index i = same + 1; i <= log.last_index(); ++i) {
     const groups::LogEntry& e = log.at(i);
     const Digest before = i == 1 ? Digest::zero() : view.prefix[i - 2];
@@ -54,6 +70,7 @@ void RaftChecker::refresh(MemberView& view, const groups::RaftMachine& raft) {
     }
   }
   if (view.commit > log.last_index()) view.commit = 0;  // a reset member starts over
+  return true;
 }
 
 void RaftChecker::check_leader(MemberKey member, MemberView& view,

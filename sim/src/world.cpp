@@ -397,8 +397,11 @@ bool World::buggify(HostId id, std::string_view point) {
   if (it == buggify_points_.end()) {
     // Whether a point is enabled depends only on the seed and its name, not on when it is met.
     Rng decide = rng_.derive(std::string("buggify:").append(point));
+    const auto& only = options_.buggify_only;
+    const bool allowed = only.empty() || std::find(only.begin(), only.end(), point) != only.end();
     it = buggify_points_
-             .emplace(std::string(point), decide.chance(options_.buggify_enable_probability))
+             .emplace(std::string(point),
+                      decide.chance(options_.buggify_enable_probability) && allowed)
              .first;
   }
   if (!it->second || !buggify_rng_.chance(options_.buggify_fire_probability)) return false;

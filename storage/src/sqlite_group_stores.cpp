@@ -11,7 +11,13 @@ constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS state(id INTEGER PRIMARY KEY, value BLOB NOT NULL, "
     "checksum BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS log(idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, "
-    "kind INTEGER NOT NULL, payload BLOB NOT NULL, checksum BLOB NOT NULL);";
+    "kind INTEGER NOT NULL, payload BLOB NOT NULL, checksum BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshot(id INTEGER PRIMARY KEY, meta BLOB NOT NULL, "
+    "data BLOB NOT NULL, checksum BLOB NOT NULL);";
+
+// Rows of the state table.
+constexpr std::int64_t kHardStateRow = 1;
+constexpr std::int64_t kLogBaseRow = 2;
 
 Bytes u64_bytes(std::uint64_t v) {
   Bytes out(8);
@@ -28,6 +34,13 @@ ByteView digest_view(const Digest& d) {
   return ByteView(d.bytes().data(), d.bytes().size());
 }
 
+// A blob of a row, copied out of SQLite's buffer (valid only until the next step).
+SharedBytes copy_of(ByteView blob) {
+  if (blob.empty()) return {};
+  auto owner = std::make_shared<const Bytes>(blob.begin(), blob.end());
+  return SharedBytes(owner, ByteView(*owner));
+}
+
 bool same(ByteView a, ByteView b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
@@ -42,6 +55,11 @@ Digest entry_checksum(groups::Index index, const groups::LogEntry& entry) {
       {as_bytes("smalti.entry"), idx, term, ByteView(&kind, 1), entry.payload.view()});
 }
 
+Digest snapshot_checksum(ByteView meta, ByteView data) {
+  const Bytes meta_size = u64_bytes(meta.size());
+  return Digest::from_parts({as_bytes("smalti.snapshot"), meta_size, meta, data});
+}
+
 Result<std::shared_ptr<SqliteGroupStores>> SqliteGroupStores::open(SqliteVfs& vfs,
                                                                    const std::string& path,
                                                                    StorageRunner& runner) {
@@ -53,23 +71,31 @@ Result<std::shared_ptr<SqliteGroupStores>> SqliteGroupStores::open(SqliteVfs& vf
   return stores;
 }
 
+// Reads a checksummed row of the state table into `out`; false when there is none.
+template <typename T>
+Result<bool> read_state_row(Database& db, std::int64_t id, const char* what, T& out) {
+  SMALTI_ASSIGN_OR_RETURN(
+      Statement row,
+      db.prepare("SELECT value, checksum FROM state WHERE id = " + std::to_string(id)));
+  SMALTI_ASSIGN_OR_RETURN(bool found, row.step());
+  if (!found) return false;
+  const ByteView value = row.column_blob(0);
+  if (!same(row.column_blob(1), digest_view(state_checksum(value)))) {
+    return error(StatusCode::kMalformed, db.path() + ": the " + what + " fails its checksum");
+  }
+  auto decoded = decode<T>(value);
+  if (!decoded.is_ok()) {
+    return error(StatusCode::kMalformed, db.path() + ": the " + what + " does not decode");
+  }
+  out = *decoded;
+  return true;
+}
+
 Status SqliteGroupStores::read_back() {
   Database& db = *shared_->db;
   const std::string& path = db.path();
-  SMALTI_ASSIGN_OR_RETURN(Statement state,
-                          db.prepare("SELECT value, checksum FROM state WHERE id = 1"));
-  SMALTI_ASSIGN_OR_RETURN(bool has_state, state.step());
-  if (has_state) {
-    const ByteView value = state.column_blob(0);
-    if (!same(state.column_blob(1), digest_view(state_checksum(value)))) {
-      return error(StatusCode::kMalformed, path + ": the state row fails its checksum");
-    }
-    auto decoded = decode<groups::HardState>(value);
-    if (!decoded.is_ok()) {
-      return error(StatusCode::kMalformed, path + ": the state row does not decode");
-    }
-    state_ = *decoded;
-  }
+  SMALTI_RETURN_IF_ERROR(read_state_row(db, kHardStateRow, "state row", state_).status());
+  SMALTI_RETURN_IF_ERROR(read_state_row(db, kLogBaseRow, "log base row", base_).status());
   SMALTI_ASSIGN_OR_RETURN(
       Statement rows,
       db.prepare("SELECT idx, term, kind, payload, checksum FROM log ORDER BY idx"));
@@ -77,25 +103,44 @@ Status SqliteGroupStores::read_back() {
     SMALTI_ASSIGN_OR_RETURN(bool row, rows.step());
     if (!row) break;
     const auto index = static_cast<groups::Index>(rows.column_int(0));
-    if (index != log_.size() + 1) {
+    const groups::Index expected = base_.index + log_.size() + 1;
+    if (index != expected) {
       return error(StatusCode::kMalformed,
-                   path + ": log entry " + std::to_string(log_.size() + 1) + " is missing");
+                   path + ": log entry " + std::to_string(expected) + " is missing");
     }
     const std::int64_t kind = rows.column_int(2);
     if (kind < 0 || kind > static_cast<std::int64_t>(groups::EntryKind::kConfig)) {
       return error(StatusCode::kMalformed,
                    path + ": log entry " + std::to_string(index) + " has an unknown kind");
     }
-    const ByteView payload = rows.column_blob(3);
     groups::LogEntry entry{static_cast<groups::Term>(rows.column_int(1)),
-                           static_cast<groups::EntryKind>(kind),
-                           Bytes(payload.begin(), payload.end())};
+                           static_cast<groups::EntryKind>(kind), copy_of(rows.column_blob(3))};
     if (!same(rows.column_blob(4), digest_view(entry_checksum(index, entry)))) {
       return error(StatusCode::kMalformed,
                    path + ": log entry " + std::to_string(index) + " fails its checksum");
     }
     log_.push_back(std::move(entry));
   }
+  return read_snapshot();
+}
+
+// The snapshot row: its checksum, its meta, and its data against the meta's size and digest.
+Status SqliteGroupStores::read_snapshot() {
+  Database& db = *shared_->db;
+  SMALTI_ASSIGN_OR_RETURN(Statement row,
+                          db.prepare("SELECT meta, data, checksum FROM snapshot WHERE id = 1"));
+  SMALTI_ASSIGN_OR_RETURN(bool found, row.step());
+  if (!found) return Status::ok();
+  const ByteView meta = row.column_blob(0);
+  const ByteView data = row.column_blob(1);
+  if (!same(row.column_blob(2), digest_view(snapshot_checksum(meta, data)))) {
+    return error(StatusCode::kMalformed, db.path() + ": the snapshot fails its checksum");
+  }
+  auto decoded = decode<groups::SnapshotMeta>(meta);
+  if (!decoded.is_ok() || decoded->size != data.size() || Digest::hash(data) != decoded->digest) {
+    return error(StatusCode::kMalformed, db.path() + ": the snapshot does not decode");
+  }
+  snapshot_ = groups::Snapshot{*decoded, copy_of(data)};
   return Status::ok();
 }
 
@@ -122,6 +167,27 @@ void SqliteGroupStores::append(groups::Index at, std::vector<groups::LogEntry> e
   pending_.push_back(std::move(op));
 }
 
+void SqliteGroupStores::prune_through(groups::Cursor through) {
+  Op op;
+  op.kind = Op::Kind::kPrune;
+  op.base = through;
+  pending_.push_back(std::move(op));
+}
+
+void SqliteGroupStores::reset_to(groups::Cursor base) {
+  Op op;
+  op.kind = Op::Kind::kReset;
+  op.base = base;
+  pending_.push_back(std::move(op));
+}
+
+void SqliteGroupStores::save_snapshot(std::optional<groups::Snapshot> snapshot) {
+  Op op;
+  op.kind = Op::Kind::kSnapshot;
+  op.snapshot = std::move(snapshot);
+  pending_.push_back(std::move(op));
+}
+
 void SqliteGroupStores::sync(std::function<void(Status)> done) {
   ++syncs_;
   runner_.run(
@@ -135,36 +201,7 @@ Status SqliteGroupStores::write_batch(Shared& shared, const std::vector<Op>& ops
   Database& db = *shared.db;
   auto apply = [&]() -> Status {
     SMALTI_RETURN_IF_ERROR(db.begin());
-    SMALTI_ASSIGN_OR_RETURN(
-        Statement save,
-        db.prepare("INSERT OR REPLACE INTO state(id, value, checksum) VALUES(1, ?1, ?2)"));
-    SMALTI_ASSIGN_OR_RETURN(Statement truncate, db.prepare("DELETE FROM log WHERE idx >= ?1"));
-    SMALTI_ASSIGN_OR_RETURN(
-        Statement insert,
-        db.prepare("INSERT OR REPLACE INTO log(idx, term, kind, payload, checksum) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5)"));
-    for (const Op& op : ops) {
-      if (op.kind == Op::Kind::kSave) {
-        const Bytes value = encode(op.state);
-        SMALTI_RETURN_IF_ERROR(save.bind(1, value));
-        SMALTI_RETURN_IF_ERROR(save.bind(2, digest_view(state_checksum(value))));
-        SMALTI_RETURN_IF_ERROR(save.run());
-        continue;
-      }
-      // An append replaces whatever was at and after its first index, as a truncate does.
-      SMALTI_RETURN_IF_ERROR(truncate.bind(1, static_cast<std::int64_t>(op.index)));
-      SMALTI_RETURN_IF_ERROR(truncate.run());
-      groups::Index index = op.index;
-      for (const groups::LogEntry& entry : op.entries) {
-        SMALTI_RETURN_IF_ERROR(insert.bind(1, static_cast<std::int64_t>(index)));
-        SMALTI_RETURN_IF_ERROR(insert.bind(2, static_cast<std::int64_t>(entry.term)));
-        SMALTI_RETURN_IF_ERROR(insert.bind(3, static_cast<std::int64_t>(entry.kind)));
-        SMALTI_RETURN_IF_ERROR(insert.bind(4, entry.payload.view()));
-        SMALTI_RETURN_IF_ERROR(insert.bind(5, digest_view(entry_checksum(index, entry))));
-        SMALTI_RETURN_IF_ERROR(insert.run());
-        ++index;
-      }
-    }
+    for (const Op& op : ops) SMALTI_RETURN_IF_ERROR(write_op(db, op));
     return db.commit();
   };
   Status status = apply();
@@ -173,6 +210,70 @@ Status SqliteGroupStores::write_batch(Shared& shared, const std::vector<Op>& ops
     shared.failed = status;
   }
   return status;
+}
+
+namespace {
+
+Status save_state_row(Database& db, std::int64_t id, const Bytes& value) {
+  SMALTI_ASSIGN_OR_RETURN(
+      Statement save,
+      db.prepare("INSERT OR REPLACE INTO state(id, value, checksum) VALUES(?1, ?2, ?3)"));
+  SMALTI_RETURN_IF_ERROR(save.bind(1, id));
+  SMALTI_RETURN_IF_ERROR(save.bind(2, value));
+  SMALTI_RETURN_IF_ERROR(save.bind(3, digest_view(state_checksum(value))));
+  return save.run();
+}
+
+Status delete_log(Database& db, const char* where, groups::Index index) {
+  SMALTI_ASSIGN_OR_RETURN(Statement remove, db.prepare(std::string("DELETE FROM log ") + where));
+  if (index != 0) SMALTI_RETURN_IF_ERROR(remove.bind(1, static_cast<std::int64_t>(index)));
+  return remove.run();
+}
+
+}  // namespace
+
+Status SqliteGroupStores::write_op(Database& db, const Op& op) {
+  switch (op.kind) {
+    case Op::Kind::kSave:
+      return save_state_row(db, kHardStateRow, encode(op.state));
+    case Op::Kind::kPrune:
+      SMALTI_RETURN_IF_ERROR(delete_log(db, "WHERE idx <= ?1", op.base.index));
+      return save_state_row(db, kLogBaseRow, encode(op.base));
+    case Op::Kind::kReset:
+      SMALTI_RETURN_IF_ERROR(delete_log(db, "", 0));
+      return save_state_row(db, kLogBaseRow, encode(op.base));
+    case Op::Kind::kSnapshot: {
+      if (!op.snapshot) return db.exec("DELETE FROM snapshot");
+      const Bytes meta = encode(op.snapshot->meta);
+      const ByteView data = op.snapshot->data.view();
+      SMALTI_ASSIGN_OR_RETURN(
+          Statement save, db.prepare("INSERT OR REPLACE INTO snapshot(id, meta, data, checksum) "
+                                     "VALUES(1, ?1, ?2, ?3)"));
+      SMALTI_RETURN_IF_ERROR(save.bind(1, meta));
+      SMALTI_RETURN_IF_ERROR(save.bind(2, data));
+      SMALTI_RETURN_IF_ERROR(save.bind(3, digest_view(snapshot_checksum(meta, data))));
+      return save.run();
+    }
+    case Op::Kind::kTruncate:
+    case Op::Kind::kAppend:
+      break;
+  }
+  // An append replaces whatever was at and after its first index, as a truncate does.
+  SMALTI_RETURN_IF_ERROR(delete_log(db, "WHERE idx >= ?1", op.index));
+  SMALTI_ASSIGN_OR_RETURN(
+      Statement insert, db.prepare("INSERT OR REPLACE INTO log(idx, term, kind, payload, checksum) "
+                                   "VALUES(?1, ?2, ?3, ?4, ?5)"));
+  groups::Index index = op.index;
+  for (const groups::LogEntry& entry : op.entries) {
+    SMALTI_RETURN_IF_ERROR(insert.bind(1, static_cast<std::int64_t>(index)));
+    SMALTI_RETURN_IF_ERROR(insert.bind(2, static_cast<std::int64_t>(entry.term)));
+    SMALTI_RETURN_IF_ERROR(insert.bind(3, static_cast<std::int64_t>(entry.kind)));
+    SMALTI_RETURN_IF_ERROR(insert.bind(4, entry.payload.view()));
+    SMALTI_RETURN_IF_ERROR(insert.bind(5, digest_view(entry_checksum(index, entry))));
+    SMALTI_RETURN_IF_ERROR(insert.run());
+    ++index;
+  }
+  return Status::ok();
 }
 
 }  // namespace smalti::storage

@@ -33,7 +33,7 @@ class SqliteStoreProvider final : public groups::StoreProvider {
     SMALTI_RETURN_IF_ERROR(opened.status());
     // One object is both stores: the group syncs it once per Persist.
     std::shared_ptr<SqliteGroupStores> stores(*opened, (*opened)->stores.get());
-    return groups::GroupStores{stores, stores};
+    return groups::GroupStores{stores, stores, stores};
   }
 
   std::string describe() const override {

@@ -27,6 +27,29 @@ struct Counter {
   QueryResult query(const Query&) const { return value; }
 };
 
+// A Counter with snapshot() / restore(); `ballast` bytes of padding make its snapshot as large
+// as a test needs (several chunks).
+struct SnapshotCounter : Counter {
+  std::uint64_t ballast = 0;
+  Digest signature() const { return Digest::from_string("test.snapshot_counter.v1"); }
+  Bytes snapshot() const {
+    Bytes out = encode(std::vector<std::uint64_t>{value, applied_commands});
+    out.resize(out.size() + ballast, 0xab);
+    return out;
+  }
+  Status restore(ByteView state) {
+    Decoder d(state);
+    std::vector<std::uint64_t> fields;
+    SMALTI_RETURN_IF_ERROR(decode_from(d, fields));
+    if (fields.size() != 2 || d.remaining() != ballast) {
+      return error(StatusCode::kMalformed, "not a SnapshotCounter snapshot");
+    }
+    value = fields[0];
+    applied_commands = fields[1];
+    return Status::ok();
+  }
+};
+
 // A Counter whose members may differ in how willing they are to lead (not in the GroupId).
 struct PreferenceCounter : Counter {
   groups::LeadershipPreference preference;
@@ -65,11 +88,13 @@ template <typename M = Counter>
 class GroupCluster {
  public:
   // Member i runs make(i) (M{} without one).
-  // `options` adjusts each member's NetworkOptions (its storage, for example).
+  // `options` adjusts each member's NetworkOptions (its storage, for example); `snapshots` is the
+  // members' snapshot policy (for machines with snapshot() / restore()).
   GroupCluster(World& world, std::size_t n, groups::ConsensusConfig consensus = fast_consensus(),
                std::string key = "test.group", std::function<M(std::size_t)> make = {},
-               std::function<void(NetworkOptions&)> options = {})
-      : world_(world), options_(std::move(options)), durability_(world) {
+               std::function<void(NetworkOptions&)> options = {},
+               groups::SnapshotPolicy snapshots = {})
+      : world_(world), options_(std::move(options)), snapshots_(snapshots), durability_(world) {
     for (std::size_t i = 0; i < n; ++i) add(consensus, key, make ? make(i) : M{});
   }
   // Every group simulation checks that no member promised what was not durable yet.
@@ -98,14 +123,15 @@ class GroupCluster {
     // are checked by what their tests assert after crashes instead.
     if (spec.options.groups.storage) expect_durable_ = false;
     const HostId host = static_cast<HostId>(world_.host_count());
-    spec.setup = [this, host, consensus, key, machine, stores,
-                  log_replay = log_replay_](Network& net) {
+    spec.setup = [this, host, consensus, key, machine, stores, log_replay = log_replay_,
+                  snapshots = snapshots_](Network& net) {
       groups_.erase(host);
       groups::GroupBuilder<M> builder = net.groups()
                                             .with_key(groups::GroupKey::from_secret(key))
                                             .with_state_machine(machine)
                                             .with_consensus_config(consensus)
-                                            .with_log_replay(log_replay);
+                                            .with_log_replay(log_replay)
+                                            .with_snapshots(snapshots);
       if (stores) {
         auto [state, log] = stores(net);
         std::move(builder).with_state_storage(state).with_log_storage(log);
@@ -120,6 +146,8 @@ class GroupCluster {
 
   // The log replay settings of the members added from now on.
   void set_log_replay(groups::LogReplayConfig c) { log_replay_ = c; }
+  // The snapshot policy of the members added from now on.
+  void set_snapshots(groups::SnapshotPolicy p) { snapshots_ = p; }
   const std::vector<HostId>& hosts() const { return hosts_; }
   groups::Group<M>* group(HostId h) {
     auto it = groups_.find(h);
@@ -155,6 +183,7 @@ class GroupCluster {
  private:
   World& world_;
   std::function<void(NetworkOptions&)> options_;
+  groups::SnapshotPolicy snapshots_;
   groups::LogReplayConfig log_replay_;
   DurabilityChecker durability_;
   bool expect_durable_ = true;

@@ -133,6 +133,100 @@ TEST(Groups, MembersWithDifferentKeysNeverBond) {
   for (HostId h : b.hosts()) EXPECT_EQ(b.group(h)->bonds().size(), 1u);
 }
 
+// Compaction: while a member is down its peers snapshot and prune their logs past its position;
+// it comes back, fetches the snapshot in chunks from several members, restores it and catches
+// up by log replay, while commands keep coming. Returns the late member's catch-up figures.
+groups::RaftMachine::CatchUpStats catch_up_from_snapshot(World& world) {
+  GroupCluster<support::SnapshotCounter> c(world, 0);
+  c.set_snapshots(groups::SnapshotPolicy{}.with_every_entries(200).with_retain_entries(50));
+  // Three chunks of snapshot: several members serve one each.
+  support::SnapshotCounter machine;
+  machine.ballast = 2 * groups::kSnapshotChunkBytes + 1000;
+  for (int i = 0; i < 5; ++i) c.add(support::fast_consensus(), "test.group", machine);
+  EXPECT_TRUE(world.run_until([&] { return c.formed(5); }, 60s));
+  RaftChecker checker;
+  auto observe = [&] {
+    for (HostId h : c.hosts()) {
+      if (auto* g = c.group(h)) checker.observe(h, g->raft());
+    }
+  };
+  const HostId leader = *c.leader();
+  const HostId late = leader == c.hosts()[4] ? c.hosts()[3] : c.hosts()[4];
+  c.crash(late);
+  checker.forget(late);
+  // The commands, observed at every step (the checker must see entries before they are pruned).
+  static constexpr std::size_t kBatches = 8, kBatch = 128;
+  std::size_t done = 0;
+  world.network(leader)->spawn([](GroupCluster<support::SnapshotCounter>& cl, HostId h,
+                                  std::size_t& finished) -> Task<void> {
+    for (std::size_t b = 0; b < kBatches; ++b) {
+      auto r = co_await cl.group(h)->execute_many(std::vector<std::uint64_t>(kBatch, 1));
+      EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+      ++finished;
+    }
+  }(c, leader, done));
+  EXPECT_TRUE(world.run_until(
+      [&] {
+        observe();
+        return done == kBatches;
+      },
+      60s));
+  EXPECT_GT(c.group(leader)->raft().log().base().index, 400u) << "the leader did not prune its log";
+  world.restart(late);
+  world.network(leader)->spawn(
+      [](GroupCluster<support::SnapshotCounter>& cl, HostId h, Network& net) -> Task<void> {
+        for (int i = 0; i < 50; ++i) {
+          if (auto* g = cl.group(h)) co_await g->execute(1);
+          co_await net.node().sleep(20ms);
+        }
+      }(c, leader, *world.network(leader)));
+  const std::uint64_t total = kBatches * kBatch + 50;
+  EXPECT_TRUE(world.run_until(
+      [&] {
+        observe();
+        auto* g = c.group(late);
+        return g && g->state().value == total && c.group(leader)->state().value == total;
+      },
+      60s))
+      << "the late member applied " << (c.group(late) ? c.group(late)->state().value : 0);
+  EXPECT_TRUE(checker.ok()) << checker.violations().front();
+  if (!c.group(late)) return {};
+  const groups::RaftMachine& raft = c.group(late)->raft();
+  EXPECT_GT(raft.log().base().index, 0u)
+      << "commit " << raft.commit_index() << ", log " << raft.log().last_index() << ", catching up "
+      << raft.catching_up();
+  EXPECT_EQ(c.group(late)->state().applied_commands, total);
+  return c.group(late)->raft().catch_up_stats();
+}
+
+TEST(Groups, AMemberBehindAPrunedLogCatchesUpFromASnapshotOfSeveralMembers) {
+  World world({.seed = 31});
+  const auto stats = catch_up_from_snapshot(world);
+  EXPECT_GE(stats.snapshots_installed, 1u);
+  EXPECT_GE(stats.snapshot_chunks, 3u);
+  EXPECT_GE(stats.snapshot_served_by.size(), 2u) << "the whole snapshot came from one member";
+  EXPECT_EQ(stats.snapshot_mismatches, 0u);
+}
+
+// The same while members often answer that they no longer hold the snapshot (BUGGIFY's
+// raft.snapshot_gone): their chunks go to other members and the transfer still completes.
+TEST(Groups, ASnapshotTransferResumesWithOtherMembersWhenOneLosesIt) {
+  World world({.seed = 32,
+               .record_trace = true,
+               .buggify = true,
+               .buggify_enable_probability = 1.0,
+               .buggify_fire_probability = 0.3,
+               .buggify_only = {"raft.snapshot_gone"}});
+  const auto stats = catch_up_from_snapshot(world);
+  EXPECT_GE(stats.snapshots_installed, 1u);
+  std::size_t gone = 0;
+  const std::uint64_t point = trace_hash_bytes(as_bytes("raft.snapshot_gone"));
+  for (const TraceRecord& r : world.trace().records()) {
+    gone += world.trace().kind_name(r.kind) == "buggify" && r.a == point;
+  }
+  EXPECT_GE(gone, 1u) << "no member ever answered that the snapshot was gone";
+}
+
 }  // namespace
 }  // namespace smalti::sim
 

@@ -16,7 +16,7 @@ Result<GroupMessage> decode_group_message(std::shared_ptr<const Bytes> frame) {
                  "groups frame of " + std::to_string(frame->size()) + " bytes is too large");
   }
   auto decoded = decode_shared<GroupMessage>(
-      std::move(frame), DecodeLimits{.max_length = kMaxMessageSize, .max_depth = 8});
+      std::move(frame), DecodeLimits{.max_length = kMaxMessageSize, .max_depth = 12});
   if (!decoded.is_ok()) return decoded;
   if (auto* ae = std::get_if<RaftFrame>(&*decoded)) {
     if (auto* m = std::get_if<AppendEntries>(&ae->message);

@@ -203,8 +203,15 @@ void GroupSession::settle_executes() {
     applying_.erase(applying_.begin());
     const Cursor last = calls_.at(id).last;
     calls_.erase(id);
-    if (log_.term_at(last.index) == last.term) {
+    const std::optional<Term> applied_term = log_.term_at(last.index);
+    if (applied_term == last.term) {
       emit(session_effect::ExecuteDone{id, last.index});
+    } else if (!applied_term) {
+      // The entries came in a snapshot from other members: which ones they were is not known.
+      emit(session_effect::ExecuteDone{
+          id, error(StatusCode::kUnavailable,
+                    "the outcome is unknown: the log up to the commands was replaced by a "
+                    "snapshot")});
     } else {
       emit(session_effect::ExecuteDone{
           id, error(StatusCode::kCancelled,

@@ -2,6 +2,9 @@
 // applying committed entries.
 #include "smalti/groups/detail/group_worker.hpp"
 
+#include <algorithm>
+#include <string>
+
 #include "group_router.hpp"
 
 namespace smalti::groups::detail {
@@ -10,26 +13,40 @@ namespace {
 
 struct Recovered {
   HardState hard_state;
-  std::vector<LogEntry> log;
+  RecoveredLog log;
   Status error;
 };
 
 // What the stores kept. A store that cannot be read is reported; the member then starts as a
 // new incarnation, whose first Persist the same store will most likely refuse too.
-Recovered recover(StateStore& state, LogStore& log) {
+Recovered recover(StateStore& state, LogStore& log, SnapshotStore& snapshots) {
   Recovered r;
+  auto keep_first_error = [&](const Status& s) {
+    if (r.error.is_ok()) r.error = s;
+  };
   auto s = state.load_state();
   if (s.is_ok()) {
     r.hard_state = *s;
   } else {
-    r.error = s.status();
+    keep_first_error(s.status());
   }
-  auto l = log.load_log();
-  if (l.is_ok()) {
-    r.log = std::move(l).value();
-  } else if (r.error.is_ok()) {
-    r.error = l.status();
+  auto base = log.load_base();
+  auto entries = log.load_log();
+  auto snapshot = snapshots.load_snapshot();
+  if (!base.is_ok() || !entries.is_ok() || !snapshot.is_ok()) {
+    keep_first_error(!base.is_ok() ? base.status()
+                                   : (!entries.is_ok() ? entries.status() : snapshot.status()));
+    return r;
   }
+  const Index snapshot_index = *snapshot ? (*snapshot)->meta.index : 0;
+  if (snapshot_index < base->index) {
+    // Entries were pruned that no stored snapshot holds: nothing of the log can be trusted, and
+    // the member starts over as a new incarnation (never the voter it was).
+    keep_first_error(error(StatusCode::kMalformed, "the log was pruned past its snapshot"));
+    r.hard_state = HardState{};
+    return r;
+  }
+  r.log = RecoveredLog{*base, std::move(entries).value(), std::move(snapshot).value()};
   return r;
 }
 
@@ -76,7 +93,7 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                             .consensus = spec_.consensus,
                             .handshake_timeout = router.options().handshake_timeout,
                             .buggify = node_.buggify_fn()};
-  Recovered recovered = recover(*spec_.state_store, *spec_.log_store);
+  Recovered recovered = recover(*spec_.state_store, *spec_.log_store, *spec_.snapshot_store);
   if (!opened.is_ok()) store_failed(opened);
   if (!recovered.error.is_ok()) store_failed(recovered.error);
   raft_ =
@@ -97,6 +114,7 @@ GroupWorker::GroupWorker(GroupRouter& router, const GroupId& id, GroupSpec spec,
                     .max_links = kMaxBonds,
                     .buggify = node_.buggify_fn()},
       raft_->log(), node_.now());
+  if (raft_->snapshot()) restore(*raft_->snapshot());
   seen_log_position_ = raft_->log().last();
   seen_truncations_ = raft_->log().truncations();
   pump();
@@ -237,6 +255,11 @@ void GroupWorker::execute_raft(RaftEffect effect) {
           session_->handle_read_failed(now, e.read);
         } else if constexpr (std::is_same_v<E, raft_effect::Reset>) {
           on_reset();
+        } else if constexpr (std::is_same_v<E, raft_effect::Restore>) {
+          // The machine's latest snapshot; a newer one may have been taken since the effect.
+          if (raft_->snapshot() && raft_->snapshot()->meta.index >= e.index) {
+            restore(*raft_->snapshot());
+          }
         }
       },
       effect);
@@ -257,34 +280,52 @@ void GroupWorker::send_raft(const raft_effect::Send& send) {
 }
 
 // Writes in order, then acknowledges the token once the stores report it durable. A store
-// error is never acknowledged: the member then says nothing that depends on the write.
+// error is never acknowledged: the member then says nothing that depends on the write. The
+// stores sync one after another (snapshot, state, log; one sync when they are one object), so
+// a log pruned is never durable before the snapshot that holds what was pruned.
 void GroupWorker::persist(raft_effect::Persist p) {
+  SnapshotStore& snapshots = *spec_.snapshot_store;
+  if (p.drop_snapshot) snapshots.save_snapshot(std::nullopt);
+  if (p.snapshot) snapshots.save_snapshot(*p.snapshot);
   if (p.hard_state) spec_.state_store->save(*p.hard_state);
+  if (p.reset_to) spec_.log_store->reset_to(*p.reset_to);
   if (p.truncate_from) spec_.log_store->truncate_from(*p.truncate_from);
   if (!p.entries.empty()) spec_.log_store->append(p.append_from, std::move(p.entries));
-  auto acknowledge = [this, token = p.token](const Status& s) {
+  if (p.prune_through) spec_.log_store->prune_through(*p.prune_through);
+  std::function<void(Status)> done = [this, token = p.token](const Status& s) {
     if (!router_) return;
     if (!s.is_ok()) return store_failed(s);
     if (!store_error_.is_ok()) return;  // an earlier write may be lost: nothing after it counts
     raft_->handle_persisted(node_.now(), token);
     pump();
   };
-  if (spec_.state_store.get() == dynamic_cast<StateStore*>(spec_.log_store.get())) {
-    spec_.log_store->sync(acknowledge);
-    return;
+  // Each distinct store once, the last one first in this chain of completions.
+  std::vector<std::function<void(std::function<void(Status)>)>> syncs;
+  std::vector<const void*> seen;
+  auto add = [&](auto* store) {
+    const void* identity = dynamic_cast<const void*>(store);
+    if (std::find(seen.begin(), seen.end(), identity) != seen.end()) return;
+    seen.push_back(identity);
+    syncs.emplace_back([store](std::function<void(Status)> next) { store->sync(std::move(next)); });
+  };
+  add(spec_.log_store.get());
+  add(spec_.state_store.get());
+  add(&snapshots);
+  for (std::size_t i = 0; i + 1 < syncs.size(); ++i) {
+    done = [this, sync = syncs[i], next = std::move(done)](const Status& s) {
+      if (!router_) return;
+      if (!s.is_ok()) return store_failed(s);
+      sync(next);
+    };
   }
-  spec_.state_store->sync([this, acknowledge](const Status& s) {
-    if (!router_) return;
-    if (!s.is_ok()) return store_failed(s);
-    spec_.log_store->sync(acknowledge);
-  });
+  syncs.back()(std::move(done));
 }
 
 // The stores given to the builder, else the group's or the node's provider's, else in-memory
 // ones over the node's medium. When the provider cannot open them the member runs on volatile
 // stores and returns the error: it then acknowledges nothing (store_failed).
 Status GroupWorker::open_stores(GroupRouter& router) {
-  if (spec_.state_store && spec_.log_store) return Status::ok();
+  if (spec_.state_store && spec_.log_store && spec_.snapshot_store) return Status::ok();
   if (!spec_.storage) spec_.storage = router.storage();
   std::shared_ptr<MemoryMedium> medium = router.options().medium;
   Status status = Status::ok();
@@ -293,7 +334,9 @@ Status GroupWorker::open_stores(GroupRouter& router) {
     if (stores.is_ok()) {
       if (!spec_.state_store) spec_.state_store = stores->state;
       if (!spec_.log_store) spec_.log_store = stores->log;
-      SMALTI_ASSERT(spec_.state_store && spec_.log_store, "a store provider returned no stores");
+      if (!spec_.snapshot_store) spec_.snapshot_store = stores->snapshot;
+      SMALTI_ASSERT(spec_.state_store && spec_.log_store && spec_.snapshot_store,
+                    "a store provider returned no stores");
       return Status::ok();
     }
     status = stores.status().with_context("opening the stores (" + spec_.storage->describe() + ")");
@@ -312,6 +355,7 @@ Status GroupWorker::open_stores(GroupRouter& router) {
                                                &node_.clock(), latency);
   if (!spec_.state_store) spec_.state_store = memory;
   if (!spec_.log_store) spec_.log_store = memory;
+  if (!spec_.snapshot_store) spec_.snapshot_store = memory;
   return status;
 }
 
@@ -326,7 +370,7 @@ void GroupWorker::store_failed(const Status& why) {
 }
 
 // Applies committed commands in runs of one term, then tells the session (executes and reads
-// wait for it).
+// wait for it). A run also ends where a snapshot is due, which is taken before going on.
 void GroupWorker::apply_committed(Index commit, bool deferred) {
   // Fault point: the state machine is slow, and applies a moment later (whatever is committed
   // by then). Executes and reads wait for the apply; Raft itself goes on.
@@ -334,25 +378,73 @@ void GroupWorker::apply_committed(Index commit, bool deferred) {
     if (apply_timer_.armed_at() == Instant::max()) apply_timer_.arm(node_.now() + kSlowApply);
     return;
   }
-  const RaftLog& log = raft_->log();
+  // A snapshot that could not be restored leaves nothing to apply the log to.
+  if (applied_ < raft_->log().base().index) return;
   std::vector<ByteView> run;
-  auto entries = log.range(applied_ + 1, std::max(commit, applied_));
-  auto next = entries.begin();
   while (applied_ < commit) {
     const Index before = applied_;
+    auto entries = raft_->log().range(applied_ + 1, commit);
+    auto next = entries.begin();
     const Term term = next->term;
     run.clear();
-    for (; applied_ < commit && next->term == term; ++next) {
+    bool due = false;
+    for (; applied_ < commit && next->term == term && !due; ++next) {
       ++applied_;
       if (next->kind == EntryKind::kCommand) run.push_back(next->payload);
+      due = snapshot_due(*next);
     }
     if (!run.empty()) {
       ApplyContext ctx{before, applied_, term, id_, discovery_.config().network};
       const std::size_t skipped = machine_->apply_batch(run, ctx);
       if (skipped) node_.trace("group.undecodable_commands", skipped);
     }
+    if (due) take_snapshot();
   }
   session_->handle_applied(node_.now(), applied_);
+}
+
+bool GroupWorker::snapshot_due(const LogEntry& applied) {
+  const SnapshotPolicy& policy = spec_.snapshots;
+  if (!policy.enabled() || !machine_->snapshots()) return false;
+  bytes_since_snapshot_ += applied.payload.size();
+  return applied_ - snapshot_index_ >= policy.every_entries ||
+         bytes_since_snapshot_ >= policy.every_bytes;
+}
+
+// The session hears of what was applied first: an execute at an index about to be pruned is
+// settled while its entry is still there to check.
+void GroupWorker::take_snapshot() {
+  session_->handle_applied(node_.now(), applied_);
+  const Status taken = raft_->take_snapshot(node_.now(), applied_, machine_->snapshot(),
+                                            spec_.snapshots.retain_entries);
+  snapshot_index_ = applied_;
+  bytes_since_snapshot_ = 0;
+  if (!taken.is_ok()) {
+    node_.trace("group.snapshot_refused", static_cast<std::uint64_t>(taken.code()), applied_);
+    return;
+  }
+  node_.trace("group.snapshot", applied_);
+}
+
+// The state machine becomes the snapshot's state (at start, from the stores; or installed from
+// other members). A state the machine cannot read is surfaced as a store error: the member
+// stops acknowledging and applies nothing more.
+void GroupWorker::restore(const Snapshot& snapshot) {
+  apply_timer_.disarm();
+  const Status restored = machine_->restore(snapshot.data.view());
+  snapshot_index_ = snapshot.meta.index;
+  bytes_since_snapshot_ = 0;
+  if (!restored.is_ok()) {
+    machine_->reset();
+    applied_ = 0;
+    store_failed(restored.with_context("restoring the snapshot at index " +
+                                       std::to_string(snapshot.meta.index)));
+    return;
+  }
+  applied_ = snapshot.meta.index;
+  node_.trace("group.snapshot_restored", applied_);
+  session_->handle_applied(node_.now(), applied_);
+  changed_now_ = true;
 }
 
 void GroupWorker::on_reset() {

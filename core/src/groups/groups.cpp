@@ -72,6 +72,15 @@ Result<std::shared_ptr<GroupWorker>> GroupRouter::join(
     GroupSpec spec, std::unique_ptr<ErasedStateMachine> machine) {
   SMALTI_RETURN_IF_ERROR(spec.consensus.validate());
   SMALTI_RETURN_IF_ERROR(spec.log_replay.validate());
+  SMALTI_RETURN_IF_ERROR(spec.snapshots.validate());
+  if (spec.log_store && !spec.snapshot_store) {
+    spec.snapshot_store = std::dynamic_pointer_cast<SnapshotStore>(spec.log_store);
+    if (!spec.snapshot_store) {
+      return error(StatusCode::kInvalidArgument,
+                   "a group given its own log storage needs snapshot storage too "
+                   "(with_snapshot_storage)");
+    }
+  }
   std::vector<Digest> validator_signatures;
   for (const auto& v : spec.validators) validator_signatures.push_back(v->ticket_class());
   const GroupId id = derive_group_id(spec.key, spec.consensus, machine->signature(),

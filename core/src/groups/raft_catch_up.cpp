@@ -43,42 +43,46 @@ bool RaftMachine::entries_well_formed(Term prev_term, Term max_term, std::size_t
   return true;
 }
 
-// Starts a session when `m` shows a gap worth it; returns whether one runs.
-bool RaftMachine::start_catch_up(const AppendEntries& m) {
+// Starts a session when `m` shows a gap worth it, or when the leader no longer holds the
+// entries this member needs (`beyond_leader`); returns whether one runs.
+bool RaftMachine::start_catch_up(Instant now, const AppendEntries& m, bool beyond_leader) {
   if (catch_up_) return true;
-  if (m.prev.index <= log_.last_index() || m.header.commit <= log_.last_index() + kCatchUpGap) {
-    return false;
-  }
+  const bool far =
+      m.prev.index > log_.last_index() && m.header.commit > log_.last_index() + kCatchUpGap;
+  if (!far && !beyond_leader) return false;
   catch_up_.emplace();
   catch_up_->cluster = m.header.cluster;
   catch_up_->target = m.header.commit;
   catch_up_->next_apply = commit_ + 1;
   catch_up_->next_assign = commit_ + 1;
+  catch_up_->next_ask = now + fetch_timeout(options_.consensus);
   ++catch_up_stats_.sessions;
   for (const auto& [id, peer] : peers_) {
-    send(id, SyncAvailability{header(), /*request=*/true, 0, 0});
+    send(id, SyncAvailability{header(), /*request=*/true, 0, 0, {}});
   }
   return true;
 }
 
-// Provider side: any member with a log serves its committed entries.
+// Provider side: any member with a log serves its committed entries, and its snapshot.
 void RaftMachine::on_sync_availability(Instant now, const PeerId& from, const SyncAvailability& m) {
   if (m.request) {
     if (cluster_ != Digest::zero() && commit_ >= 1) {
-      send(from, SyncAvailability{header(), /*request=*/false, 1, commit_});
+      send(from, SyncAvailability{header(), /*request=*/false, log_.first_index(), commit_,
+                                  offered_snapshot()});
     }
     return;
   }
-  if (!catch_up_ || m.header.cluster != catch_up_->cluster || m.first > catch_up_->next_apply) {
+  if (!catch_up_ || m.header.cluster != catch_up_->cluster || m.first == 0 || m.first > m.last) {
     return;
   }
-  catch_up_->available[from] = m.last;
+  catch_up_->available[from] = {m.first, m.last};
+  consider_snapshot(now, from, m);
   schedule_fetches(now);
 }
 
 void RaftMachine::on_sync_fetch(const PeerId& from, const SyncFetch& m) {
   SyncEntries answer{header(), m.from, {}};
-  if (m.from >= 1 && m.from <= commit_ && m.to >= m.from) {
+  if (m.from >= log_.first_index() && m.from <= commit_ && m.to >= m.from) {
     const Index to = std::min(m.to, commit_);
     std::size_t count =
         static_cast<std::size_t>(std::min<Index>(to - m.from + 1, options_.log_replay.batch_size));
@@ -119,6 +123,7 @@ void RaftMachine::on_sync_entries(Instant now, const PeerId& from, const SyncEnt
 // then fresh ones. Other members before the leader, which has enough to do.
 void RaftMachine::schedule_fetches(Instant now) {
   CatchUpSession& c = *catch_up_;
+  if (c.snapshot) return schedule_chunks(now);  // entries follow the snapshot
   std::vector<PeerId> order;
   for (const auto& [id, last] : c.available) {
     if (id != leader_) order.push_back(id);
@@ -126,10 +131,12 @@ void RaftMachine::schedule_fetches(Instant now) {
   if (leader_ && c.available.count(*leader_)) order.push_back(*leader_);
   for (const PeerId& id : order) {
     if (c.inflight.count(id)) continue;
-    const Index last = c.available.at(id);
+    const auto [first, last] = c.available.at(id);
     Index from = 0, to = 0;
     auto retry = std::find_if(c.retry.begin(), c.retry.end(),
-                              [&](const auto& r) { return r.first <= last; });
+                              [&, first = first, last = last](const auto& r) {
+                                return r.first >= first && r.first <= last;
+                              });
     if (retry != c.retry.end()) {
       from = retry->first;
       to = std::min(retry->second, last);
@@ -138,7 +145,7 @@ void RaftMachine::schedule_fetches(Instant now) {
       } else {
         c.retry.erase(retry);
       }
-    } else if (c.next_assign <= c.target && c.next_assign <= last) {
+    } else if (c.next_assign <= c.target && c.next_assign >= first && c.next_assign <= last) {
       from = c.next_assign;
       to = std::min({from + options_.log_replay.batch_size - 1, c.target, last});
       c.next_assign = to + 1;
@@ -213,17 +220,37 @@ void RaftMachine::expire_fetches(Instant now) {
     }
     c.retry.emplace_back(it->second.from, it->second.to);
     c.available.erase(it->first);
-    send(it->first, SyncAvailability{header(), /*request=*/true, 0, 0});
+    send(it->first, SyncAvailability{header(), /*request=*/true, 0, 0, {}});
     it = c.inflight.erase(it);
     expired = true;
   }
+  expire_chunks(now);
+  // Nothing in flight (every answer lost, or no member could serve what is needed): every
+  // member is asked again, once per fetch timeout.
+  if (nothing_in_flight() && now >= c.next_ask) {
+    for (const auto& [id, peer] : peers_) {
+      send(id, SyncAvailability{header(), /*request=*/true, 0, 0, {}});
+    }
+    c.next_ask = now + fetch_timeout(options_.consensus);
+  }
   if (expired) schedule_fetches(now);
+}
+
+bool RaftMachine::nothing_in_flight() const {
+  return catch_up_->inflight.empty() &&
+         (!catch_up_->snapshot || catch_up_->snapshot->inflight.empty());
 }
 
 Instant RaftMachine::catch_up_deadline() const {
   Instant earliest = Instant::max();
   if (!catch_up_) return earliest;
   for (const auto& [id, f] : catch_up_->inflight) earliest = std::min(earliest, f.deadline);
+  if (catch_up_->snapshot) {
+    for (const auto& [id, f] : catch_up_->snapshot->inflight) {
+      earliest = std::min(earliest, f.second);
+    }
+  }
+  if (nothing_in_flight()) earliest = std::min(earliest, catch_up_->next_ask);
   return earliest;
 }
 

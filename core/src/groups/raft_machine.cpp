@@ -19,19 +19,27 @@ const char* role_name(Role role) {
   return "?";
 }
 
-RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log,
-                         Instant now)
+RaftMachine::RaftMachine(RaftOptions options, HardState hard_state, RecoveredLog log, Instant now)
     : MachineBase(now, options.max_pending_effects),
       options_(std::move(options)),
       rng_(options_.seed),
       hard_(hard_state),
-      log_(std::move(log)),
-      started_at_(now) {
+      log_(std::move(log.entries), log.base),
+      started_at_(now),
+      snapshot_(log.snapshot ? std::make_shared<const Snapshot>(std::move(*log.snapshot))
+                             : nullptr) {
   SMALTI_ASSERT(options_.consensus.validate().is_ok(), "invalid ConsensusConfig");
   SMALTI_ASSERT(options_.log_replay.validate().is_ok(), "invalid LogReplayConfig");
+  if (snapshot_) {
+    const SnapshotMeta& meta = snapshot_->meta;
+    SMALTI_ASSERT(meta.index >= log_.base().index, "a log pruned past its snapshot");
+    // A log store behind its snapshot store (separate stores, a crash between their syncs).
+    if (log_.term_at(meta.index) != meta.term) log_.reset_to({meta.term, meta.index});
+  }
   refresh_config();
   durable_last_index_ = log_.last_index();
-  if (hard_.founded && !log_.empty()) commit_ = 1;  // what `founded` records
+  if (hard_.founded && !log_.empty()) commit_ = 1;                    // what `founded` records
+  if (snapshot_) commit_ = std::max(commit_, snapshot_->meta.index);  // a snapshot is committed
   if (hard_.incarnation == 0) {
     // New storage: a new member identity, durable before anything is said under it.
     mutate_hard_state().incarnation = 1 + rng_.below(UINT64_MAX - 1);
@@ -233,10 +241,12 @@ void RaftMachine::set_commit(Index index) {
   emit(raft_effect::Committed{commit_});
 }
 
+// The configuration is the last one in the log, else the snapshot's (which is the one in force
+// at its index, and so at the log's base).
 void RaftMachine::refresh_config() {
-  config_ = VoterSet{};
-  config_index_ = 0;
-  for (Index i = log_.last_index(); i >= 1; --i) {
+  config_ = snapshot_ ? snapshot_->meta.config : VoterSet{};
+  config_index_ = snapshot_ ? snapshot_->meta.index : 0;
+  for (Index i = log_.last_index(); i >= log_.first_index(); --i) {
     const LogEntry& e = log_.at(i);
     if (e.kind != EntryKind::kConfig) continue;
     auto decoded = decode<VoterSet>(e.payload);
@@ -245,7 +255,11 @@ void RaftMachine::refresh_config() {
     config_index_ = i;
     break;
   }
-  cluster_ = log_.empty() ? Digest::zero() : Digest::hash(encode(log_.at(1)));
+  if (log_.first_index() == 1) {
+    cluster_ = log_.empty() ? Digest::zero() : Digest::hash(encode(log_.at(1)));
+  } else {
+    cluster_ = snapshot_ ? snapshot_->meta.cluster : Digest::zero();
+  }
 }
 
 void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMessage& message) {
@@ -277,6 +291,8 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
         if constexpr (std::is_same_v<M, SyncAvailability>) on_sync_availability(now, from, m);
         if constexpr (std::is_same_v<M, SyncFetch>) on_sync_fetch(from, m);
         if constexpr (std::is_same_v<M, SyncEntries>) on_sync_entries(now, from, m);
+        if constexpr (std::is_same_v<M, SnapshotFetch>) on_snapshot_fetch(from, m);
+        if constexpr (std::is_same_v<M, SnapshotChunk>) on_snapshot_chunk(now, from, m);
       },
       message);
   flush();
@@ -287,6 +303,8 @@ void RaftMachine::handle_message(Instant now, const PeerId& from, const RaftMess
 bool RaftMachine::well_formed(const AppendEntries& m) {
   if (m.prev.term > m.header.term) return false;
   if (m.prev.index > UINT64_MAX - m.entries.size()) return false;
+  // The leader holds its log from log_start on, and prev is one of its entries (or its base).
+  if (m.log_start == 0 || m.log_start - 1 > m.prev.index) return false;
   return entries_well_formed(m.prev.term, m.header.term, kMaxEntriesPerAppend, m.entries);
 }
 
@@ -318,6 +336,9 @@ void RaftMachine::invariants() const {
   SMALTI_ASSERT(log_.last().term <= hard_.term, "an entry from a future term");
   SMALTI_ASSERT(hard_.incarnation != 0, "no incarnation");
   SMALTI_ASSERT(reads_.size() <= kMaxPendingReads, "too many pending reads");
+  SMALTI_ASSERT(!snapshot_ || snapshot_->meta.index >= log_.base().index,
+                "entries pruned that no snapshot holds");
+  SMALTI_ASSERT(!snapshot_ || snapshot_->meta.index <= commit_, "a snapshot past the commit index");
 }
 
 }  // namespace smalti::groups

@@ -77,8 +77,7 @@ bool RaftMachine::on_foreign_cluster(Instant now, const Header& h) {
 
 void RaftMachine::reset_membership(Instant now) {
   if (role_ == Role::kLeader) fail_reads();
-  log_.truncate_from(1);
-  persist_truncate(1);
+  discard_log();
   commit_ = 0;
   refresh_config();
   HardState& hs = mutate_hard_state();

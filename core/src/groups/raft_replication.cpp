@@ -10,23 +10,33 @@ namespace smalti::groups {
 // ---- follower side
 // -------------------------------------------------------------------------------
 
-void RaftMachine::on_append(Instant now, const PeerId& from, const AppendEntries& m) {
+void RaftMachine::on_append(Instant now, const PeerId& from, const AppendEntries& received) {
   auto reject = [&](Index retry_from) {
-    send(from,
-         AppendResponse{header(), false, retry_from, m.round, options_.preference.is_observer()});
+    send(from, AppendResponse{header(), false, retry_from, received.round,
+                              options_.preference.is_observer()});
   };
-  if (m.header.term < hard_.term) {
+  if (received.header.term < hard_.term) {
     reject(log_.last_index() + 1);  // tells a stale leader the newer term
     return;
   }
-  if (role_ != Role::kFollower || leader_ != from || m.header.term > hard_.term) {
-    become_follower(now, m.header.term, from);
+  if (role_ != Role::kFollower || leader_ != from || received.header.term > hard_.term) {
+    become_follower(now, received.header.term, from);
   } else {
     reset_election_timer(now);
   }
   last_leader_contact_ = now;
+  // Entries up to this member's base are committed and the same on every member (it pruned
+  // them into a snapshot): the leader's copies of them are skipped.
+  std::optional<AppendEntries> trimmed;
+  if (received.prev.index < log_.base().index) trimmed = after_base(received);
+  const AppendEntries& m = trimmed ? *trimmed : received;
   const Index prev = m.prev.index;
-  if (prev > log_.last_index() && start_catch_up(m)) {
+  // The leader no longer holds the entries after this member's commit index: only a snapshot
+  // can bring it up to date if its log does not continue the leader's.
+  const bool beyond_leader = m.log_start > commit_ + 1;
+  const bool gap = prev > log_.last_index();
+  if ((gap || (beyond_leader && log_.term_at(prev) != m.prev.term)) &&
+      start_catch_up(now, m, beyond_leader)) {
     // Far behind: the gap is fetched from every member (raft_catch_up.cpp). The leader's
     // entries are kept for afterwards, and it is told to go on from after them. The leader
     // serves what it committed, so the session progresses even if every answer to the
@@ -36,15 +46,15 @@ void RaftMachine::on_append(Instant now, const PeerId& from, const AppendEntries
       ++catch_up_stats_.appends_kept;
     }
     if (m.header.cluster == catch_up_->cluster) {
-      Index& offered = catch_up_->available[from];
-      offered = std::max(offered, m.header.commit);
+      auto& offered = catch_up_->available[from];
+      offered = {m.log_start, std::max(offered.second, m.header.commit)};
       schedule_fetches(now);
     }
     in_sync_ = false;
     reject(prev + m.entries.size() + 1);
     return;
   }
-  if (prev > log_.last_index()) {
+  if (gap) {
     in_sync_ = false;
     reject(log_.last_index() + 1);
     return;
@@ -66,6 +76,16 @@ void RaftMachine::on_append(Instant now, const PeerId& from, const AppendEntries
   const Index match = prev + m.entries.size();
   set_commit(std::max(commit_, std::min(m.header.commit, match)));
   send(from, AppendResponse{header(), true, match, m.round, options_.preference.is_observer()});
+}
+
+// `m` (which starts before this member's base) from the base on.
+AppendEntries RaftMachine::after_base(const AppendEntries& m) const {
+  AppendEntries out{m.header, log_.base(), {}, m.round, m.log_start};
+  const Index skip = log_.base().index - m.prev.index;
+  if (m.entries.size() > skip) {
+    out.entries.assign(m.entries.begin() + static_cast<std::ptrdiff_t>(skip), m.entries.end());
+  }
+  return out;
 }
 
 bool RaftMachine::contradicts_commit(const AppendEntries& m) const {
@@ -109,15 +129,20 @@ void RaftMachine::replicate(const PeerId& peer, bool heartbeat, AppendMemo* memo
   auto it = progress_.find(peer);
   if (it == progress_.end() || !it->second.bonded) return;
   Progress& p = it->second;
+  // Entries before the first one held are in the snapshot: the member is offered the log from
+  // there, and log_start tells it to fetch the snapshot if it cannot continue from there.
+  p.next = std::max(p.next, log_.first_index());
   const bool has_entries = p.next <= log_.last_index();
   if (!heartbeat && (!has_entries || p.inflight >= kMaxInflightAppends)) return;
-  if (p.next == 0) p.next = 1;
   const bool with_entries = has_entries && p.inflight < kMaxInflightAppends;
   AppendMemo local;
   if (memo == nullptr) memo = &local;
   if (!memo->message || memo->next != p.next || memo->with_entries != with_entries) {
-    AppendEntries ae{
-        header(), Cursor{log_.term_at(p.next - 1).value_or(0), p.next - 1}, {}, round_};
+    AppendEntries ae{header(),
+                     Cursor{log_.term_at(p.next - 1).value_or(0), p.next - 1},
+                     {},
+                     round_,
+                     log_.first_index()};
     if (with_entries) ae.entries = log_.slice(p.next, kMaxEntriesPerAppend, kMaxAppendBytes);
     const std::size_t count = ae.entries.size();
     *memo =

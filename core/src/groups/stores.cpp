@@ -1,5 +1,7 @@
 #include "smalti/groups/stores.hpp"
 
+#include <utility>
+
 namespace smalti::groups {
 
 MemoryStores::MemoryStores(env::Executor& executor, std::shared_ptr<MemoryMedium> medium,
@@ -11,32 +13,42 @@ MemoryStores::MemoryStores(env::Executor& executor, std::shared_ptr<MemoryMedium
       latency_(latency),
       rng_(latency.seed),
       hard_state_(durable().hard_state),
-      kept_(durable().log.size()) {
+      written_base_(durable().base),
+      written_last_(durable().last_index()) {
   SMALTI_ASSERT(latency_.instant() || clock_ != nullptr, "a sync latency needs a clock");
   SMALTI_ASSERT(latency_.min >= Duration::zero() && latency_.min <= latency_.max,
                 "a sync latency range must be ordered and not negative");
 }
 
 void MemoryStores::truncate_from(Index from) {
-  if (from < 1 || from > kept_ + pending_.size()) return;
-  const std::size_t keep = from - 1;
-  if (keep < kept_) {
-    kept_ = keep;
-    pending_.clear();
-  } else {
-    pending_.resize(keep - kept_);
-  }
+  SMALTI_ASSERT(from > written_base_.index, "truncating a pruned entry");
+  if (from > written_last_) return;
+  written_last_ = from - 1;
+  pending_.push_back(Write{.kind = Write::Kind::kTruncate, .index = from});
 }
 
 void MemoryStores::append(Index at, std::vector<LogEntry> entries) {
-  SMALTI_ASSERT(at >= 1 && at <= kept_ + pending_.size() + 1, "a log write leaves a gap");
-  truncate_from(at);
-  if (pending_.empty()) {
-    pending_ = std::move(entries);
-  } else {
-    pending_.insert(pending_.end(), std::make_move_iterator(entries.begin()),
-                    std::make_move_iterator(entries.end()));
-  }
+  SMALTI_ASSERT(at > written_base_.index && at <= written_last_ + 1, "a log write leaves a gap");
+  written_last_ = at - 1 + entries.size();
+  pending_.push_back(
+      Write{.kind = Write::Kind::kAppend, .index = at, .entries = std::move(entries)});
+}
+
+void MemoryStores::prune_through(Cursor through) {
+  if (through.index <= written_base_.index) return;
+  SMALTI_ASSERT(through.index <= written_last_, "pruning past the end of the log");
+  written_base_ = through;
+  pending_.push_back(Write{.kind = Write::Kind::kPrune, .base = through});
+}
+
+void MemoryStores::reset_to(Cursor base) {
+  written_base_ = base;
+  written_last_ = base.index;
+  pending_.push_back(Write{.kind = Write::Kind::kReset, .base = base});
+}
+
+void MemoryStores::save_snapshot(std::optional<Snapshot> snapshot) {
+  pending_.push_back(Write{.kind = Write::Kind::kSnapshot, .snapshot = std::move(snapshot)});
 }
 
 // Takes what was written since the last sync and schedules its completion: on the next turn
@@ -44,10 +56,7 @@ void MemoryStores::append(Index at, std::vector<LogEntry> entries) {
 // completion. Reports on the executor (never inline, so the Raft driver is not re-entered);
 // stores destroyed before then report nothing and their writes never reach the medium.
 void MemoryStores::sync(std::function<void(Status)> done) {
-  const std::size_t keep = kept_;
-  kept_ += pending_.size();
-  syncing_.push_back(Syncing{hard_state_, keep, std::move(pending_), std::move(done)});
-  pending_.clear();
+  syncing_.push_back(Syncing{hard_state_, std::exchange(pending_, {}), std::move(done)});
   auto complete = [alive = std::weak_ptr<bool>(alive_), this] {
     if (alive.lock()) complete_one();
   };
@@ -67,12 +76,40 @@ void MemoryStores::complete_one() {
   Syncing s = std::move(syncing_.front());
   syncing_.pop_front();
   MemoryMedium::Slot& slot = durable();
-  SMALTI_ASSERT(s.keep <= slot.log.size(), "a sync keeps more entries than the medium holds");
   slot.hard_state = s.hard_state;
-  slot.log.resize(s.keep);
-  slot.log.insert(slot.log.end(), std::make_move_iterator(s.entries.begin()),
-                  std::make_move_iterator(s.entries.end()));
+  for (Write& w : s.writes) apply(slot, w);
   s.done(Status::ok());
+}
+
+void MemoryStores::apply(MemoryMedium::Slot& slot, Write& w) {
+  auto keep_through = [&](Index last) {  // drops the entries after `last`
+    if (last < slot.last_index()) slot.log.resize(last - slot.base.index);
+  };
+  switch (w.kind) {
+    case Write::Kind::kTruncate:
+      keep_through(w.index - 1);
+      break;
+    case Write::Kind::kAppend:
+      SMALTI_ASSERT(w.index > slot.base.index && w.index <= slot.last_index() + 1,
+                    "a synced log write leaves a gap");
+      keep_through(w.index - 1);
+      slot.log.insert(slot.log.end(), std::make_move_iterator(w.entries.begin()),
+                      std::make_move_iterator(w.entries.end()));
+      break;
+    case Write::Kind::kPrune: {
+      const Index drop = std::min<Index>(w.base.index - slot.base.index, slot.log.size());
+      slot.log.erase(slot.log.begin(), slot.log.begin() + static_cast<std::ptrdiff_t>(drop));
+      slot.base = w.base;
+      break;
+    }
+    case Write::Kind::kReset:
+      slot.log.clear();
+      slot.base = w.base;
+      break;
+    case Write::Kind::kSnapshot:
+      slot.snapshot = std::move(w.snapshot);
+      break;
+  }
 }
 
 }  // namespace smalti::groups

@@ -71,6 +71,13 @@ Status LogReplayConfig::validate() const {
   return Status::ok();
 }
 
+Status SnapshotPolicy::validate() const {
+  if (enabled() && every_bytes == 0) {
+    return error(StatusCode::kInvalidArgument, "snapshot every_bytes must be at least 1");
+  }
+  return Status::ok();
+}
+
 Digest LogReplayConfig::signature() const {
   std::array<std::uint8_t, 8> bytes{};
   for (std::size_t i = 0; i < bytes.size(); ++i) {

@@ -38,10 +38,20 @@ std::vector<GroupMessage> one_of_each() {
       Pong{},
       Departure{},
       BondFormed{kC},
-      RaftFrame{AppendEntries{kHeader, Cursor{3, 8}, {command, config, noop}, 21}},
+      RaftFrame{AppendEntries{kHeader, Cursor{3, 8}, {command, config, noop}, 21, 5}},
       RaftFrame{AppendResponse{kHeader, true, 11, 21, true}},
       RaftFrame{VoteRequest{kHeader, Cursor{4, 11}, true}},
       RaftFrame{VoteResponse{kHeader, 5, true, Vote::kAbstained}},
+      // The deepest message: an availability answer offering a snapshot with its configuration.
+      RaftFrame{SyncAvailability{
+          kHeader, false, 3, 40,
+          SnapshotMeta{30, 4, Digest::from_string("cluster"), VoterSet{{{kA, 5}, {kB, 7}}}, 3,
+                       Digest::hash(bytes_of("abc"))}}},
+      RaftFrame{SyncFetch{kHeader, 3, 9}},
+      RaftFrame{SyncEntries{kHeader, 3, {command, noop}}},
+      RaftFrame{SnapshotFetch{kHeader, 30, Digest::from_string("digest"), kSnapshotChunkBytes}},
+      RaftFrame{SnapshotChunk{kHeader, 30, Digest::from_string("digest"), 0, bytes_of("abc"),
+                              snapshot_chunk_checksum(30, 0, bytes_of("abc"))}},
       ForwardCommands{31, {bytes_of("a"), bytes_of("bc"), {}}},
       CommandsAccepted{31, true, Cursor{4, 12}},
       ForwardQuery{32, bytes_of("get x")},
@@ -56,8 +66,11 @@ StatusCode decode_code(ByteView bytes) {
 
 TEST(GroupMessages, EveryMessageRoundTrips) {
   std::set<std::size_t> alternatives;
+  std::set<std::size_t> raft_alternatives;
   for (const GroupMessage& m : one_of_each()) {
     alternatives.insert(m.index());
+    if (const auto* raft = std::get_if<RaftFrame>(&m))
+      raft_alternatives.insert(raft->message.index());
     const Bytes bytes = encode(m);
     auto decoded = decode_group_message(bytes);
     ASSERT_TRUE(decoded.is_ok()) << "alternative " << m.index() << ": "
@@ -67,6 +80,7 @@ TEST(GroupMessages, EveryMessageRoundTrips) {
   }
   // A new alternative must be added above.
   EXPECT_EQ(alternatives.size(), std::variant_size_v<GroupMessage>);
+  EXPECT_EQ(raft_alternatives.size(), std::variant_size_v<RaftMessage>);
 }
 
 TEST(GroupMessages, ARaftFrameEncodesLikeItsGroupMessage) {
@@ -78,7 +92,7 @@ TEST(GroupMessages, ARaftFrameEncodesLikeItsGroupMessage) {
       ++frames;
     }
   }
-  EXPECT_EQ(frames, 4u);
+  EXPECT_EQ(frames, std::variant_size_v<RaftMessage>);
 }
 
 TEST(GroupMessages, AnOversizedFrameIsALimitNotMalformed) {
@@ -134,13 +148,14 @@ TEST(GroupMessages, GarbageIsMalformed) {
   welcome[1 + Digest::kSize] = 2;
   EXPECT_EQ(decode_code(welcome), StatusCode::kMalformed) << "bool out of range";
 
-  // An entry kind past kConfig: the entry's term (one byte) then its kind.
+  // An entry kind past kConfig: the entry's term (one byte) then its kind; the round and the
+  // log start (one byte each) follow the entry.
   AppendEntries ae{kHeader, Cursor{1, 1}, {LogEntry{2, EntryKind::kConfig, {}}}, 1};
   Bytes append = encode(GroupMessage(RaftFrame{ae}));
   const Bytes entry = encode(ae.entries[0]);
   ASSERT_EQ(entry.size(), 3u);  // term, kind, empty payload
-  ASSERT_EQ(append[append.size() - 3], static_cast<std::uint8_t>(EntryKind::kConfig));
-  append[append.size() - 3] = 3;
+  ASSERT_EQ(append[append.size() - 4], static_cast<std::uint8_t>(EntryKind::kConfig));
+  append[append.size() - 4] = 3;
   EXPECT_EQ(decode_code(append), StatusCode::kMalformed) << "enum out of range";
 }
 

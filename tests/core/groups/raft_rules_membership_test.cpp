@@ -60,7 +60,7 @@ Fixture abc_voter_with_learners(Term term) {
 // ---- a restart with empty storage is a new incarnation, not the voter it was --------------------
 
 TEST(RaftRules, NewStorageTakesAnIncarnationThatIsDurableBeforeTheMemberSpeaks) {
-  RaftMachine m(RaftOptions{kA, fast(), {}, 1}, HardState{}, {}, Instant());
+  RaftMachine m(RaftOptions{kA, fast(), {}, 1}, HardState{}, std::vector<LogEntry>{}, Instant());
   auto effects = drain(m);
   auto persists = only<raft_effect::Persist>(effects);
   ASSERT_EQ(persists.size(), 1u);

@@ -341,5 +341,55 @@ TEST_F(MemoryStoresTest, SyncDelaysAreSeededAndInRange) {
   EXPECT_NE(delays(2), first);
 }
 
+// Pruning keeps the entries after the base and records the base; a snapshot saved in the same
+// sync is on the medium with it; a crash before the sync loses all of it.
+TEST_F(MemoryStoresTest, PruningAndSnapshotsReachTheMediumTogether) {
+  const Snapshot snapshot{SnapshotMeta{.index = 4, .term = 1, .size = 3}, Bytes{1, 2, 3}};
+  {
+    MemoryStores stores(executor_, medium_, kGroup);
+    stores.append(1, entries(1, 6, 1));
+    sync(stores);
+    stores.save_snapshot(snapshot);
+    stores.prune_through({1, 4});
+    // Destroyed before its sync: the medium keeps the whole log and no snapshot.
+  }
+  EXPECT_EQ(medium_->slot(kGroup).base, Cursor{});
+  EXPECT_FALSE(medium_->slot(kGroup).snapshot.has_value());
+  MemoryStores stores(executor_, medium_, kGroup);
+  stores.save_snapshot(snapshot);
+  stores.prune_through({1, 4});
+  stores.append(7, entries(7, 8, 2));
+  sync(stores);
+  EXPECT_EQ(stores.load_base().value(), (Cursor{1, 4}));
+  std::vector<LogEntry> expected = entries(5, 6, 1);
+  for (const LogEntry& e : entries(7, 8, 2)) expected.push_back(e);
+  EXPECT_EQ(load_log(stores), expected);
+  EXPECT_EQ(stores.load_snapshot().value(), snapshot);
+  // Truncating and appending after the base work by index, as before.
+  stores.truncate_from(6);
+  stores.append(6, entries(6, 6, 3));
+  sync(stores);
+  EXPECT_EQ(medium_->slot(kGroup).last_index(), 6u);
+  EXPECT_EQ(medium_->slot(kGroup).log.back().term, 3u);
+}
+
+// A reset empties the log to follow the installed snapshot; removing the snapshot clears it.
+TEST_F(MemoryStoresTest, AResetEmptiesTheLogAndASnapshotCanBeRemoved) {
+  MemoryStores stores(executor_, medium_, kGroup);
+  stores.append(1, entries(1, 3, 1));
+  stores.save_snapshot(Snapshot{SnapshotMeta{.index = 10, .term = 2}, Bytes{}});
+  stores.reset_to({2, 10});
+  stores.append(11, entries(11, 11, 2));
+  sync(stores);
+  EXPECT_EQ(stores.load_base().value(), (Cursor{2, 10}));
+  EXPECT_EQ(load_log(stores), entries(11, 11, 2));
+  stores.save_snapshot(std::nullopt);
+  stores.reset_to({});
+  sync(stores);
+  EXPECT_FALSE(stores.load_snapshot().value().has_value());
+  EXPECT_EQ(stores.load_base().value(), Cursor{});
+  EXPECT_TRUE(load_log(stores).empty());
+}
+
 }  // namespace
 }  // namespace smalti::groups

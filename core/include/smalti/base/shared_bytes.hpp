@@ -41,6 +41,12 @@ class SharedBytes {
   auto begin() const { return view_.begin(); }
   auto end() const { return view_.end(); }
   Bytes to_bytes() const { return Bytes(view_.begin(), view_.end()); }
+  // Bytes [offset, offset + count) of this one, sharing its buffer (clamped to the end).
+  SharedBytes part(std::size_t offset, std::size_t count) const {
+    offset = std::min(offset, view_.size());
+    count = std::min(count, view_.size() - offset);
+    return SharedBytes(owner_, view_.subspan(offset, count));
+  }
 
   friend bool operator==(const SharedBytes& a, const SharedBytes& b) {
     return std::ranges::equal(a.view_, b.view_);

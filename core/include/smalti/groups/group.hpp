@@ -284,13 +284,26 @@ class GroupBuilder {
     spec_.state_store = std::move(store);
     return std::move(*this);
   }
+  // Needed with with_log_storage() unless that store is a SnapshotStore too: a pruned log is
+  // only as good as the snapshot that holds what was pruned.
+  GroupBuilder&& with_snapshot_storage(std::shared_ptr<SnapshotStore> store) && {
+    spec_.snapshot_store = std::move(store);
+    return std::move(*this);
+  }
+  // When this member snapshots a state machine with snapshot() / restore() and prunes its log
+  // (SnapshotPolicy in types.hpp; SnapshotPolicy::never() to keep the whole log).
+  GroupBuilder&& with_snapshots(SnapshotPolicy policy) && {
+    spec_.snapshots = policy;
+    return std::move(*this);
+  }
   // Only peers with a valid ticket of this validator's class bond (stackable; in the GroupId).
   GroupBuilder&& require_ticket(std::shared_ptr<const tickets::TicketValidator> v) && {
     spec_.validators.push_back(std::move(v));
     return std::move(*this);
   }
-  // The group's handle; kInvalidArgument for a bad ConsensusConfig or LogReplayConfig,
-  // kAlreadyExists when the group is active here with another machine type.
+  // The group's handle; kInvalidArgument for a bad ConsensusConfig, LogReplayConfig or
+  // SnapshotPolicy, or for a log store given without a snapshot store, kAlreadyExists when the
+  // group is active here with another machine type.
   Result<Group<M>> join() && {
     auto worker = groups_->join(std::move(spec_), std::make_unique<ErasedMachine<M>>(machine_));
     if (!worker.is_ok()) return worker.status();

@@ -21,6 +21,13 @@
 // fetches the committed entries it misses from several members, in batches of
 // RaftOptions::log_replay.batch_size entries (raft_catch_up.cpp).
 //
+// Snapshots (raft_snapshot.cpp): the driver hands the machine a snapshot of its state machine
+// at an applied index (take_snapshot); the machine keeps it, has it stored and prunes the log
+// before it, keeping a tail. A follower that needs entries no member holds any more fetches a
+// snapshot in chunks from the members that hold the same one (the leader last), resumes with
+// another member when one fails, checks the whole against the snapshot's digest, installs it
+// (a Restore effect rebuilds the state machine) and continues by log replay.
+//
 // Bootstrap: a member with an empty log that has not heard from a leader stands for founding
 // the cluster after bootstrap_delay if it has the lowest PeerId among its bonded non-observer
 // peers, at least bootstrap_expect members (itself included) are bonded, and the driver
@@ -101,14 +108,21 @@ struct Send {
   PeerId to;
   std::shared_ptr<const RaftMessage> message;
 };
-// Make durable, in order: the hard state (when set), the truncation of every entry at index >=
-// truncate_from (when set), then `entries` at indexes append_from, append_from + 1, ...
+// Make durable, in order: the removal of the stored snapshot (drop_snapshot), the snapshot
+// (when set), the hard state (when set), the log emptied to follow `reset_to` (when set), the
+// truncation of every entry at index >= truncate_from (when set), `entries` at indexes
+// append_from, append_from + 1, ..., and last the pruning of the entries up to `prune_through`
+// (when set; a snapshot stored earlier holds them).
 struct Persist {
   std::uint64_t token = 0;
+  bool drop_snapshot = false;
+  std::shared_ptr<const Snapshot> snapshot;
   std::optional<HardState> hard_state;
+  std::optional<Cursor> reset_to;
   std::optional<Index> truncate_from;
   Index append_from = 0;
   std::vector<LogEntry> entries;
+  std::optional<Cursor> prune_through;
 };
 // Entries up to `index` are committed: apply them (they are in log()).
 struct Committed {
@@ -127,17 +141,38 @@ struct ReadFailed {
 };
 // This member lost a cluster merge: its log is gone; rebuild the state machine from nothing.
 struct Reset {};
+// A snapshot fetched from other members was installed (it is snapshot()): rebuild the state
+// machine from it; every entry up to `index` is applied by it.
+struct Restore {
+  Index index = 0;
+};
 }  // namespace raft_effect
 
 using RaftEffect = std::variant<raft_effect::Send, raft_effect::Persist, raft_effect::Committed,
                                 raft_effect::RoleChanged, raft_effect::ReadReady,
-                                raft_effect::ReadFailed, raft_effect::Reset>;
+                                raft_effect::ReadFailed, raft_effect::Reset, raft_effect::Restore>;
+
+// What the stores recovered: the log's entries after `base`, and the latest snapshot.
+struct RecoveredLog {
+  Cursor base;
+  std::vector<LogEntry> entries;
+  std::optional<Snapshot> snapshot;
+};
 
 // One chunk asked of one member.
 struct CatchUpFetch {
   Index from = 0;
   Index to = 0;
   Instant deadline;
+};
+// A snapshot being fetched in chunks (raft_snapshot.cpp).
+struct SnapshotTransfer {
+  SnapshotMeta meta;
+  std::set<PeerId> providers;                   // members that offered this very snapshot
+  std::map<std::uint64_t, SharedBytes> chunks;  // offset -> bytes
+  std::uint64_t next_offset = 0;                // the first byte not yet asked of anyone
+  std::deque<std::uint64_t> retry;              // chunk offsets to ask again
+  std::map<PeerId, std::pair<std::uint64_t, Instant>> inflight;  // offset and deadline
 };
 // A follower's log replay session (raft_catch_up.cpp): committed entries [commit + 1, target]
 // fetched from members. Outside RaftMachine so that std::optional of it is complete for clang.
@@ -147,16 +182,22 @@ struct CatchUpSession {
   Index next_apply = 0;                       // the first index the session has not written yet
   Index next_assign = 0;                      // the first index not yet asked of anyone
   std::deque<std::pair<Index, Index>> retry;  // ranges to ask again
-  std::map<PeerId, Index> available;          // member -> last committed index
-  std::map<PeerId, CatchUpFetch> inflight;    // at most one per member
+  std::map<PeerId, std::pair<Index, Index>> available;    // member -> [first, last] it serves
+  std::map<PeerId, CatchUpFetch> inflight;                // at most one per member
   std::map<Index, std::vector<LogEntry>> received;        // chunk start -> entries
   std::deque<std::pair<PeerId, AppendEntries>> buffered;  // the leader's appends meanwhile
+  std::optional<SnapshotTransfer> snapshot;               // entries no member holds any more
+  bool snapshot_leader_only = false;  // the chunks of several members did not add up
+  Instant next_ask;  // with nothing in flight, every member is asked again what it serves then
 };
 
 class RaftMachine : public MachineBase<RaftEffect> {
  public:
-  // `hard_state` and `log` are what the stores recovered (empty for a new member).
-  RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log, Instant now);
+  // `hard_state` and `log` are what the stores recovered (empty for a new member). Requires a
+  // recovered snapshot, if any, to hold every entry pruned (its index >= the log's base).
+  RaftMachine(RaftOptions options, HardState hard_state, RecoveredLog log, Instant now);
+  RaftMachine(RaftOptions options, HardState hard_state, std::vector<LogEntry> log, Instant now)
+      : RaftMachine(std::move(options), hard_state, RecoveredLog{{}, std::move(log), {}}, now) {}
 
   // ---- inputs ----------------------------------------------------------------------------------
   void handle_message(Instant now, const PeerId& from, const RaftMessage& message);
@@ -174,6 +215,12 @@ class RaftMachine : public MachineBase<RaftEffect> {
   Result<Cursor> propose(Instant now, std::vector<SharedBytes> commands);
   // Asks to confirm leadership for a linearizable read: a ReadReady or ReadFailed effect follows.
   void read(Instant now, std::uint64_t read_id);
+  // The state machine's state after applying every entry up to `index`: kept as this member's
+  // snapshot (served to members that need it), stored, and the log pruned up to `index -
+  // retain` (the tail kept serves followers a little behind by log replay). kInvalidArgument
+  // unless the latest snapshot's index < index <= commit index, or for a state larger than
+  // kMaxSnapshotBytes.
+  Status take_snapshot(Instant now, Index index, SharedBytes state, Index retain);
 
   // ---- outputs (poll_effect() from MachineBase) ----------------------------------------------
   Instant next_deadline() const;
@@ -192,6 +239,8 @@ class RaftMachine : public MachineBase<RaftEffect> {
   const Digest& cluster() const { return cluster_; }
   const HardState& hard_state() const { return hard_; }
   const PeerId& self() const { return options_.self; }
+  // The latest snapshot taken or installed; null when there is none.
+  const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   Member self_member() const { return {options_.self, hard_.incarnation}; }
   bool is_voter() const;
 
@@ -201,6 +250,10 @@ class RaftMachine : public MachineBase<RaftEffect> {
     std::uint64_t entries_fetched = 0;
     std::uint64_t appends_kept = 0;  // the leader's, while the gap was fetched
     std::set<PeerId> served_by;      // members that sent entries
+    std::uint64_t snapshots_installed = 0;
+    std::uint64_t snapshot_chunks = 0;      // fetched and accepted
+    std::uint64_t snapshot_mismatches = 0;  // assembled snapshots that failed their digest
+    std::set<PeerId> snapshot_served_by;    // members that sent chunks
   };
   const CatchUpStats& catch_up_stats() const { return catch_up_stats_; }
   bool catching_up() const { return catch_up_.has_value(); }
@@ -272,6 +325,7 @@ class RaftMachine : public MachineBase<RaftEffect> {
   void on_append_response(Instant now, const PeerId& from, const AppendResponse& m);
   void append_from_leader(const AppendEntries& m);
   bool contradicts_commit(const AppendEntries& m) const;
+  AppendEntries after_base(const AppendEntries& m) const;
   // The AppendEntries last built by replicate_all, reused for the next follower whose next
   // index and need of entries are the same (header and round do not change within one call).
   struct AppendMemo {
@@ -288,7 +342,7 @@ class RaftMachine : public MachineBase<RaftEffect> {
   void fail_reads();
   void check_quorum(Instant now);
   // raft_catch_up.cpp
-  bool start_catch_up(const AppendEntries& m);
+  bool start_catch_up(Instant now, const AppendEntries& m, bool beyond_leader);
   void on_sync_availability(Instant now, const PeerId& from, const SyncAvailability& m);
   void on_sync_fetch(const PeerId& from, const SyncFetch& m);
   void on_sync_entries(Instant now, const PeerId& from, const SyncEntries& m);
@@ -296,8 +350,23 @@ class RaftMachine : public MachineBase<RaftEffect> {
   void write_fetched();
   void expire_fetches(Instant now);
   Instant catch_up_deadline() const;
+  bool nothing_in_flight() const;
   static bool entries_well_formed(Term prev_term, Term max_term, std::size_t max_entries,
                                   const std::vector<LogEntry>& entries);
+  // raft_snapshot.cpp
+  std::optional<SnapshotMeta> offered_snapshot() const;
+  void consider_snapshot(Instant now, const PeerId& from, const SyncAvailability& m);
+  void on_snapshot_fetch(const PeerId& from, const SnapshotFetch& m);
+  void on_snapshot_chunk(Instant now, const PeerId& from, const SnapshotChunk& m);
+  void schedule_chunks(Instant now);
+  void finish_transfer(Instant now);
+  void install_snapshot(Snapshot snapshot);
+  void expire_chunks(Instant now);
+  VoterSet config_at(Index index) const;
+  bool snapshot_meta_well_formed(const SnapshotMeta& meta) const;
+  void persist_reset(Cursor base);
+  void persist_prune(Cursor through);
+  void discard_log();
   // raft_membership.cpp
   bool may_bootstrap() const;
   bool on_foreign_cluster(Instant now, const Header& h);
@@ -331,6 +400,8 @@ class RaftMachine : public MachineBase<RaftEffect> {
   Instant leader_since_;
   std::uint64_t round_ = 0;
   std::deque<PendingRead> reads_;
+  // the latest snapshot taken or installed
+  std::shared_ptr<const Snapshot> snapshot_;
   // follower state: log replay catch-up
   std::optional<CatchUpSession> catch_up_;
   CatchUpStats catch_up_stats_;

@@ -9,9 +9,12 @@
 //   AppendResponse  member -> leader   acknowledges every AppendEntries, heartbeats included
 //   VoteRequest     candidate -> all   pre-vote (no state change) or real vote
 //   VoteResponse    voter -> candidate Granted, Denied or Abstained (observers)
+//   SyncAvailability, SyncFetch, SyncEntries       log replay catch-up (raft_catch_up.cpp)
+//   SnapshotFetch, SnapshotChunk                   snapshot transfer (raft_snapshot.cpp)
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -66,9 +69,12 @@ struct AppendEntries {
   // Echoed by the response: a leader confirms it still leads (read-index) once a quorum echoed
   // a round at least as new as the one a read waits for.
   std::uint64_t round = 0;
+  // The first index the leader's log still holds (earlier entries are in its snapshot): a
+  // member whose log ends before it can only catch up from a snapshot.
+  Index log_start = 1;
   friend bool operator==(const AppendEntries&, const AppendEntries&) = default;
 };
-SMALTI_FIELDS(AppendEntries, header, prev, entries, round)
+SMALTI_FIELDS(AppendEntries, header, prev, entries, round, log_start)
 
 struct AppendResponse {
   Header header;
@@ -101,17 +107,48 @@ struct VoteResponse {
 };
 SMALTI_FIELDS(VoteResponse, header, asked, pre_vote, vote)
 
+// What a snapshot holds: the state machine's state after applying every entry up to `index`
+// (of term `term`), and what the log before it said that a member still needs: the cluster
+// (the digest of the founding entry) and the configuration in force at `index`. `size` and
+// `digest` (BLAKE3 of the state's bytes) let a member that fetched it in chunks from several
+// members check what it assembled.
+struct SnapshotMeta {
+  Index index = 0;
+  Term term = 0;
+  Digest cluster;
+  VoterSet config;
+  std::uint64_t size = 0;
+  Digest digest;
+  friend bool operator==(const SnapshotMeta&, const SnapshotMeta&) = default;
+};
+SMALTI_FIELDS(SnapshotMeta, index, term, cluster, config, size, digest)
+
+// A snapshot with its state's bytes (StateMachine::snapshot(), state_machine.hpp).
+struct Snapshot {
+  SnapshotMeta meta;
+  SharedBytes data;
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+SMALTI_FIELDS(Snapshot, meta, data)
+
+// The largest snapshot a member takes, serves or fetches, and the size of the chunks it is
+// fetched in (each chunk a message of its own, within kMaxMessageSize).
+inline constexpr std::uint64_t kMaxSnapshotBytes = std::uint64_t{1} << 30;
+inline constexpr std::uint64_t kSnapshotChunkBytes = std::uint64_t{256} << 10;
+
 // Log replay catch-up (mosaik's LogReplaySync): a follower far behind asks every bonded member
 // which committed entries it can serve, then fetches the missing range in chunks spread over
-// them, instead of having the leader stream all of it.
+// them, instead of having the leader stream all of it. Entries a member pruned are in its
+// snapshot, which it offers in the same answer.
 struct SyncAvailability {
   Header header;
   bool request = false;  // true: "what can you serve?"; false: the answer, [first, last]
   Index first = 0;
   Index last = 0;  // the answerer's commit index: only committed entries are served
+  std::optional<SnapshotMeta> snapshot;  // the answerer's latest snapshot, if it has one
   friend bool operator==(const SyncAvailability&, const SyncAvailability&) = default;
 };
-SMALTI_FIELDS(SyncAvailability, header, request, first, last)
+SMALTI_FIELDS(SyncAvailability, header, request, first, last, snapshot)
 
 struct SyncFetch {
   Header header;
@@ -129,8 +166,35 @@ struct SyncEntries {
 };
 SMALTI_FIELDS(SyncEntries, header, from, entries)
 
-using RaftMessage = std::variant<AppendEntries, AppendResponse, VoteRequest, VoteResponse,
-                                 SyncAvailability, SyncFetch, SyncEntries>;
+// Bytes [offset, offset + kSnapshotChunkBytes) of the snapshot at `index` with `digest`.
+struct SnapshotFetch {
+  Header header;
+  Index index = 0;
+  Digest digest;
+  std::uint64_t offset = 0;
+  friend bool operator==(const SnapshotFetch&, const SnapshotFetch&) = default;
+};
+SMALTI_FIELDS(SnapshotFetch, header, index, digest, offset)
+
+// The answer: the chunk, with a checksum over (index, offset, data) that the receiver checks;
+// no data: the member no longer holds that snapshot.
+struct SnapshotChunk {
+  Header header;
+  Index index = 0;
+  Digest digest;
+  std::uint64_t offset = 0;
+  SharedBytes data;
+  Digest checksum;
+  friend bool operator==(const SnapshotChunk&, const SnapshotChunk&) = default;
+};
+SMALTI_FIELDS(SnapshotChunk, header, index, digest, offset, data, checksum)
+
+// The checksum a SnapshotChunk carries.
+Digest snapshot_chunk_checksum(Index index, std::uint64_t offset, ByteView data);
+
+using RaftMessage =
+    std::variant<AppendEntries, AppendResponse, VoteRequest, VoteResponse, SyncAvailability,
+                 SyncFetch, SyncEntries, SnapshotFetch, SnapshotChunk>;
 
 // Limits of one AppendEntries, which the leader respects and a decoder enforces.
 inline constexpr std::size_t kMaxEntriesPerAppend = 512;

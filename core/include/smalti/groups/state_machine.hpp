@@ -11,12 +11,21 @@
 //   };
 //
 // Optional members: apply_batch(std::span<const Command>, const ApplyContext&) (called for each
-// run of committed commands of one term; defaults to apply() on each) and
-// leadership_preference(). apply() must be deterministic: every member applies the same
-// commands in the same order and must reach the same state. The signature is part of the
-// GroupId, so members with different machines never form one group. Catch-up is log replay:
-// a member that missed entries fetches them from the members and applies them in order (its
-// settings, LogReplayConfig in types.hpp, are in the GroupId too). Executor thread only.
+// run of committed commands of one term; defaults to apply() on each),
+// leadership_preference(), and the pair snapshot() / restore():
+//
+//     Bytes snapshot() const;          // the whole state, encoded
+//     Status restore(ByteView state);  // back to the state snapshot() encoded
+//
+// apply() must be deterministic: every member applies the same commands in the same order and
+// must reach the same state. The signature is part of the GroupId, so members with different
+// machines never form one group. Catch-up is log replay: a member that missed entries fetches
+// them from the members and applies them in order (its settings, LogReplayConfig in types.hpp,
+// are in the GroupId too). A machine with snapshot() / restore() lets the group take snapshots
+// (SnapshotPolicy) and prune its log: a member that needs pruned entries fetches a snapshot
+// instead and restores it. snapshot() should encode the same state as the same bytes (encode()
+// of the codec does), so that members that snapshot at the same index hold the same snapshot
+// and a catching-up member can fetch it from several of them at once. Executor thread only.
 #pragma once
 
 #include <concepts>
@@ -65,6 +74,13 @@ class ErasedStateMachine {
   virtual Result<Bytes> query(ByteView query) const = 0;
   // Back to the state the machine had when the group was joined.
   virtual void reset() = 0;
+  // Whether the machine has snapshot() and restore().
+  virtual bool snapshots() const = 0;
+  // The machine's state (empty when it has no snapshot()).
+  virtual Bytes snapshot() const = 0;
+  // Replaces the state by `state`; kFailedPrecondition for a machine without restore(), or the
+  // machine's error for state it cannot read (the machine must then be as before).
+  virtual Status restore(ByteView state) = 0;
   // The identity of the machine's C++ type, to refuse a second join with another type.
   virtual const void* type_tag() const = 0;
 };
@@ -113,6 +129,25 @@ class ErasedMachine final : public ErasedStateMachine {
     return encode(machine_.query(*q));
   }
   void reset() override { machine_ = initial_; }
+  static constexpr bool kSnapshots = requires(const M cm, M m, ByteView state) {
+    { cm.snapshot() } -> std::convertible_to<Bytes>;
+    { m.restore(state) } -> std::same_as<Status>;
+  };
+  bool snapshots() const override { return kSnapshots; }
+  Bytes snapshot() const override {
+    if constexpr (kSnapshots) {
+      return machine_.snapshot();
+    } else {
+      return {};
+    }
+  }
+  Status restore(ByteView state) override {
+    if constexpr (kSnapshots) {
+      return machine_.restore(state);
+    } else {
+      return error(StatusCode::kFailedPrecondition, "this state machine has no restore()");
+    }
+  }
   const void* type_tag() const override { return tag(); }
   static const void* tag() {
     static const char unique = 0;

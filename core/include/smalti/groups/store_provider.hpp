@@ -1,5 +1,5 @@
 // StoreProvider: where the groups of one node keep what must survive a restart (DESIGN.md
-// section 7): each group's StateStore (term, vote, incarnation) and LogStore.
+// section 7): each group's StateStore (term, vote, incarnation), LogStore and SnapshotStore.
 //
 // A joined group asks the provider for its stores once (GroupWorker); the stores then live as
 // long as the group's worker, and keep the provider alive. A provider is made at each start of a
@@ -23,10 +23,12 @@ namespace smalti::groups {
 
 class StateStore;
 class LogStore;
+class SnapshotStore;
 
 struct GroupStores {
   std::shared_ptr<StateStore> state;
   std::shared_ptr<LogStore> log;
+  std::shared_ptr<SnapshotStore> snapshot;
 };
 
 class StoreProvider {

@@ -1,5 +1,6 @@
 // Where a group member keeps what must survive a restart: its HardState (term, vote,
-// incarnation) in a StateStore and its log in a LogStore.
+// incarnation) in a StateStore, its log in a LogStore and its latest snapshot in a
+// SnapshotStore (one object may be all three, as the in-memory and SQLite stores are).
 //
 // Writes are ordered and take effect in memory at once; sync(done) makes every earlier write
 // durable and then calls done on the executor, with an error when it could not (the writes
@@ -21,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "smalti/base/rng.hpp"
@@ -41,11 +43,29 @@ class StateStore {
 class LogStore {
  public:
   virtual ~LogStore() = default;
+  // The position the stored entries follow ({0, 0} until a prefix was pruned), and the entries.
+  virtual Result<Cursor> load_base() = 0;
   virtual Result<std::vector<LogEntry>> load_log() = 0;
-  // Removes every entry at index >= from.
+  // Removes every entry at index >= from (from > the base's index).
   virtual void truncate_from(Index from) = 0;
-  // Writes `entries` at indexes at, at + 1, ... (at <= last index + 1), replacing any there.
+  // Writes `entries` at indexes at, at + 1, ... (base < at <= last index + 1), replacing any
+  // there.
   virtual void append(Index at, std::vector<LogEntry> entries) = 0;
+  // Removes the entries up to `through.index` (a snapshot holds them); the log then follows
+  // `through`. Nothing to do when the base is already there or past it.
+  virtual void prune_through(Cursor through) = 0;
+  // Removes every entry; the log then follows `base` (an installed snapshot's last entry).
+  virtual void reset_to(Cursor base) = 0;
+  virtual void sync(std::function<void(Status)> done) = 0;
+};
+
+class SnapshotStore {
+ public:
+  virtual ~SnapshotStore() = default;
+  // The latest snapshot saved, if any.
+  virtual Result<std::optional<Snapshot>> load_snapshot() = 0;
+  // Replaces the snapshot held (nullopt: removes it).
+  virtual void save_snapshot(std::optional<Snapshot> snapshot) = 0;
   virtual void sync(std::function<void(Status)> done) = 0;
 };
 
@@ -54,7 +74,11 @@ class MemoryMedium {
  public:
   struct Slot {
     HardState hard_state;
+    Cursor base;               // the entries of `log` follow it
     std::deque<LogEntry> log;  // a deque, as RaftLog's entries: grows without moving
+    std::optional<Snapshot> snapshot;
+    // The last index stored (pruned entries included).
+    Index last_index() const { return base.index + log.size(); }
   };
   Slot& slot(const GroupId& group) { return slots_[group]; }
   // The slot of `group`, or null when nothing was ever stored for it (checkers read it).
@@ -77,32 +101,45 @@ struct SyncLatency {
   bool instant() const { return max <= Duration::zero(); }
 };
 
-// Both stores over one medium slot (a fresh private medium when none is given). `clock` is
+// The three stores over one medium slot (a fresh private medium when none is given). `clock` is
 // required unless `latency` is instant (it dates the completions).
-class MemoryStores final : public StateStore, public LogStore {
+class MemoryStores final : public StateStore, public LogStore, public SnapshotStore {
  public:
   MemoryStores(env::Executor& executor, std::shared_ptr<MemoryMedium> medium, const GroupId& group,
                const env::Clock* clock = nullptr, SyncLatency latency = {});
 
   Result<HardState> load_state() override { return durable().hard_state; }
   void save(const HardState& state) override { hard_state_ = state; }
+  Result<Cursor> load_base() override { return durable().base; }
   Result<std::vector<LogEntry>> load_log() override {
     return std::vector<LogEntry>(durable().log.begin(), durable().log.end());
   }
   void truncate_from(Index from) override;
   void append(Index at, std::vector<LogEntry> entries) override;
+  void prune_through(Cursor through) override;
+  void reset_to(Cursor base) override;
+  Result<std::optional<Snapshot>> load_snapshot() override { return durable().snapshot; }
+  void save_snapshot(std::optional<Snapshot> snapshot) override;
   void sync(std::function<void(Status)> done) override;
 
  private:
-  // The writes of one sync, applied to the medium when it completes.
+  // One write, applied to the medium when the sync that covers it completes.
+  struct Write {
+    enum class Kind : std::uint8_t { kTruncate, kAppend, kPrune, kReset, kSnapshot } kind;
+    Index index = 0;  // truncate: the first removed; append: the first written
+    Cursor base;      // prune, reset
+    std::vector<LogEntry> entries;
+    std::optional<Snapshot> snapshot;
+  };
+  // The writes of one sync.
   struct Syncing {
     HardState hard_state;
-    std::size_t keep = 0;  // the medium's entries kept, then `entries` follow
-    std::vector<LogEntry> entries;
+    std::vector<Write> writes;
     std::function<void(Status)> done;
   };
   MemoryMedium::Slot& durable() { return medium_->slot(group_); }
   void complete_one();
+  static void apply(MemoryMedium::Slot& slot, Write& write);
 
   env::Executor& executor_;
   const env::Clock* clock_;
@@ -112,10 +149,10 @@ class MemoryStores final : public StateStore, public LogStore {
   Rng rng_;
   Instant last_due_;  // the latest completion scheduled: none is earlier than one before it
   HardState hard_state_;
-  // The log as written: the first kept_ entries of the medium as it will be once every sync in
-  // syncing_ completed, then pending_ (not yet synced).
-  std::size_t kept_ = 0;
-  std::vector<LogEntry> pending_;
+  // The log as written (synced or not): its base and last index, to check each write.
+  Cursor written_base_;
+  Index written_last_ = 0;
+  std::vector<Write> pending_;   // written since the last sync
   std::deque<Syncing> syncing_;  // bounded by the caller's syncs in flight (one per Persist)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -130,6 +130,27 @@ struct LogReplayConfig {
   friend bool operator==(const LogReplayConfig&, const LogReplayConfig&) = default;
 };
 
+// When a member of a group whose state machine has snapshot() / restore() snapshots it (per
+// member, not in the GroupId): at the first applied index `every_entries` entries, or
+// `every_bytes` bytes of commands, past its previous snapshot. Members that apply the same log
+// from the same snapshot snapshot at the same indexes, so a member catching up can fetch one
+// snapshot from several of them. The log is then pruned up to `retain_entries` before the
+// snapshot: a member less far behind still catches up from the log. every_entries = 0: never.
+struct SnapshotPolicy {
+  std::uint64_t every_entries = 10'000;
+  std::uint64_t every_bytes = std::uint64_t{64} << 20;
+  std::uint64_t retain_entries = 1'000;
+
+  static SnapshotPolicy never() { return {0, 0, 0}; }
+  SnapshotPolicy& with_every_entries(std::uint64_t n) { return every_entries = n, *this; }
+  SnapshotPolicy& with_every_bytes(std::uint64_t n) { return every_bytes = n, *this; }
+  SnapshotPolicy& with_retain_entries(std::uint64_t n) { return retain_entries = n, *this; }
+  bool enabled() const { return every_entries != 0; }
+  // kInvalidArgument unless every_bytes >= 1 when enabled.
+  Status validate() const;
+  friend bool operator==(const SnapshotPolicy&, const SnapshotPolicy&) = default;
+};
+
 // The largest batch a member asks for or serves (the decoder's limit on a chunk's entries).
 inline constexpr std::uint32_t kMaxLogReplayBatch = 8192;
 

@@ -21,6 +21,13 @@ struct KvQuery {
 };
 SMALTI_FIELDS(KvQuery, key)
 
+// What KvStateMachine::snapshot() encodes.
+struct KvSnapshot {
+  std::map<std::uint64_t, std::uint64_t> values;
+  std::uint64_t applied = 0;
+};
+SMALTI_FIELDS(KvSnapshot, values, applied)
+
 struct KvStateMachine {
   using Command = KvCommand;
   using Query = KvQuery;
@@ -41,6 +48,15 @@ struct KvStateMachine {
   QueryResult query(const Query& q) const {
     auto it = values.find(q.key);
     return it == values.end() ? 0 : it->second;
+  }
+  // The whole map and the count, in the codec's canonical form: equal states, equal bytes.
+  Bytes snapshot() const { return encode(KvSnapshot{values, applied}); }
+  Status restore(ByteView state) {
+    auto decoded = decode<KvSnapshot>(state);
+    if (!decoded.is_ok()) return decoded.status();
+    values = std::move(decoded->values);
+    applied = decoded->applied;
+    return Status::ok();
   }
 };
 

@@ -49,7 +49,8 @@ class RaftChecker {
     const groups::RaftMachine* machine = nullptr;
   };
   void fail(std::string what);
-  void refresh(MemberView& view, const groups::RaftMachine& raft);
+  // False when the member's log cannot be checked (reported).
+  bool refresh(MemberView& view, const groups::RaftMachine& raft);
   void check_commit(MemberKey member, MemberView& view, groups::Index commit);
   void check_leader(MemberKey member, MemberView& view, const groups::RaftMachine& raft);
 

@@ -48,6 +48,8 @@ struct WorldOptions {
   bool buggify = false;
   double buggify_enable_probability = 0.25;
   double buggify_fire_probability = 0.05;
+  // When not empty, only these points may be enabled (a test aiming at one rare path).
+  std::vector<std::string> buggify_only;
   // Wall-clock time at virtual time zero: 2026-01-01T00:00:00Z.
   WallTime wall_epoch = WallTime::from_unix_nanos(1'767'225'600'000'000'000);
 };

@@ -1,5 +1,6 @@
 // SqliteGroupStores: a group member's durable state (groups::StateStore: term, vote,
-// incarnation, founded) and log (groups::LogStore) in one SQLite database.
+// incarnation, founded), log (groups::LogStore) and latest snapshot (groups::SnapshotStore) in
+// one SQLite database.
 //
 // Writes (save, truncate_from, append) are kept in order in memory until sync(done), which
 // hands all of them to the StorageRunner as one transaction: one commit, and with
@@ -15,11 +16,14 @@
 // starts the member over as a new incarnation instead of voting or acknowledging on state it
 // cannot read back. Reading problems of the disk itself are kIoError.
 //
-// Schema: state(id = 1, value, checksum) and log(idx primary key, term, kind, payload,
-// checksum). Used on the executor thread; the database only from the runner's jobs.
+// Schema: state(id, value, checksum) with the hard state at id 1 and the log's base (the last
+// entry pruned) at id 2, log(idx primary key, term, kind, payload, checksum) and snapshot(id =
+// 1, meta, data, checksum). Used on the executor thread; the database only from the runner's
+// jobs.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,7 +33,9 @@
 
 namespace smalti::storage {
 
-class SqliteGroupStores final : public groups::StateStore, public groups::LogStore {
+class SqliteGroupStores final : public groups::StateStore,
+                                public groups::LogStore,
+                                public groups::SnapshotStore {
  public:
   // Opens (creating when missing) the database at `path` and reads it back.
   static Result<std::shared_ptr<SqliteGroupStores>> open(SqliteVfs& vfs, const std::string& path,
@@ -37,9 +43,14 @@ class SqliteGroupStores final : public groups::StateStore, public groups::LogSto
 
   Result<groups::HardState> load_state() override { return state_; }
   void save(const groups::HardState& state) override;
+  Result<groups::Cursor> load_base() override { return base_; }
   Result<std::vector<groups::LogEntry>> load_log() override { return log_; }
   void truncate_from(groups::Index from) override;
   void append(groups::Index at, std::vector<groups::LogEntry> entries) override;
+  void prune_through(groups::Cursor through) override;
+  void reset_to(groups::Cursor base) override;
+  Result<std::optional<groups::Snapshot>> load_snapshot() override { return snapshot_; }
+  void save_snapshot(std::optional<groups::Snapshot> snapshot) override;
   void sync(std::function<void(Status)> done) override;
 
   // What the database held when it was opened (tests and recovery).
@@ -48,10 +59,19 @@ class SqliteGroupStores final : public groups::StateStore, public groups::LogSto
 
  private:
   struct Op {
-    enum class Kind : std::uint8_t { kSave, kTruncate, kAppend } kind = Kind::kSave;
+    enum class Kind : std::uint8_t {
+      kSave,
+      kTruncate,
+      kAppend,
+      kPrune,
+      kReset,
+      kSnapshot
+    } kind = Kind::kSave;
     groups::HardState state;
     groups::Index index = 0;  // truncate: the first index removed; append: the first written
     std::vector<groups::LogEntry> entries;
+    groups::Cursor base;                       // prune, reset
+    std::optional<groups::Snapshot> snapshot;  // kSnapshot; nullopt: remove it
   };
   // The database and what a failed batch leaves behind, shared with the runner's jobs.
   struct Shared {
@@ -61,17 +81,23 @@ class SqliteGroupStores final : public groups::StateStore, public groups::LogSto
   SqliteGroupStores(std::shared_ptr<Shared> shared, StorageRunner& runner)
       : shared_(std::move(shared)), runner_(runner) {}
   Status read_back();
+  Status read_snapshot();
   static Status write_batch(Shared& shared, const std::vector<Op>& ops);
+  static Status write_op(Database& db, const Op& op);
 
   std::shared_ptr<Shared> shared_;
   StorageRunner& runner_;
   groups::HardState state_;
+  groups::Cursor base_;
   std::vector<groups::LogEntry> log_;
+  std::optional<groups::Snapshot> snapshot_;
   std::vector<Op> pending_;
   std::uint64_t syncs_ = 0;
 };
 
 // The checksum a stored entry carries: BLAKE3 over its index, term, kind and payload.
 Digest entry_checksum(groups::Index index, const groups::LogEntry& entry);
+// The checksum the stored snapshot carries: BLAKE3 over its encoded meta and its data.
+Digest snapshot_checksum(ByteView meta, ByteView data);
 
 }  // namespace smalti::storage

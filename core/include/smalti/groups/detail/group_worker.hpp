@@ -56,6 +56,7 @@ struct GroupSpec {
   GroupKey key;
   ConsensusConfig consensus;
   LogReplayConfig log_replay;
+  SnapshotPolicy snapshots;
   tickets::Validators validators;
   // Stores given by the builder; else opened from `storage`, else from the node's provider
   // (GroupsOptions::storage), else in-memory over the node's medium. The provider is declared
@@ -63,6 +64,7 @@ struct GroupSpec {
   std::shared_ptr<StoreProvider> storage;
   std::shared_ptr<StateStore> state_store;
   std::shared_ptr<LogStore> log_store;
+  std::shared_ptr<SnapshotStore> snapshot_store;
 };
 
 class GroupWorker {
@@ -138,6 +140,10 @@ class GroupWorker {
   void store_failed(const Status& why);
   // `deferred`: the delayed apply of raft.slow_apply, which applies at once.
   void apply_committed(Index commit, bool deferred = false);
+  // Whether the entry just applied makes a snapshot due (SnapshotPolicy); counts its bytes.
+  bool snapshot_due(const LogEntry& applied);
+  void take_snapshot();
+  void restore(const Snapshot& snapshot);
   static constexpr Duration kSlowApply = 50ms;
   void on_reset();
   void note_changes();
@@ -178,6 +184,9 @@ class GroupWorker {
   std::map<CallId, Waiter> waiters_;
   Signal changed_;
   Index applied_ = 0;
+  // The latest snapshot's index, and the command bytes applied since (SnapshotPolicy).
+  Index snapshot_index_ = 0;
+  std::uint64_t bytes_since_snapshot_ = 0;
   Status store_error_;
   bool pumping_ = false;
   bool peers_changed_ = false;

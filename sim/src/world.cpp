@@ -100,7 +100,7 @@ Status World::HostTransport::listen(const std::string& alpn, env::AcceptFn on_li
 
 // ---- the world ---------------------------------------------------------------------------
 
-World::World(WorldOptions options)
+World::World(const WorldOptions& options)
     : options_(options),
       rng_(options.seed),
       trace_(options.record_trace),

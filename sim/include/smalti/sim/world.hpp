@@ -79,7 +79,7 @@ struct FaultCount {
 
 class World {
  public:
-  explicit World(WorldOptions options);
+  explicit World(const WorldOptions& options);
   ~World();
   World(const World&) = delete;
   World& operator=(const World&) = delete;

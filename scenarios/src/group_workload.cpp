@@ -36,7 +36,7 @@ class VolatileStoreProvider final : public groups::StoreProvider {
   explicit VolatileStoreProvider(Node& node) : node_(node) {}
   Result<groups::GroupStores> open(const groups::GroupId& group) override {
     auto stores = std::make_shared<groups::MemoryStores>(node_.executor(), nullptr, group);
-    return groups::GroupStores{stores, stores};
+    return groups::GroupStores{stores, stores, stores};
   }
   std::string describe() const override { return "volatile, in memory"; }
 

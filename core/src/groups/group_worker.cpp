@@ -335,6 +335,10 @@ Status GroupWorker::open_stores(GroupRouter& router) {
       if (!spec_.state_store) spec_.state_store = stores->state;
       if (!spec_.log_store) spec_.log_store = stores->log;
       if (!spec_.snapshot_store) spec_.snapshot_store = stores->snapshot;
+      // A provider written before snapshots: its log store may hold them too.
+      if (!spec_.snapshot_store) {
+        spec_.snapshot_store = std::dynamic_pointer_cast<SnapshotStore>(spec_.log_store);
+      }
       SMALTI_ASSERT(spec_.state_store && spec_.log_store && spec_.snapshot_store,
                     "a store provider returned no stores");
       return Status::ok();

@@ -25,6 +25,7 @@ class StateStore;
 class LogStore;
 class SnapshotStore;
 
+// All three are required; a null `snapshot` is taken from `log` when that is a SnapshotStore too.
 struct GroupStores {
   std::shared_ptr<StateStore> state;
   std::shared_ptr<LogStore> log;

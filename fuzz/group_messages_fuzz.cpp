@@ -236,7 +236,10 @@ class Driver {
     groups::RaftOptions options{kA, consensus(), groups::LeadershipPreference::normal(), 3};
     if (setup & 0x80) options.preference = groups::LeadershipPreference::reluctant(2);
     if ((setup & 0xc0) == 0xc0) options.preference = groups::LeadershipPreference::observer();
-    if (setup & 0x40) return groups::RaftMachine(options, {}, {}, now_);  // a new member
+    if (setup & 0x40) {
+      return groups::RaftMachine(options, {}, std::vector<groups::LogEntry>{},
+                                 now_);  // a new member
+    }
     store_.hard_state = groups::HardState{2, std::nullopt, kMa.incarnation};
     store_.log = {config_entry(1, {kMa, kMb, kMc}),
                   groups::LogEntry{1, groups::EntryKind::kCommand, smalti::encode(7u)},

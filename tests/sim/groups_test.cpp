@@ -176,7 +176,7 @@ groups::RaftMachine::CatchUpStats catch_up_from_snapshot(World& world) {
   world.network(leader)->spawn(
       [](GroupCluster<support::SnapshotCounter>& cl, HostId h, Network& net) -> Task<void> {
         for (int i = 0; i < 50; ++i) {
-          if (auto* g = cl.group(h)) co_await g->execute(1);
+          if (auto* g = cl.group(h)) (void)co_await g->execute(1);
           co_await net.node().sleep(20ms);
         }
       }(c, leader, *world.network(leader)));

@@ -21,29 +21,10 @@ constexpr int kCommands = 150;
 
 std::vector<std::string> compaction_args(const TempDir& dir, const std::string& name, int run,
                                          int port, const std::string& bootstrap, int commands) {
-  auto args = support::node_args(dir, name, port, bootstrap, "compaction-process-test");
-  const std::vector<std::string> group{"--group",
-                                       "compaction-process-test",
-                                       "--commands",
-                                       std::to_string(commands),
-                                       "--bootstrap-expect",
-                                       "3",
-                                       "--heartbeat-interval",
-                                       "100",
-                                       "--election-timeout",
-                                       "800",
-                                       "--bootstrap-delay",
-                                       "500",
-                                       "--data-dir",
-                                       dir.path() + "/data",
-                                       "--snapshot-every",
-                                       "20",
-                                       "--snapshot-keep",
-                                       "5",
-                                       "--command-prefix",
-                                       name + "." + std::to_string(run) + "-"};
-  args.insert(args.end(), group.begin(), group.end());
-  return args;
+  return support::group_node_args(
+      dir, name, port, bootstrap, "compaction-process-test", commands,
+      {"--data-dir", dir.path() + "/data", "--snapshot-every", "20", "--snapshot-keep", "5",
+       "--command-prefix", name + "." + std::to_string(run) + "-"});
 }
 
 // The last "state applied=<n> digest=<hex>" line of `output`, or "".

@@ -30,26 +30,10 @@ constexpr int kCommandsPerRun = 40;
 // earlier run is never submitted again, so a lost one cannot come back by a retry.
 std::vector<std::string> durable_args(const TempDir& dir, const std::string& name, int run,
                                       int port, const std::string& bootstrap) {
-  auto args = support::node_args(dir, name, port, bootstrap, "durable-process-test");
-  const std::vector<std::string> group{"--group",
-                                       "durable-process-test",
-                                       "--commands",
-                                       std::to_string(kCommandsPerRun),
-                                       "--bootstrap-expect",
-                                       "3",
-                                       "--heartbeat-interval",
-                                       "100",
-                                       "--election-timeout",
-                                       "800",
-                                       "--bootstrap-delay",
-                                       "500",
-                                       "--data-dir",
-                                       dir.path() + "/data",
-                                       "--print-applied",
-                                       "--command-prefix",
-                                       name + "." + std::to_string(run) + "-"};
-  args.insert(args.end(), group.begin(), group.end());
-  return args;
+  return support::group_node_args(dir, name, port, bootstrap, "durable-process-test",
+                                  kCommandsPerRun,
+                                  {"--data-dir", dir.path() + "/data", "--print-applied",
+                                   "--command-prefix", name + "." + std::to_string(run) + "-"});
 }
 
 // The words after `prefix` on each line of `text` that starts with it.

@@ -22,21 +22,7 @@ constexpr auto kConverge = 30s;
 
 std::vector<std::string> group_node_args(const TempDir& dir, const std::string& name, int port,
                                          const std::string& bootstrap, int commands) {
-  auto args = support::node_args(dir, name, port, bootstrap, "multi-process-group-test");
-  const std::vector<std::string> group{"--group",
-                                       "multi-process-group-test",
-                                       "--commands",
-                                       std::to_string(commands),
-                                       "--bootstrap-expect",
-                                       "3",
-                                       "--heartbeat-interval",
-                                       "100",
-                                       "--election-timeout",
-                                       "800",
-                                       "--bootstrap-delay",
-                                       "500"};
-  args.insert(args.end(), group.begin(), group.end());
-  return args;
+  return support::group_node_args(dir, name, port, bootstrap, "multi-process-group-test", commands);
 }
 
 // The digest of the last "state applied=<applied> digest=<hex>" line, or "" if none.

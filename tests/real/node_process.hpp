@@ -125,6 +125,30 @@ inline std::vector<std::string> node_args(const TempDir& dir, const std::string&
   return args;
 }
 
+// node_args() plus the flags of a node of a three-member test group named `network` (quick
+// heartbeats and elections, founded by all three), submitting `commands` commands, then `extra`.
+inline std::vector<std::string> group_node_args(const TempDir& dir, const std::string& name,
+                                                int port, const std::string& bootstrap,
+                                                const std::string& network, int commands,
+                                                const std::vector<std::string>& extra = {}) {
+  auto args = node_args(dir, name, port, bootstrap, network);
+  const std::vector<std::string> group{"--group",
+                                       network,
+                                       "--commands",
+                                       std::to_string(commands),
+                                       "--bootstrap-expect",
+                                       "3",
+                                       "--heartbeat-interval",
+                                       "100",
+                                       "--election-timeout",
+                                       "800",
+                                       "--bootstrap-delay",
+                                       "500"};
+  args.insert(args.end(), group.begin(), group.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 // Spreads runs apart so that parallel test processes do not collide on ports.
 inline int free_port_base() {
   return 20000 + static_cast<int>(::getpid() % 2000) * 10;

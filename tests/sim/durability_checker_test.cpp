@@ -16,38 +16,20 @@ using support::GroupCluster;
 // The default in-memory stores over the node's medium, except that a sync reports success at
 // once, while its writes reach the medium only when the real sync completes (later): a member
 // that promises before its write is durable. Nothing else differs.
-class EagerStores final : public groups::StateStore,
-                          public groups::LogStore,
-                          public groups::SnapshotStore {
+class EagerStores final : public support::ForwardingStores {
  public:
   EagerStores(Network& net, const groups::GroupId& group)
-      : executor_(net.node().executor()),
-        inner_(executor_, net.groups().options().medium, group, &net.node().clock(),
-               groups::SyncLatency{.min = 1ms, .max = 3ms, .seed = 5}) {}
-  Result<groups::HardState> load_state() override { return inner_.load_state(); }
-  void save(const groups::HardState& s) override { inner_.save(s); }
-  Result<std::vector<groups::LogEntry>> load_log() override { return inner_.load_log(); }
-  Result<groups::Cursor> load_base() override { return inner_.load_base(); }
-  void prune_through(groups::Cursor through) override { inner_.prune_through(through); }
-  void reset_to(groups::Cursor base) override { inner_.reset_to(base); }
-  Result<std::optional<groups::Snapshot>> load_snapshot() override {
-    return inner_.load_snapshot();
-  }
-  void save_snapshot(std::optional<groups::Snapshot> s) override {
-    inner_.save_snapshot(std::move(s));
-  }
-  void truncate_from(groups::Index from) override { inner_.truncate_from(from); }
-  void append(groups::Index at, std::vector<groups::LogEntry> entries) override {
-    inner_.append(at, std::move(entries));
-  }
+      : ForwardingStores(std::make_unique<groups::MemoryStores>(
+            net.node().executor(), net.groups().options().medium, group, &net.node().clock(),
+            groups::SyncLatency{.min = 1ms, .max = 3ms, .seed = 5})),
+        executor_(net.node().executor()) {}
   void sync(std::function<void(Status)> done) override {
-    inner_.sync([](const Status&) {});
+    inner().sync([](const Status&) {});
     executor_.post([done = std::move(done)] { done(Status::ok()); });
   }
 
  private:
   env::Executor& executor_;
-  groups::MemoryStores inner_;
 };
 
 using Stores = GroupCluster<>::Stores;

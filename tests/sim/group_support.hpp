@@ -5,10 +5,12 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "discovery_support.hpp"
 #include "smalti/groups/groups.hpp"
+#include "smalti/groups/stores.hpp"
 #include "smalti/sim/durability_checker.hpp"
 
 namespace smalti::sim::support {
@@ -25,6 +27,39 @@ struct Counter {
     ++applied_commands;
   }
   QueryResult query(const Query&) const { return value; }
+};
+
+// MemoryStores behind the three store interfaces, every call forwarded; a test store derives
+// from it and replaces what it changes (sync, usually).
+class ForwardingStores : public groups::StateStore,
+                         public groups::LogStore,
+                         public groups::SnapshotStore {
+ public:
+  explicit ForwardingStores(std::unique_ptr<groups::MemoryStores> inner)
+      : inner_(std::move(inner)) {}
+  Result<groups::HardState> load_state() override { return inner_->load_state(); }
+  void save(const groups::HardState& s) override { inner_->save(s); }
+  Result<std::vector<groups::LogEntry>> load_log() override { return inner_->load_log(); }
+  Result<groups::Cursor> load_base() override { return inner_->load_base(); }
+  void prune_through(groups::Cursor through) override { inner_->prune_through(through); }
+  void reset_to(groups::Cursor base) override { inner_->reset_to(base); }
+  Result<std::optional<groups::Snapshot>> load_snapshot() override {
+    return inner_->load_snapshot();
+  }
+  void save_snapshot(std::optional<groups::Snapshot> s) override {
+    inner_->save_snapshot(std::move(s));
+  }
+  void truncate_from(groups::Index from) override { inner_->truncate_from(from); }
+  void append(groups::Index at, std::vector<groups::LogEntry> entries) override {
+    inner_->append(at, std::move(entries));
+  }
+  void sync(std::function<void(Status)> done) override { inner_->sync(std::move(done)); }
+
+ protected:
+  groups::MemoryStores& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<groups::MemoryStores> inner_;
 };
 
 // A Counter with snapshot() / restore(); `ballast` bytes of padding make its snapshot as large

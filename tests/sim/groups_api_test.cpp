@@ -353,39 +353,21 @@ TEST(GroupsApi, TheLogReplayBatchSizeSeparatesGroups) {
 
 // MemoryStores (over the node's medium, where the DurabilityChecker looks) whose syncs fail
 // once `failing` is set (a disk that went bad).
-class FailingStores final : public groups::StateStore,
-                            public groups::LogStore,
-                            public groups::SnapshotStore {
+class FailingStores final : public support::ForwardingStores {
  public:
   FailingStores(env::Executor& executor, std::shared_ptr<groups::MemoryMedium> medium,
                 const groups::GroupId& group, std::shared_ptr<bool> failing)
-      : executor_(executor),
-        inner_(executor, std::move(medium), group),
+      : ForwardingStores(
+            std::make_unique<groups::MemoryStores>(executor, std::move(medium), group)),
+        executor_(executor),
         failing_(std::move(failing)) {}
-  Result<groups::HardState> load_state() override { return inner_.load_state(); }
-  void save(const groups::HardState& s) override { inner_.save(s); }
-  Result<std::vector<groups::LogEntry>> load_log() override { return inner_.load_log(); }
-  Result<groups::Cursor> load_base() override { return inner_.load_base(); }
-  void prune_through(groups::Cursor through) override { inner_.prune_through(through); }
-  void reset_to(groups::Cursor base) override { inner_.reset_to(base); }
-  Result<std::optional<groups::Snapshot>> load_snapshot() override {
-    return inner_.load_snapshot();
-  }
-  void save_snapshot(std::optional<groups::Snapshot> s) override {
-    inner_.save_snapshot(std::move(s));
-  }
-  void truncate_from(Index from) override { inner_.truncate_from(from); }
-  void append(Index at, std::vector<groups::LogEntry> entries) override {
-    inner_.append(at, std::move(entries));
-  }
   void sync(std::function<void(Status)> done) override {
-    if (!*failing_) return inner_.sync(std::move(done));
+    if (!*failing_) return inner().sync(std::move(done));
     executor_.post([done = std::move(done)] { done(error(StatusCode::kIoError, "disk failed")); });
   }
 
  private:
   env::Executor& executor_;
-  groups::MemoryStores inner_;
   std::shared_ptr<bool> failing_;
 };
 

@@ -13,6 +13,16 @@ using support::await_on;
 using support::Counter;
 using support::GroupCluster;
 
+// Executes 1 on member `h`, `n` times, one every 20 ms (commands that keep coming while a member
+// catches up).
+template <typename M>
+Task<void> trickle(GroupCluster<M>& cl, HostId h, Network& net, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (auto* g = cl.group(h)) (void)co_await g->execute(1);
+    co_await net.node().sleep(20ms);
+  }
+}
+
 TEST(Groups, ThreeMembersBondElectOneLeaderAndReplicate) {
   World world({.seed = 61});
   GroupCluster<> c(world, 3);
@@ -173,13 +183,7 @@ groups::RaftMachine::CatchUpStats catch_up_from_snapshot(World& world) {
       60s));
   EXPECT_GT(c.group(leader)->raft().log().base().index, 400u) << "the leader did not prune its log";
   world.restart(late);
-  world.network(leader)->spawn(
-      [](GroupCluster<support::SnapshotCounter>& cl, HostId h, Network& net) -> Task<void> {
-        for (int i = 0; i < 50; ++i) {
-          if (auto* g = cl.group(h)) (void)co_await g->execute(1);
-          co_await net.node().sleep(20ms);
-        }
-      }(c, leader, *world.network(leader)));
+  world.network(leader)->spawn(trickle(c, leader, *world.network(leader), 50));
   const std::uint64_t total = kBatches * kBatch + 50;
   EXPECT_TRUE(world.run_until(
       [&] {
@@ -287,12 +291,7 @@ TEST(Groups, AMemberFarBehindCatchesUpFromSeveralMembers) {
   }
   // More commands keep coming while the late member catches up.
   world.restart(late);
-  world.network(leader)->spawn([](GroupCluster<>& cl, HostId h, Network& net) -> Task<void> {
-    for (int i = 0; i < 50; ++i) {
-      if (auto* g = cl.group(h)) (void)co_await g->execute(1);
-      co_await net.node().sleep(20ms);
-    }
-  }(c, leader, *world.network(leader)));
+  world.network(leader)->spawn(trickle(c, leader, *world.network(leader), 50));
   const std::uint64_t total = kBatches * kBatch + 50;
   ASSERT_TRUE(world.run_until(
       [&] {

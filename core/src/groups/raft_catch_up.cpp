@@ -17,14 +17,6 @@
 
 namespace smalti::groups {
 
-namespace {
-
-Duration fetch_timeout(const ConsensusConfig& c) {
-  return 2 * c.election_timeout;
-}
-
-}  // namespace
-
 // Entries a correct member could send after an entry of `prev_term`: terms never decrease, none
 // is later than `max_term`, and every configuration entry decodes.
 bool RaftMachine::entries_well_formed(Term prev_term, Term max_term, std::size_t max_entries,
@@ -55,7 +47,7 @@ bool RaftMachine::start_catch_up(Instant now, const AppendEntries& m, bool beyon
   catch_up_->target = m.header.commit;
   catch_up_->next_apply = commit_ + 1;
   catch_up_->next_assign = commit_ + 1;
-  catch_up_->next_ask = now + fetch_timeout(options_.consensus);
+  catch_up_->next_ask = now + fetch_timeout();
   ++catch_up_stats_.sessions;
   for (const auto& [id, peer] : peers_) {
     send(id, SyncAvailability{header(), /*request=*/true, 0, 0, {}});
@@ -152,7 +144,7 @@ void RaftMachine::schedule_fetches(Instant now) {
     } else {
       continue;
     }
-    c.inflight[id] = CatchUpFetch{from, to, now + fetch_timeout(options_.consensus)};
+    c.inflight[id] = CatchUpFetch{from, to, now + fetch_timeout()};
     send(id, SyncFetch{header(), from, to});
   }
 }
@@ -231,7 +223,7 @@ void RaftMachine::expire_fetches(Instant now) {
     for (const auto& [id, peer] : peers_) {
       send(id, SyncAvailability{header(), /*request=*/true, 0, 0, {}});
     }
-    c.next_ask = now + fetch_timeout(options_.consensus);
+    c.next_ask = now + fetch_timeout();
   }
   if (expired) schedule_fetches(now);
 }

@@ -21,10 +21,6 @@ namespace smalti::groups {
 
 namespace {
 
-Duration chunk_timeout(const ConsensusConfig& c) {
-  return 2 * c.election_timeout;
-}
-
 std::uint64_t chunk_count(std::uint64_t size) {
   return (size + kSnapshotChunkBytes - 1) / kSnapshotChunkBytes;
 }
@@ -200,7 +196,7 @@ void RaftMachine::schedule_chunks(Instant now) {
     } else {
       break;
     }
-    t.inflight[id] = {offset, now + chunk_timeout(options_.consensus)};
+    t.inflight[id] = {offset, now + fetch_timeout()};
     send(id, SnapshotFetch{header(), t.meta.index, t.meta.digest, offset});
   }
 }

@@ -350,6 +350,8 @@ class RaftMachine : public MachineBase<RaftEffect> {
   void write_fetched();
   void expire_fetches(Instant now);
   Instant catch_up_deadline() const;
+  // How long a member has to answer a fetch of entries or of a snapshot chunk.
+  Duration fetch_timeout() const { return 2 * options_.consensus.election_timeout; }
   bool nothing_in_flight() const;
   static bool entries_well_formed(Term prev_term, Term max_term, std::size_t max_entries,
                                   const std::vector<LogEntry>& entries);

@@ -10,7 +10,8 @@
 //   - one BondMachine per link: frames in and out, Up and Close;
 //   - GroupSession (group_session.hpp): where each client call goes and how it ends, whom to
 //     dial, which duplicate link to keep, whether this member may found the cluster;
-//   - the stores (StateStore, LogStore) and the type-erased state machine.
+//   - the stores (StateStore, LogStore, SnapshotStore) and the type-erased state machine, which
+//     it snapshots where SnapshotPolicy says and restores from an installed snapshot.
 // Frames a link refuses go back to the machine that sent them (Raft treats them as lost).
 //
 // Client calls (feed, execute, query) complete through their callback in an executor turn of

@@ -64,10 +64,14 @@ void RaftMachine::on_sync_availability(Instant now, const PeerId& from, const Sy
     }
     return;
   }
-  if (!catch_up_ || m.header.cluster != catch_up_->cluster || m.first == 0 || m.first > m.last) {
-    return;
+  if (!catch_up_ || m.header.cluster != catch_up_->cluster) return;
+  // A member whose log was pruned through its commit index serves no entry (first > last) but
+  // still offers its snapshot, which may be all this member needs.
+  if (m.first != 0 && m.first <= m.last) {
+    catch_up_->available[from] = {m.first, m.last};
+  } else {
+    catch_up_->available.erase(from);
   }
-  catch_up_->available[from] = {m.first, m.last};
   consider_snapshot(now, from, m);
   schedule_fetches(now);
 }

@@ -119,6 +119,30 @@ TEST(RaftSnapshot, AFollowerBehindPrunedLogsFetchesChecksAndInstallsASnapshot) {
   f.m.invariants();
 }
 
+// Members that pruned their logs through their commit index (a snapshot keeping no tail) serve
+// no committed entry at all, only the snapshot: it is fetched all the same. (Found by the
+// durable group property: three of five members waited for entries forever.)
+TEST(RaftSnapshot, AMemberThatServesNoEntryButASnapshotIsFetchedFrom) {
+  Fixture f = abc_voter(2);
+  const Bytes state(10, 0x42);
+  const SnapshotMeta meta{
+      40, 2, f.m.cluster(), VoterSet{{kMa, kMb, kMc}}, state.size(), Digest::hash(state)};
+  Header leader = f.from(kMb, 2, 40);
+  f.exchange(kB, AppendEntries{leader, Cursor{2, 41}, {command(2)}, 0, 41});
+  ASSERT_TRUE(f.m.catching_up());
+  // B holds entries from 41 on but has committed only 40: nothing to serve but the snapshot.
+  auto sends = f.exchange(kB, SyncAvailability{leader, false, 41, 40, meta});
+  auto fetches = messages<SnapshotFetch>(sends);
+  ASSERT_EQ(fetches.size(), 1u) << "the snapshot offer was ignored";
+  EXPECT_EQ(fetches[0].first, kB);
+  f.m.handle_message(f.now, kB,
+                     SnapshotChunk{leader, 40, meta.digest, 0, SharedBytes(state),
+                                   snapshot_chunk_checksum(40, 0, ByteView(state))});
+  EXPECT_EQ(only<raft_effect::Restore>(drain(f.m)).size(), 1u);
+  EXPECT_EQ(f.m.commit_index(), 40u);
+  f.m.invariants();
+}
+
 // Chunks from members whose snapshots differ byte for byte do not add up: the transfer starts
 // over with the leader alone, and nothing is installed.
 TEST(RaftSnapshot, ChunksThatDoNotAddUpAreNeverInstalled) {

@@ -188,11 +188,26 @@ void SqliteGroupStores::save_snapshot(std::optional<groups::Snapshot> snapshot) 
   pending_.push_back(std::move(op));
 }
 
+// Group commit: one batch is with the runner at a time. Syncs asked for meanwhile wait, and
+// all of them go out together as the next batch when it is done: one transaction and one WAL
+// sync for every Persist that arrived during a disk round trip.
 void SqliteGroupStores::sync(std::function<void(Status)> done) {
   ++syncs_;
+  waiting_.push_back(std::move(done));
+  if (!writing_) write_waiting();
+}
+
+void SqliteGroupStores::write_waiting() {
+  writing_ = true;
+  ++batches_;
   runner_.run(
       [shared = shared_, ops = std::exchange(pending_, {})] { return write_batch(*shared, ops); },
-      std::move(done));
+      [this, alive = alive_, dones = std::exchange(waiting_, {})](const Status& status) {
+        if (*alive) writing_ = false;
+        // In order; a completion may sync again, which starts the next batch at once.
+        for (const auto& done : dones) done(status);
+        if (*alive && !writing_ && !waiting_.empty()) write_waiting();
+      });
 }
 
 // One transaction for the whole batch. Runs on the runner.

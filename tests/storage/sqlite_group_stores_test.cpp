@@ -115,6 +115,29 @@ TEST(SqliteGroupStores, CompletionsComeOnTheExecutorAfterTheDisksLatencyAndInOrd
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
+// Group commit: while one batch is on the disk, the syncs asked for wait and then go out
+// together, as one transaction and one WAL sync, each completion still in order.
+TEST(SqliteGroupStores, SyncsAskedForDuringABatchAreOneBatchAfterIt) {
+  Rig rig;
+  rig.disk.set_faults(sim::DiskFaults{.min_latency = 2ms, .max_latency = 2ms});
+  auto stores = rig.open().value();
+  ASSERT_TRUE(rig.sync(*stores).is_ok());
+  const std::uint64_t wal_syncs = rig.vfs->stats().syncs;
+  const std::uint64_t batches = stores->batches();
+  std::vector<int> order;
+  for (std::uint8_t i = 1; i <= 10; ++i) {
+    stores->append(i, {entry(1, i)});
+    stores->sync([&order, i](Status s) { order.push_back(s.is_ok() ? i : -i); });
+  }
+  EXPECT_EQ(stores->batches() - batches, 1u) << "the later syncs did not wait for the first";
+  rig.executor.advance(1s);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(stores->batches() - batches, 2u) << "the nine waiting syncs are one batch";
+  EXPECT_EQ(rig.vfs->stats().syncs - wal_syncs, 2u);
+  stores.reset();
+  EXPECT_EQ(rig.open().value()->load_log().value().size(), 10u);
+}
+
 TEST(SqliteGroupStores, AFailedSyncIsReportedAndNothingAfterItIsWritten) {
   Rig rig;
   auto stores = rig.open().value();

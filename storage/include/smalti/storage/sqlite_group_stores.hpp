@@ -4,9 +4,11 @@
 //
 // Writes (save, truncate_from, append) are kept in order in memory until sync(done), which
 // hands all of them to the StorageRunner as one transaction: one commit, and with
-// synchronous=FULL one WAL sync, for everything written since the last sync (group commit: the
-// Raft driver syncs once per Persist effect, and a Persist carries every entry one input
-// appended). done(status) comes back on the executor once the commit is durable, or with the
+// synchronous=FULL one WAL sync, for everything written since the last batch. Group commit: one
+// batch is with the runner at a time; the syncs asked for while it is written wait and then go
+// out together as one batch (the Raft driver syncs once per Persist effect, so a busy member
+// syncs once per disk round trip). done(status) comes back on the executor, in the order the
+// syncs were asked for, once the commit is durable, or with the
 // error (kIoError, kNoSpace) when it is not; a failed batch leaves the database as it was, and
 // the batches after it are not written either (the member must not acknowledge past a hole).
 //
@@ -22,6 +24,7 @@
 // jobs.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +44,7 @@ class SqliteGroupStores final : public groups::StateStore,
   static Result<std::shared_ptr<SqliteGroupStores>> open(SqliteVfs& vfs, const std::string& path,
                                                          StorageRunner& runner);
 
+  ~SqliteGroupStores() override { *alive_ = false; }  // a batch still written completes alone
   Result<groups::HardState> load_state() override { return state_; }
   void save(const groups::HardState& state) override;
   Result<groups::Cursor> load_base() override { return base_; }
@@ -55,7 +59,9 @@ class SqliteGroupStores final : public groups::StateStore,
 
   // What the database held when it was opened (tests and recovery).
   std::size_t loaded_entries() const { return log_.size(); }
+  // Syncs asked for, and the batches (transactions, WAL syncs) that carried them.
   std::uint64_t syncs() const { return syncs_; }
+  std::uint64_t batches() const { return batches_; }
 
  private:
   struct Op {
@@ -91,8 +97,13 @@ class SqliteGroupStores final : public groups::StateStore,
   groups::Cursor base_;
   std::vector<groups::LogEntry> log_;
   std::optional<groups::Snapshot> snapshot_;
+  void write_waiting();  // hands pending_ and waiting_ to the runner as one batch
   std::vector<Op> pending_;
+  std::vector<std::function<void(Status)>> waiting_;  // syncs not yet handed to the runner
+  bool writing_ = false;                              // a batch is with the runner
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::uint64_t syncs_ = 0;
+  std::uint64_t batches_ = 0;
 };
 
 // The checksum a stored entry carries: BLAKE3 over its index, term, kind and payload.

@@ -264,11 +264,11 @@ TEST(Groups, ASecondFailureDuringAVoterRemovalDoesNotStallTheGroup) {
 // leader's appends that arrive meanwhile are kept and applied after.
 // The seed matters: the catch-up session lasts about 4 ms and the leader's commands come every
 // 20 ms, so in most seeds none of its appends arrives during the session (appends_kept stays 0
-// with instant syncs too: 7 of seeds 61..70), and the gap often comes from one member. Seed 25
-// meets every expectation under the delayed syncs of the in-memory stores (67 did under the
-// instant ones; 1 of seeds 1..60 does now). TODO: a session the test controls.
+// with instant syncs too: 7 of seeds 61..70), and the gap often comes from one member. Seed 19
+// meets every expectation since a leader's AppendEntries leave before its own write is durable
+// (3 of seeds 1..80; 25 did before). TODO: a session the test controls.
 TEST(Groups, AMemberFarBehindCatchesUpFromSeveralMembers) {
-  World world({.seed = 25});
+  World world({.seed = 19});
   GroupCluster<> c(world, 5);
   ASSERT_TRUE(world.run_until([&] { return c.formed(5); }, 60s));
   RaftChecker checker;

@@ -68,6 +68,7 @@ Header RaftMachine::header() const {
 
 HardState& RaftMachine::mutate_hard_state() {
   pending_persist().hard_state = hard_;  // refreshed with the final value in flush()
+  hard_state_token_ = pending_persist_->token;
   return hard_;
 }
 
@@ -110,8 +111,14 @@ void RaftMachine::send(const PeerId& to, RaftMessage message) {
 }
 
 void RaftMachine::send_shared(const PeerId& to, std::shared_ptr<const RaftMessage> message) {
+  // A leader's AppendEntries promises nothing about its own log: it leaves while the leader's
+  // append is being written, so the leader's disk and its followers' work in parallel (Raft
+  // thesis 10.2.1; the leader counts itself only from durable_last_index_). It still waits for
+  // a term or vote not yet durable.
+  const bool log_only = role_ == Role::kLeader && std::holds_alternative<AppendEntries>(*message) &&
+                        hard_state_token_ <= persisted_token_;
   raft_effect::Send s{to, std::move(message)};
-  if (issued_token_ > persisted_token_) {
+  if (!log_only && issued_token_ > persisted_token_) {
     // Depends on state not yet durable. A bound keeps a stalled store from growing this queue
     // without end; the oldest message is the least useful one to keep.
     if (held_.size() >= kMaxHeldSends) held_.pop_front();

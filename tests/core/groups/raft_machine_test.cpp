@@ -173,6 +173,30 @@ TEST(RaftMachine, FollowersInStepShareOneAppendEntries) {
   EXPECT_EQ(ae.entries[1].payload, SharedBytes(encode(2u)));
 }
 
+// The leader's disk and its followers' work in parallel: its AppendEntries leave before its own
+// append is durable, and its own copy counts only once it is.
+TEST(RaftMachine, ALeadersAppendEntriesLeaveBeforeItsOwnAppendIsDurable) {
+  Fixture f(HardState{1, std::nullopt, kMa.incarnation, true}, {config_entry(1, {kMa, kMb, kMc})});
+  f.win();
+  f.feed(kB, AppendResponse{Header{f.m.cluster(), f.m.term(), kMb.incarnation, 0}, true, 2, 1});
+  ASSERT_EQ(f.m.commit_index(), 2u);
+  auto at = f.m.propose(f.now, {encode(1u)});
+  ASSERT_TRUE(at.is_ok());
+  auto effects = drain(f.m);
+  const auto persists = only<raft_effect::Persist>(effects);
+  ASSERT_EQ(persists.size(), 1u);
+  const auto sends = only<raft_effect::Send>(effects);
+  ASSERT_EQ(sends.size(), 2u) << "the AppendEntries waited for the leader's own write";
+  EXPECT_EQ(std::get<AppendEntries>(*sends[0].message).entries.size(), 1u);
+  // B's copy alone is no majority: A's own copy counts only once it is durable.
+  f.feed(kB,
+         AppendResponse{Header{f.m.cluster(), f.m.term(), kMb.incarnation, 0}, true, at->index, 1});
+  EXPECT_LT(f.m.commit_index(), at->index) << "counted its own copy before it was durable";
+  f.m.handle_persisted(f.now, persists[0].token);
+  drain(f.m);
+  EXPECT_EQ(f.m.commit_index(), at->index);
+}
+
 TEST(GroupTypes, GroupIdDependsOnKeyMachineSyncValidatorsAndHeartbeatsOnly) {
   const GroupKey key = GroupKey::from_secret("k");
   const Digest sm = Digest::from_string("sm"), sync = Digest::from_string("sync");

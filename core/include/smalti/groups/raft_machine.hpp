@@ -4,7 +4,9 @@
 // members present, leadership preference, a bootstrap delay) and closes the safety gaps of
 // mosaik-behaviour.md section 12.2:
 //   - term, vote and log are persisted (Persist effects) before any message that depends on
-//     them leaves: sends queued behind a Persist are held until handle_persisted(token);
+//     them leaves: sends queued behind a Persist are held until handle_persisted(token). A
+//     leader's AppendEntries depends only on its term, so it leaves while the leader's own
+//     append is written; the leader counts its own copy only once durable;
 //   - the voters are a configuration stored in the log (one voter added or removed at a time,
 //     only after the leader committed an entry of its own term), so two disjoint sets of
 //     members can never both be a quorum;
@@ -411,6 +413,7 @@ class RaftMachine : public MachineBase<RaftEffect> {
   std::optional<raft_effect::Persist> pending_persist_;
   std::uint64_t issued_token_ = 0;
   std::uint64_t persisted_token_ = 0;
+  std::uint64_t hard_state_token_ = 0;  // the latest Persist that carries a hard state
   std::map<std::uint64_t, Index> last_index_at_token_;
   Index durable_last_index_ = 0;
   std::deque<std::pair<std::uint64_t, raft_effect::Send>> held_;

@@ -181,8 +181,8 @@ CheckResult GroupRecorder::check_safety() const {
                   " acknowledged appends were durable when sent";
     } else {
       r.detail +=
-          "; durability when sent not checked: the DurabilityChecker reads the in-memory "
-          "medium, not these members' stores (group-log-survived checks what crashes kept)";
+          "; durability when sent not checked: volatile members keep nothing durable "
+          "(group-log-survived shows what crashes lost)";
     }
   }
   return r;

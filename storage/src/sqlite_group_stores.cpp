@@ -60,14 +60,23 @@ Digest snapshot_checksum(ByteView meta, ByteView data) {
   return Digest::from_parts({as_bytes("smalti.snapshot"), meta_size, meta, data});
 }
 
-Result<std::shared_ptr<SqliteGroupStores>> SqliteGroupStores::open(SqliteVfs& vfs,
-                                                                   const std::string& path,
-                                                                   StorageRunner& runner) {
+Result<std::shared_ptr<SqliteGroupStores>> SqliteGroupStores::open(
+    SqliteVfs& vfs, const std::string& path, StorageRunner& runner,
+    std::shared_ptr<groups::MemoryMedium> image, const groups::GroupId& group) {
   auto shared = std::make_shared<Shared>();
   SMALTI_ASSIGN_OR_RETURN(shared->db, Database::open(vfs, path));
   SMALTI_RETURN_IF_ERROR(shared->db->exec(kSchema));
   std::shared_ptr<SqliteGroupStores> stores(new SqliteGroupStores(std::move(shared), runner));
   SMALTI_RETURN_IF_ERROR(stores->read_back());
+  if (image) {
+    stores->image_ = std::move(image);
+    stores->group_ = group;
+    stores->image_->slot(group) =
+        groups::MemoryMedium::Slot{stores->state_,
+                                   stores->base_,
+                                   {stores->log_.begin(), stores->log_.end()},
+                                   stores->snapshot_};
+  }
   return stores;
 }
 
@@ -200,10 +209,16 @@ void SqliteGroupStores::sync(std::function<void(Status)> done) {
 void SqliteGroupStores::write_waiting() {
   writing_ = true;
   ++batches_;
+  auto ops = std::make_shared<std::vector<Op>>(std::exchange(pending_, {}));
   runner_.run(
-      [shared = shared_, ops = std::exchange(pending_, {})] { return write_batch(*shared, ops); },
-      [this, alive = alive_, dones = std::exchange(waiting_, {})](const Status& status) {
-        if (*alive) writing_ = false;
+      [shared = shared_, ops] { return write_batch(*shared, *ops); },
+      [this, alive = alive_, ops, dones = std::exchange(waiting_, {})](const Status& status) {
+        if (*alive) {
+          writing_ = false;
+          if (image_ && status.is_ok()) {
+            for (Op& op : *ops) groups::apply_write(image_->slot(group_), std::move(op));
+          }
+        }
         // In order; a completion may sync again, which starts the next batch at once.
         for (const auto& done : dones) done(status);
         if (*alive && !writing_ && !waiting_.empty()) write_waiting();

@@ -36,6 +36,10 @@ class SqliteStoreProvider final : public groups::StoreProvider {
     return groups::GroupStores{stores, stores, stores};
   }
 
+  void record_durable_image(std::shared_ptr<groups::MemoryMedium> image) override {
+    image_ = std::move(image);
+  }
+
   std::string describe() const override {
     return std::string("sqlite, ") + (options_.worker_thread ? "worker thread" : "inline");
   }
@@ -55,7 +59,8 @@ class SqliteStoreProvider final : public groups::StoreProvider {
     } else {
       db->runner = std::make_unique<InlineRunner>(node_.executor(), node_.clock(), fs, buggify);
     }
-    SMALTI_ASSIGN_OR_RETURN(db->stores, SqliteGroupStores::open(*db->vfs, path, *db->runner));
+    SMALTI_ASSIGN_OR_RETURN(db->stores,
+                            SqliteGroupStores::open(*db->vfs, path, *db->runner, image_, group));
     return db;
   }
 
@@ -73,6 +78,7 @@ class SqliteStoreProvider final : public groups::StoreProvider {
   Node& node_;
   SqliteStorageOptions options_;
   Rng rng_;
+  std::shared_ptr<groups::MemoryMedium> image_;  // the simulator's view of what is durable
 };
 
 }  // namespace

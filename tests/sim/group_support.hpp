@@ -154,9 +154,6 @@ class GroupCluster {
         discovery::Config(test_network()).with_announce_interval(2s).with_purge_after(60s);
     if (i > 0) spec.options.discovery.with_bootstrap(world_.addr(hosts_[0]));
     if (options_) options_(spec.options);
-    // The durability checker reads the in-memory medium only: members on other stores (SQLite)
-    // are checked by what their tests assert after crashes instead.
-    if (spec.options.groups.storage) expect_durable_ = false;
     const HostId host = static_cast<HostId>(world_.host_count());
     spec.setup = [this, host, consensus, key, machine, stores, log_replay = log_replay_,
                   snapshots = snapshots_](Network& net) {

@@ -138,6 +138,43 @@ TEST(SqliteGroupStores, SyncsAskedForDuringABatchAreOneBatchAfterIt) {
   EXPECT_EQ(rig.open().value()->load_log().value().size(), 10u);
 }
 
+// The durable image the simulator's DurabilityChecker reads: what was read back at open, then
+// each batch only once its sync completed, never a failed one.
+TEST(SqliteGroupStores, TheDurableImageHoldsWhatWasReadBackAndEachCompletedBatch) {
+  Rig rig;
+  rig.disk.set_faults(sim::DiskFaults{.min_latency = 2ms, .max_latency = 2ms});
+  const groups::GroupId group{Digest::from_u64(7)};
+  auto image = std::make_shared<groups::MemoryMedium>();
+  {
+    auto stores = rig.open().value();
+    stores->append(1, {entry(1, 1), entry(1, 2)});
+    stores->save(HardState{4, std::nullopt, 9, true});
+    ASSERT_TRUE(rig.sync(*stores).is_ok());
+  }
+  auto stores = SqliteGroupStores::open(*rig.vfs, "groups/g/raft.db", rig.runner, image, group);
+  ASSERT_TRUE(stores.is_ok());
+  const groups::MemoryMedium::Slot* slot = image->find(group);
+  ASSERT_NE(slot, nullptr);
+  EXPECT_EQ(slot->hard_state.term, 4u);
+  EXPECT_EQ(slot->last_index(), 2u);
+  (*stores)->append(3, {entry(2, 3)});
+  (*stores)->save(HardState{5, std::nullopt, 9, true});
+  bool done = false;
+  (*stores)->sync([&](const Status& s) { done = s.is_ok(); });
+  rig.executor.advance(1ms);
+  EXPECT_EQ(slot->last_index(), 2u) << "the image ran ahead of the sync";
+  EXPECT_EQ(slot->hard_state.term, 4u);
+  rig.executor.advance(1s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(slot->last_index(), 3u);
+  EXPECT_EQ(slot->log.back(), entry(2, 3));
+  EXPECT_EQ(slot->hard_state.term, 5u);
+  rig.disk.set_faults(sim::DiskFaults{.sync_error_rate = 1});
+  (*stores)->append(4, {entry(2, 4)});
+  EXPECT_EQ(rig.sync(**stores).code(), StatusCode::kIoError);
+  EXPECT_EQ(slot->last_index(), 3u) << "a failed batch reached the image";
+}
+
 TEST(SqliteGroupStores, AFailedSyncIsReportedAndNothingAfterItIsWritten) {
   Rig rig;
   auto stores = rig.open().value();

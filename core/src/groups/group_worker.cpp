@@ -330,6 +330,7 @@ Status GroupWorker::open_stores(GroupRouter& router) {
   std::shared_ptr<MemoryMedium> medium = router.options().medium;
   Status status = Status::ok();
   if (spec_.storage) {
+    if (medium) spec_.storage->record_durable_image(medium);  // what the checkers read
     auto stores = spec_.storage->open(id_);
     if (stores.is_ok()) {
       if (!spec_.state_store) spec_.state_store = stores->state;

@@ -24,31 +24,32 @@ void MemoryStores::truncate_from(Index from) {
   SMALTI_ASSERT(from > written_base_.index, "truncating a pruned entry");
   if (from > written_last_) return;
   written_last_ = from - 1;
-  pending_.push_back(Write{.kind = Write::Kind::kTruncate, .index = from});
+  pending_.push_back(StoreWrite{.kind = StoreWrite::Kind::kTruncate, .index = from});
 }
 
 void MemoryStores::append(Index at, std::vector<LogEntry> entries) {
   SMALTI_ASSERT(at > written_base_.index && at <= written_last_ + 1, "a log write leaves a gap");
   written_last_ = at - 1 + entries.size();
   pending_.push_back(
-      Write{.kind = Write::Kind::kAppend, .index = at, .entries = std::move(entries)});
+      StoreWrite{.kind = StoreWrite::Kind::kAppend, .index = at, .entries = std::move(entries)});
 }
 
 void MemoryStores::prune_through(Cursor through) {
   if (through.index <= written_base_.index) return;
   SMALTI_ASSERT(through.index <= written_last_, "pruning past the end of the log");
   written_base_ = through;
-  pending_.push_back(Write{.kind = Write::Kind::kPrune, .base = through});
+  pending_.push_back(StoreWrite{.kind = StoreWrite::Kind::kPrune, .base = through});
 }
 
 void MemoryStores::reset_to(Cursor base) {
   written_base_ = base;
   written_last_ = base.index;
-  pending_.push_back(Write{.kind = Write::Kind::kReset, .base = base});
+  pending_.push_back(StoreWrite{.kind = StoreWrite::Kind::kReset, .base = base});
 }
 
 void MemoryStores::save_snapshot(std::optional<Snapshot> snapshot) {
-  pending_.push_back(Write{.kind = Write::Kind::kSnapshot, .snapshot = std::move(snapshot)});
+  pending_.push_back(
+      StoreWrite{.kind = StoreWrite::Kind::kSnapshot, .snapshot = std::move(snapshot)});
 }
 
 // Takes what was written since the last sync and schedules its completion: on the next turn
@@ -77,36 +78,39 @@ void MemoryStores::complete_one() {
   syncing_.pop_front();
   MemoryMedium::Slot& slot = durable();
   slot.hard_state = s.hard_state;
-  for (Write& w : s.writes) apply(slot, w);
+  for (StoreWrite& w : s.writes) apply_write(slot, std::move(w));
   s.done(Status::ok());
 }
 
-void MemoryStores::apply(MemoryMedium::Slot& slot, Write& w) {
+void apply_write(MemoryMedium::Slot& slot, StoreWrite w) {
   auto keep_through = [&](Index last) {  // drops the entries after `last`
     if (last < slot.last_index()) slot.log.resize(last - slot.base.index);
   };
   switch (w.kind) {
-    case Write::Kind::kTruncate:
+    case StoreWrite::Kind::kSave:
+      slot.hard_state = w.state;
+      break;
+    case StoreWrite::Kind::kTruncate:
       keep_through(w.index - 1);
       break;
-    case Write::Kind::kAppend:
+    case StoreWrite::Kind::kAppend:
       SMALTI_ASSERT(w.index > slot.base.index && w.index <= slot.last_index() + 1,
                     "a synced log write leaves a gap");
       keep_through(w.index - 1);
       slot.log.insert(slot.log.end(), std::make_move_iterator(w.entries.begin()),
                       std::make_move_iterator(w.entries.end()));
       break;
-    case Write::Kind::kPrune: {
+    case StoreWrite::Kind::kPrune: {
       const Index drop = std::min<Index>(w.base.index - slot.base.index, slot.log.size());
       slot.log.erase(slot.log.begin(), slot.log.begin() + static_cast<std::ptrdiff_t>(drop));
       slot.base = w.base;
       break;
     }
-    case Write::Kind::kReset:
+    case StoreWrite::Kind::kReset:
       slot.log.clear();
       slot.base = w.base;
       break;
-    case Write::Kind::kSnapshot:
+    case StoreWrite::Kind::kSnapshot:
       slot.snapshot = std::move(w.snapshot);
       break;
   }

@@ -24,6 +24,7 @@ namespace smalti::groups {
 class StateStore;
 class LogStore;
 class SnapshotStore;
+class MemoryMedium;
 
 // All three are required; a null `snapshot` is taken from `log` when that is a SnapshotStore too.
 struct GroupStores {
@@ -43,6 +44,11 @@ class StoreProvider {
   virtual Result<GroupStores> open(const GroupId& group) = 0;
   // For logs and status: what and where ("sqlite in /var/lib/app/<peer>/groups").
   virtual std::string describe() const = 0;
+  // The simulator's checkers (sim::DurabilityChecker) read each member's durable state from
+  // `image`, one slot per group: stores kept elsewhere copy there what they read back when
+  // opened and what each sync made durable when it completes. Optional (the default keeps no
+  // image); the real backend never calls it.
+  virtual void record_durable_image(std::shared_ptr<MemoryMedium> image) { (void)image; }
 };
 
 // Makes a node's provider when the node starts; an error fails the node's start.

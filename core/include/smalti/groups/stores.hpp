@@ -80,6 +80,7 @@ class MemoryMedium {
     // The last index stored (pruned entries included).
     Index last_index() const { return base.index + log.size(); }
   };
+
   Slot& slot(const GroupId& group) { return slots_[group]; }
   // The slot of `group`, or null when nothing was ever stored for it (checkers read it).
   const Slot* find(const GroupId& group) const {
@@ -90,6 +91,21 @@ class MemoryMedium {
  private:
   std::map<GroupId, Slot> slots_;
 };
+
+// One write to a group's stores, kept by a store in order until the sync that covers it.
+struct StoreWrite {
+  enum class Kind : std::uint8_t { kSave, kTruncate, kAppend, kPrune, kReset, kSnapshot };
+  Kind kind = Kind::kSave;
+  HardState state;                   // save
+  Index index = 0;                   // truncate: the first removed; append: the first written
+  Cursor base;                       // prune, reset
+  std::vector<LogEntry> entries;     // append
+  std::optional<Snapshot> snapshot;  // snapshot; nullopt: remove it
+};
+
+// Applies a write that a completed sync made durable to a medium slot. Requires an append to
+// leave no gap.
+void apply_write(MemoryMedium::Slot& slot, StoreWrite write);
 
 // How long a sync of the in-memory stores takes: a draw from [min, max] per sync, from a
 // generator seeded with `seed`. max == 0 (the default): the sync completes on the next turn of
@@ -123,23 +139,14 @@ class MemoryStores final : public StateStore, public LogStore, public SnapshotSt
   void sync(std::function<void(Status)> done) override;
 
  private:
-  // One write, applied to the medium when the sync that covers it completes.
-  struct Write {
-    enum class Kind : std::uint8_t { kTruncate, kAppend, kPrune, kReset, kSnapshot } kind;
-    Index index = 0;  // truncate: the first removed; append: the first written
-    Cursor base;      // prune, reset
-    std::vector<LogEntry> entries;
-    std::optional<Snapshot> snapshot;
-  };
   // The writes of one sync.
   struct Syncing {
     HardState hard_state;
-    std::vector<Write> writes;
+    std::vector<StoreWrite> writes;
     std::function<void(Status)> done;
   };
   MemoryMedium::Slot& durable() { return medium_->slot(group_); }
   void complete_one();
-  static void apply(MemoryMedium::Slot& slot, Write& write);
 
   env::Executor& executor_;
   const env::Clock* clock_;
@@ -152,8 +159,8 @@ class MemoryStores final : public StateStore, public LogStore, public SnapshotSt
   // The log as written (synced or not): its base and last index, to check each write.
   Cursor written_base_;
   Index written_last_ = 0;
-  std::vector<Write> pending_;   // written since the last sync
-  std::deque<Syncing> syncing_;  // bounded by the caller's syncs in flight (one per Persist)
+  std::vector<StoreWrite> pending_;  // written since the last sync
+  std::deque<Syncing> syncing_;      // bounded by the caller's syncs in flight (one per Persist)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

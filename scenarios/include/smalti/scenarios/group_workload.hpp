@@ -54,10 +54,11 @@ class GroupRecorder {
   // After each event `host` ran.
   void observe(sim::World& world, HostId host);
   void set_log(std::ostream* out) { log_ = out; }
-  // Checks every message the members of `world` send from now on (DurabilityChecker). It reads
-  // the in-memory medium only, so members on other stores (durable, volatile) are not watched.
+  // Checks every message the members of `world` send from now on (DurabilityChecker), against
+  // the durable image of their in-memory or SQLite stores. Volatile members keep nothing
+  // durable: they are not watched.
   void watch_durability(sim::World& world) {
-    if (scenario_.group_storage == GroupStorage::kMemory) {
+    if (scenario_.group_storage != GroupStorage::kVolatile) {
       durability_ = std::make_unique<sim::DurabilityChecker>(world);
     }
   }

@@ -14,8 +14,9 @@
 //   incarnation         both of the above need the incarnation of the message's header durable.
 //
 // So a promise made too early is caught on the first message that carries it, with no crash.
-// Members must use the default in-memory stores over the world's media (other stores are
-// checked through the same medium, which they do not write: any promise they make fails).
+// The in-memory stores keep their durable side in the host's medium; the SQLite stores (and any
+// StoreProvider that implements record_durable_image) copy there what each completed sync made
+// durable. Volatile members, with no medium, keep nothing durable: every promise they make fails.
 // Violations are collected as readable strings, the first one is what a test reports. Memory:
 // the group of each groups link, and one term per log index for the last kTermsKept leader terms
 // of each group. Single-threaded (the simulator's thread).

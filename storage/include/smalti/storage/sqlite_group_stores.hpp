@@ -40,9 +40,12 @@ class SqliteGroupStores final : public groups::StateStore,
                                 public groups::LogStore,
                                 public groups::SnapshotStore {
  public:
-  // Opens (creating when missing) the database at `path` and reads it back.
-  static Result<std::shared_ptr<SqliteGroupStores>> open(SqliteVfs& vfs, const std::string& path,
-                                                         StorageRunner& runner);
+  // Opens (creating when missing) the database at `path` and reads it back. With an `image`
+  // (the simulator's), the slot of `group` in it mirrors what is durable: what was read back,
+  // then each batch once its sync completed (StoreProvider::record_durable_image).
+  static Result<std::shared_ptr<SqliteGroupStores>> open(
+      SqliteVfs& vfs, const std::string& path, StorageRunner& runner,
+      std::shared_ptr<groups::MemoryMedium> image = nullptr, const groups::GroupId& group = {});
 
   ~SqliteGroupStores() override { *alive_ = false; }  // a batch still written completes alone
   Result<groups::HardState> load_state() override { return state_; }
@@ -64,21 +67,7 @@ class SqliteGroupStores final : public groups::StateStore,
   std::uint64_t batches() const { return batches_; }
 
  private:
-  struct Op {
-    enum class Kind : std::uint8_t {
-      kSave,
-      kTruncate,
-      kAppend,
-      kPrune,
-      kReset,
-      kSnapshot
-    } kind = Kind::kSave;
-    groups::HardState state;
-    groups::Index index = 0;  // truncate: the first index removed; append: the first written
-    std::vector<groups::LogEntry> entries;
-    groups::Cursor base;                       // prune, reset
-    std::optional<groups::Snapshot> snapshot;  // kSnapshot; nullopt: remove it
-  };
+  using Op = groups::StoreWrite;
   // The database and what a failed batch leaves behind, shared with the runner's jobs.
   struct Shared {
     std::unique_ptr<Database> db;
@@ -93,6 +82,8 @@ class SqliteGroupStores final : public groups::StateStore,
 
   std::shared_ptr<Shared> shared_;
   StorageRunner& runner_;
+  std::shared_ptr<groups::MemoryMedium> image_;  // null: no durable image is kept
+  groups::GroupId group_;
   groups::HardState state_;
   groups::Cursor base_;
   std::vector<groups::LogEntry> log_;

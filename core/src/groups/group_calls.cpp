@@ -33,7 +33,7 @@ void GroupWorker::query(Bytes query, bool strong, QueryDone done) {
 template <typename Done>
 void GroupWorker::start(Result<CallId> call, Done done) {
   if (!call.is_ok()) {
-    node_.executor().post([done = std::move(done), why = call.status()] { done(why); });
+    call_back([done = std::move(done), why = call.status()] { done(why); });
     return;
   }
   waiters_.emplace(*call, std::move(done));
@@ -48,9 +48,23 @@ void GroupWorker::complete(CallId call, Result<T> result) {
   if (it == waiters_.end()) return;
   auto* done = std::get_if<Done>(&it->second);
   SMALTI_ASSERT(done != nullptr, "a call completed as another kind of call");
-  node_.executor().post(
+  call_back(
       [done = std::move(*done), result = std::move(result)]() mutable { done(std::move(result)); });
   waiters_.erase(it);
+}
+
+// One turn for every callback due until it runs, in order: a pump that completes many calls
+// costs one executor event, not one per call. A callback that calls the group again gets its
+// answer in a later turn.
+void GroupWorker::call_back(std::function<void()> callback) {
+  if (!callbacks_ || callbacks_->running) {
+    callbacks_ = std::make_shared<Callbacks>();
+    node_.executor().post([batch = callbacks_] {
+      batch->running = true;
+      for (auto& due : batch->due) due();
+    });
+  }
+  callbacks_->due.push_back(std::move(callback));
 }
 
 void GroupWorker::execute_session(SessionEffect effect) {

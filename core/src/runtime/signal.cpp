@@ -40,7 +40,8 @@ bool Subscription::active() const {
 }
 
 void Signal::notify() {
-  if (registry_->notify_pending) return;
+  // Nobody listens: nothing to tell (a later subscriber reads the state when it subscribes).
+  if (registry_->notify_pending || registry_->subscribers.empty()) return;
   registry_->notify_pending = true;
   executor_->post([weak = std::weak_ptr<Subscription::Registry>(registry_)] {
     auto registry = weak.lock();

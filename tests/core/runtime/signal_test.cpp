@@ -47,6 +47,20 @@ TEST_F(SignalTest, SeveralNotifiesCoalesceIntoOneRun) {
   EXPECT_EQ(runs, 2);
 }
 
+// A change nobody listens to costs no executor turn (the group driver notifies on every append).
+TEST_F(SignalTest, ANotifyWithoutSubscribersPostsNothing) {
+  Signal signal(executor);
+  signal.notify();
+  EXPECT_EQ(executor.pending_posts(), 0u);
+  int runs = 0;
+  Subscription sub = signal.subscribe([&] { ++runs; });
+  executor.run_posted();
+  EXPECT_EQ(runs, 0) << "heard of a change from before it subscribed";
+  signal.notify();
+  executor.run_posted();
+  EXPECT_EQ(runs, 1);
+}
+
 TEST_F(SignalTest, SubscribersRunInSubscriptionOrder) {
   Signal signal(executor);
   std::string order;

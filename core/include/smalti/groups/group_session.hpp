@@ -178,7 +178,10 @@ class GroupSession : public MachineBase<SessionEffect> {
 
   // ---- outputs ---------------------------------------------------------------------------
   Instant next_deadline() const;
+  // Checks the session's indexes against its calls (see kDeepCheckEvery).
   void invariants() const;
+  static constexpr std::size_t kDeepCheckCalls = 32;
+  static constexpr std::uint64_t kDeepCheckEvery = 32;
 
   // ---- views -------------------------------------------------------------------------------
   // The link of the bond with `peer`, once up.
@@ -262,6 +265,7 @@ class GroupSession : public MachineBase<SessionEffect> {
   std::multimap<Index, CallId> ready_reads_;        // kReadReady reads by index
   std::map<LinkToken, LinkState> links_;
   std::map<PeerId, std::size_t> links_per_peer_;
+  mutable std::uint64_t deep_checks_skipped_ = 0;  // invariants(): inputs since the last walk
   LinkToken next_link_;
   std::map<PeerId, Candidate> candidates_;  // listed members
   std::map<PeerId, Instant> last_dial_;     // the last dial, or (higher id) when first seen

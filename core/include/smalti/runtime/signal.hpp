@@ -1,8 +1,9 @@
 // Signal: "some state changed", the base of every when() API.
 //
 // Subscribers run on the executor after notify() (never inline, so a state machine driver that
-// notifies is never re-entered). A Subscription unsubscribes when destroyed; a Signal destroyed
-// first leaves its subscriptions inert. Executor thread only.
+// notifies is never re-entered); a notify() with no subscriber does nothing, and one who
+// subscribes later hears only of later changes. A Subscription unsubscribes when destroyed; a
+// Signal destroyed first leaves its subscriptions inert. Executor thread only.
 #pragma once
 
 #include <cstdint>

@@ -163,6 +163,8 @@ class GroupWorker {
   void start(Result<CallId> call, Done done);
   template <typename Done, typename T>
   void complete(CallId call, Result<T> result);
+  // Runs `callback` in an executor turn of its own, with the other callbacks due meanwhile.
+  void call_back(std::function<void()> callback);
 
   GroupRouter* router_;
   Node& node_;
@@ -183,6 +185,12 @@ class GroupWorker {
   std::set<LinkToken> dirty_bonds_;             // bonds with input since they last ran
   std::vector<std::unique_ptr<Bond>> retired_;  // dropped during a pump; freed after it
   std::map<CallId, Waiter> waiters_;
+  // Callbacks due, run together in one executor turn (user code, outside the worker's loop).
+  struct Callbacks {
+    std::vector<std::function<void()>> due;
+    bool running = false;  // later callbacks go to the next turn
+  };
+  std::shared_ptr<Callbacks> callbacks_;
   Signal changed_;
   Index applied_ = 0;
   // The latest snapshot's index, and the command bytes applied since (SnapshotPolicy).

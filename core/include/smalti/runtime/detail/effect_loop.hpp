@@ -18,6 +18,11 @@
 namespace smalti {
 
 // One executor timer kept at a moving deadline. Destroying it cancels the timer.
+//
+// A deadline that moves later keeps the timer where it is: when it fires before the deadline
+// wanted, it is simply scheduled again at that one. A machine whose deadline moves with every
+// input (an election timer pushed back by each heartbeat) thus costs one event per time its old
+// deadline passes, not a cancel and a schedule per input. Only an earlier deadline reschedules.
 class DeadlineTimer {
  public:
   DeadlineTimer(env::Executor& executor, std::function<void()> on_due)
@@ -26,30 +31,38 @@ class DeadlineTimer {
   DeadlineTimer& operator=(const DeadlineTimer&) = delete;
   ~DeadlineTimer() { disarm(); }
 
-  // Arms the timer at `deadline` (Instant::max() disarms). Re-arming at the same instant is free.
+  // Arms the timer at `deadline` (Instant::max() disarms): on_due runs once it has passed.
   void arm(Instant deadline) {
-    if (deadline == armed_at_) return;
-    disarm();
-    if (deadline == Instant::max()) return;
-    armed_at_ = deadline;
-    timer_ = executor_.schedule_at(deadline, [this] {
-      timer_.reset();
-      armed_at_ = Instant::max();
-      on_due_();
-    });
+    if (deadline == Instant::max()) return disarm();
+    wanted_ = deadline;
+    if (timer_ && scheduled_at_ <= deadline) return;  // it fires first, then waits on
+    if (timer_) executor_.cancel(*timer_);
+    schedule(deadline);
   }
   void disarm() {
     if (timer_) executor_.cancel(*timer_);
     timer_.reset();
-    armed_at_ = Instant::max();
+    wanted_ = Instant::max();
   }
-  Instant armed_at() const { return armed_at_; }
+  // The deadline armed (Instant::max() when none).
+  Instant armed_at() const { return wanted_; }
 
  private:
+  void schedule(Instant at) {
+    scheduled_at_ = at;
+    timer_ = executor_.schedule_at(at, [this] {
+      timer_.reset();
+      if (wanted_ > scheduled_at_) return schedule(wanted_);  // moved later meanwhile
+      wanted_ = Instant::max();
+      on_due_();
+    });
+  }
+
   env::Executor& executor_;
   std::function<void()> on_due_;
   std::optional<env::TimerId> timer_;
-  Instant armed_at_ = Instant::max();
+  Instant scheduled_at_ = Instant::max();  // when timer_ fires
+  Instant wanted_ = Instant::max();        // the deadline asked for, at or after scheduled_at_
 };
 
 // Effects handled in one run_machine() call at most: a machine that keeps producing effects in

@@ -159,14 +159,20 @@ void GroupSession::handle_link_down(Instant now, LinkToken link) {
   dial_due(now);
 }
 
+// Called after every input: candidates_, links_per_peer_ and last_dial_ are all ordered by
+// PeerId, so one walk over the three finds what each candidate needs, without a lookup each.
 Instant GroupSession::next_deadline() const {
   Instant next = deadlines_.empty() ? Instant::max() : deadlines_.begin()->first;
   if (links_.size() >= config_.max_links) return next;
+  auto linked = links_per_peer_.begin();
+  auto dialled = last_dial_.begin();
   for (const auto& [peer, c] : candidates_) {
-    if (!c.authorized || linked(peer)) continue;
-    auto last = last_dial_.find(peer);
+    while (linked != links_per_peer_.end() && linked->first < peer) ++linked;
+    if (!c.authorized || (linked != links_per_peer_.end() && linked->first == peer)) continue;
+    while (dialled != last_dial_.end() && dialled->first < peer) ++dialled;
     // A member not looked at since a hint or a free link slot: due now.
-    next = std::min(next, last == last_dial_.end() ? last_input() : last->second + dial_wait(peer));
+    const bool seen = dialled != last_dial_.end() && dialled->first == peer;
+    next = std::min(next, seen ? dialled->second + dial_wait(peer) : last_input());
   }
   return next;
 }

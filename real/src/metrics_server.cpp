@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <charconv>
 #include <sstream>
+#include <string>
 #include <utility>  // before Asio: Boost 1.74's Asio misses it under C++20
 
 namespace smalti::real {
@@ -22,6 +23,30 @@ void metric(std::ostringstream& out, const char* name, const char* type, const c
             double value) {
   out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
       << name << ' ' << value << '\n';
+}
+
+// One series per active group, labelled with its id. A failed store is what an operator must
+// see: the member stays up but acknowledges nothing until it restarts (GroupStatus::store_error).
+void render_group_metrics(std::ostringstream& out, const groups::Groups& groups) {
+  std::vector<std::pair<std::string, groups::GroupStatus>> statuses;
+  for (const groups::GroupId& id : groups.active()) {
+    if (auto status = groups.status(id)) statuses.emplace_back(id.to_hex(), *status);
+  }
+  auto series = [&](const char* name, const char* type, const char* help, auto value) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    for (const auto& [group, status] : statuses) {
+      out << name << "{group=\"" << group << "\"} " << value(status) << '\n';
+    }
+  };
+  series("smalti_group_store_failed", "gauge",
+         "1 when the member's store failed and it acknowledges nothing until restarted",
+         [](const groups::GroupStatus& s) { return s.store_error.is_ok() ? 0 : 1; });
+  series("smalti_group_committed_index", "gauge", "the highest log index known committed",
+         [](const groups::GroupStatus& s) { return s.committed; });
+  series("smalti_group_applied_index", "gauge", "the highest log index applied",
+         [](const groups::GroupStatus& s) { return s.applied; });
+  series("smalti_group_is_leader", "gauge", "1 when this member leads the group",
+         [](const groups::GroupStatus& s) { return s.role == groups::Role::kLeader ? 1 : 0; });
 }
 
 }  // namespace
@@ -64,6 +89,7 @@ std::string render_metrics(RealNetwork& node) {
           << static_cast<double>(rtt->count()) / 1e9 << '\n';
     }
   }
+  render_group_metrics(out, node.network().groups());
   return out.str();
 }
 

@@ -36,8 +36,8 @@ class SqliteStoreProvider final : public groups::StoreProvider {
     return groups::GroupStores{stores, stores, stores};
   }
 
-  void record_durable_image(std::shared_ptr<groups::MemoryMedium> image) override {
-    image_ = std::move(image);
+  void record_durable_image(const std::shared_ptr<groups::MemoryMedium>& image) override {
+    image_ = image;
   }
 
   std::string describe() const override {

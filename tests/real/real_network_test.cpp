@@ -74,6 +74,18 @@ TEST(MetricsServer, ServesPrometheusTextWithTransportAndDiscoveryFigures) {
   while ((*a)->network().discovery().peers_count() < 1 && runtime.monotonic() < deadline) {
     runtime.run_for(5ms);
   }
+  // A group of one (founding alone) on `a`: its figures are served too.
+  auto group =
+      (*a)->network()
+          .groups()
+          .with_key(groups::GroupKey::from_secret("metrics-test.group"))
+          .with_consensus_config(
+              groups::ConsensusConfig{}.with_bootstrap_delay(100ms).with_bootstrap_expect(1))
+          .join();
+  ASSERT_TRUE(group.is_ok()) << group.status().to_string();
+  while (group->status().committed < 1 && runtime.monotonic() < deadline + 10s) {
+    runtime.run_for(5ms);
+  }
   auto server = MetricsServer::start(runtime, **a, "127.0.0.1:0");
   ASSERT_TRUE(server.is_ok()) << server.status().to_string();
   auto response = std::async(std::launch::async, http_get, (*server)->address());
@@ -87,6 +99,11 @@ TEST(MetricsServer, ServesPrometheusTextWithTransportAndDiscoveryFigures) {
   EXPECT_NE(text.find("smalti_frames_in_total"), std::string::npos);
   EXPECT_NE(text.find("smalti_bytes_out_total"), std::string::npos);
   EXPECT_NE(text.find("smalti_peer_rtt_seconds"), std::string::npos);
+  const std::string label = "{group=\"" + group->id().to_hex() + "\"} ";
+  EXPECT_NE(text.find("# TYPE smalti_group_store_failed gauge\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("smalti_group_store_failed" + label + "0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("smalti_group_is_leader" + label + "1\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("smalti_group_committed_index" + label + "0\n"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ class GroupRouter {
   Result<std::shared_ptr<GroupWorker>> join(GroupSpec spec,
                                             std::unique_ptr<ErasedStateMachine> machine);
   std::vector<GroupId> active() const;
+  std::optional<GroupStatus> status(const GroupId& group) const;
   std::shared_ptr<GroupWorker> find(const GroupId& id) const;
 
   Node& node() { return node_; }

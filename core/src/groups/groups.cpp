@@ -22,6 +22,10 @@ std::vector<GroupId> Groups::active() const {
   return router_->active();
 }
 
+std::optional<GroupStatus> Groups::status(const GroupId& group) const {
+  return router_->status(group);
+}
+
 Result<std::shared_ptr<detail::GroupWorker>> Groups::join(
     detail::GroupSpec spec, std::unique_ptr<ErasedStateMachine> machine) {
   return router_->join(std::move(spec), std::move(machine));
@@ -104,6 +108,14 @@ Result<std::shared_ptr<GroupWorker>> GroupRouter::join(
 std::shared_ptr<GroupWorker> GroupRouter::find(const GroupId& id) const {
   auto it = workers_.find(id);
   return it == workers_.end() ? nullptr : it->second.lock();
+}
+
+std::optional<GroupStatus> GroupRouter::status(const GroupId& group) const {
+  auto it = workers_.find(group);
+  if (it == workers_.end()) return std::nullopt;
+  auto worker = it->second.lock();
+  if (!worker) return std::nullopt;
+  return worker->status();
 }
 
 std::vector<GroupId> GroupRouter::active() const {

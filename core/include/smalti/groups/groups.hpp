@@ -20,6 +20,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "smalti/groups/detail/group_worker.hpp"
@@ -65,6 +66,8 @@ class Groups {
 
   // The groups active here (joined, with a handle alive).
   std::vector<GroupId> active() const;
+  // The status of a group active here (nullopt when it is not), as its handle reports it.
+  std::optional<GroupStatus> status(const GroupId& group) const;
 
  private:
   template <typename M>

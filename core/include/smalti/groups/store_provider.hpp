@@ -48,7 +48,7 @@ class StoreProvider {
   // `image`, one slot per group: stores kept elsewhere copy there what they read back when
   // opened and what each sync made durable when it completes. Optional (the default keeps no
   // image); the real backend never calls it.
-  virtual void record_durable_image(std::shared_ptr<MemoryMedium> image) { (void)image; }
+  virtual void record_durable_image(const std::shared_ptr<MemoryMedium>& /*image*/) {}
 };
 
 // Makes a node's provider when the node starts; an error fails the node's start.

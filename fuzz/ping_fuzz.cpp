@@ -314,7 +314,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ping::Config config;
   config.timeout = std::chrono::milliseconds(1 + in.byte()) * 20;
   config.max_outstanding = 1 + in.byte() % 8;
-  config.max_pending_effects = 2 * config.max_outstanding + 4 + in.byte() % 16;
+  config.max_pending_effects = 4 * config.max_outstanding + 8 + in.byte() % 16;
   config.max_queued_per_peer = 1 + in.byte() % 4;
   Driver driver(config);
   driver.run(in);

@@ -112,7 +112,7 @@ RC_GTEST_PROP(PingMachineProperty, AgreesWithTheModelAndCompletesEveryPingOnce, 
   const Config config{
       .timeout = Duration(*rc::gen::inRange<std::int64_t>(1, 10'000'000'000)),
       .max_outstanding = max_outstanding,
-      .max_pending_effects = 2 * max_outstanding + 4 + *rc::gen::inRange<std::size_t>(0, 50)};
+      .max_pending_effects = 4 * max_outstanding + 8 + *rc::gen::inRange<std::size_t>(0, 50)};
   PingMachine m(config);
   Model model(config.timeout);
   Instant now = kT0;

@@ -501,23 +501,40 @@ TEST(PingMachineTest, MaxOutstandingGivesLimitExceeded) {
 }
 
 TEST(PingMachineTest, AFullEffectQueueDropsRequestsAndRefusesPings) {
-  PingMachine m(Config{.max_outstanding = 2, .max_pending_effects = 8});
+  PingMachine m(Config{.max_outstanding = 2, .max_pending_effects = 16});
   const LinkToken link = accept(m, kT0, kPeerB);
-  for (std::uint64_t n = 0; n < 6; ++n) frame(m, kT0, link, request_frame(n));
-  // Input is taken below half the limit: four answers, two requests dropped.
-  EXPECT_EQ(m.stats().requests_answered, 4u);
+  for (std::uint64_t n = 0; n < 10; ++n) frame(m, kT0, link, request_frame(n));
+  // Input is taken below half the limit: eight answers, two requests dropped.
+  EXPECT_EQ(m.stats().requests_answered, 8u);
   EXPECT_EQ(m.stats().dropped_requests, 2u);
   EXPECT_EQ(m.dropped_inputs(), 2u);
   EXPECT_LE(m.pending_effects(), m.effect_limit());
   auto refused = m.start(kT0, addr(kPeerA));
   EXPECT_EQ(refused.status().code(), StatusCode::kLimitExceeded);
   auto effects = drain(m);
-  ASSERT_EQ(effects.size(), 4u);
+  ASSERT_EQ(effects.size(), 8u);
   EXPECT_EQ(std::get<effect::Send>(effects[0]).frame, response_frame(0));
-  EXPECT_EQ(std::get<effect::Send>(effects[3]).frame, response_frame(3));
+  EXPECT_EQ(std::get<effect::Send>(effects[7]).frame, response_frame(7));
   // Once drained, requests are answered again.
-  frame(m, kT0, link, request_frame(9));
-  EXPECT_EQ(m.stats().requests_answered, 5u);
+  frame(m, kT0, link, request_frame(19));
+  EXPECT_EQ(m.stats().requests_answered, 9u);
+}
+
+// Above the input mark no ping starts, but every ping in flight may still send its queued request
+// when its link connects and then complete: the effect limit (4 x max_outstanding + 8) has room
+// for all of it. (ping_fuzz found 2 x max_outstanding + 4 too small.)
+TEST(PingMachineTest, QueuedRequestsAndCompletionsAboveTheInputMarkFit) {
+  PingMachine m(Config{.max_outstanding = 4, .max_pending_effects = 24});
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(m.start(kT0, addr(kPeerA)).is_ok());  // one Connect
+  const LinkToken inbound = accept(m, kT0, kPeerB);
+  for (std::uint64_t n = 0; n < 20; ++n) frame(m, kT0, inbound, request_frame(n));
+  EXPECT_EQ(m.pending_effects(), 12u) << "answers stop at the input mark";
+  m.handle_connected(kT0 + 1ms, *m.outbound_link(kPeerA));  // the four queued requests
+  m.handle_timeout(kT0 + 1h);                               // and their four failures
+  m.invariants();
+  EXPECT_EQ(m.pending_effects(), 20u);
+  EXPECT_LE(m.pending_effects(), m.effect_limit());
+  EXPECT_EQ(only<Completed>(drain(m)).size(), 4u);
 }
 
 TEST(PingMachineTest, EqualTimesAreAllowed) {

@@ -45,8 +45,11 @@ struct Config {
   // Pings in flight at once, over all peers; start() beyond it fails with kLimitExceeded.
   std::size_t max_outstanding = 4096;
   // Effects waiting to be pulled (the machine contract's bound, machine.hpp); at least
-  // 2 * max_outstanding + 4, so that failing every ping at once always fits.
-  std::size_t max_pending_effects = 16384;
+  // 4 * max_outstanding + 8. Pings start only below half of it, but above that every ping in
+  // flight may still emit its request (when its link connects) and its completion, and the
+  // links their connect and close. (2 * max_outstanding + 4 was found too small by ping_fuzz:
+  // queued requests are sent when the link connects, with no room check.)
+  std::size_t max_pending_effects = 4 * 4096 + 8;
   // Requests queued for a peer whose link is still connecting; start() beyond it fails.
   std::size_t max_queued_per_peer = 256;
   // Inbound links served at once; handle_accepted() refuses more.
@@ -77,7 +80,7 @@ class PingMachine : public MachineBase<Effect> {
  public:
   explicit PingMachine(Config config = {})
       : MachineBase(Instant{}, config.max_pending_effects), config_(config) {
-    SMALTI_ASSERT(config.max_pending_effects >= 2 * config.max_outstanding + 4,
+    SMALTI_ASSERT(config.max_pending_effects >= 4 * config.max_outstanding + 8,
                   "ping effect limit too small for its outstanding pings");
   }
 

@@ -22,6 +22,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "fuzz_support.hpp"
 #include "smalti/base/assert.hpp"
@@ -116,7 +117,7 @@ class Driver {
   struct Outbound {
     smalti::LinkToken link = 0;
     bool connected = false;
-    std::size_t queued = 0;
+    std::vector<ping::PingId> queued;  // requests waiting for the connect
   };
 
   bool below_mark() const { return model_pending_ < config_.max_pending_effects / 2; }
@@ -172,8 +173,9 @@ class Driver {
     if (!outbound_[peer] || outbound_[peer]->connected) return;
     machine_.handle_connected(now_, outbound_[peer]->link);
     outbound_[peer]->connected = true;
-    model_pending_ += outbound_[peer]->queued;
-    outbound_[peer]->queued = 0;
+    // Only the requests of pings still in flight go out.
+    for (ping::PingId id : outbound_[peer]->queued) model_pending_ += model_in_flight_.count(id);
+    outbound_[peer]->queued.clear();
   }
 
   void close_outbound(int peer) {
@@ -210,7 +212,7 @@ class Driver {
     model_expire();  // start() first fails overdue pings
     const bool full = model_in_flight_.size() >= config_.max_outstanding;
     const bool queue_full = outbound_[peer] && !outbound_[peer]->connected &&
-                            outbound_[peer]->queued >= config_.max_queued_per_peer;
+                            outbound_[peer]->queued.size() >= config_.max_queued_per_peer;
     auto id = machine_.start(now_, smalti::PeerAddr{peers_[peer], {"sim:1"}});
     if (!id.is_ok()) {
       SMALTI_ASSERT(id.status().code() == StatusCode::kLimitExceeded);
@@ -224,13 +226,13 @@ class Driver {
     if (!outbound_[peer]) {
       auto link = machine_.outbound_link(peers_[peer]);
       SMALTI_ASSERT(link.has_value(), "no outbound link after a ping");
-      outbound_[peer] = Outbound{*link, false, 0};
+      outbound_[peer] = Outbound{*link, false, {}};
       ++model_pending_;  // the Connect
     }
     if (outbound_[peer]->connected) {
       ++model_pending_;
     } else {
-      ++outbound_[peer]->queued;
+      outbound_[peer]->queued.push_back(*id);
     }
   }
 

@@ -60,7 +60,14 @@ void PingMachine::handle_connected(Instant now, LinkToken link) {
   auto it = links_.find(link);
   if (it == links_.end() || it->second.connected) return;
   it->second.connected = true;
-  for (Bytes& frame : it->second.queued) emit(effect::Send{link, std::move(frame)});
+  for (Bytes& frame : it->second.queued) {
+    // A ping that ended while its link connected (it timed out) sends nothing: what goes out
+    // here is bounded by the pings in flight, not by every request ever queued.
+    auto message = decode_message(frame);
+    const auto* request = message.is_ok() ? std::get_if<Request>(&*message) : nullptr;
+    if (request && !outstanding_.count(request->nonce)) continue;
+    emit(effect::Send{link, std::move(frame)});
+  }
   it->second.queued.clear();
 }
 
@@ -114,8 +121,10 @@ void PingMachine::handle_send_refused(Instant now, LinkToken link, const Bytes& 
   // A refused answer costs the pinger a timeout.
   const auto* request = std::get_if<Request>(&*message);
   if (!request || !outstanding_.count(request->nonce)) return;
-  if (why.code() != StatusCode::kUnavailable) {
-    finish(request->nonce, why);  // back-pressure or an oversized frame: fail it now
+  // Back-pressure or an oversized frame, or no room for a new link's effects (above the input
+  // mark): fail it now.
+  if (why.code() != StatusCode::kUnavailable || !room_for_input()) {
+    finish(request->nonce, why);
     return;
   }
   // The link ended and we have not heard yet (a reset reported late, after a pause): what was

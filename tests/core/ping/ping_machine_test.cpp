@@ -537,6 +537,17 @@ TEST(PingMachineTest, QueuedRequestsAndCompletionsAboveTheInputMarkFit) {
   EXPECT_EQ(only<Completed>(drain(m)).size(), 4u);
 }
 
+// A ping that timed out while its link was connecting sends nothing once the link opens.
+TEST(PingMachineTest, ARequestOfAFinishedPingIsNotSentWhenItsLinkOpens) {
+  PingMachine m(Config{.timeout = 1s});
+  ASSERT_TRUE(m.start(kT0, addr(kPeerA)).is_ok());
+  const LinkToken link = *m.outbound_link(kPeerA);
+  m.handle_timeout(kT0 + 2s);
+  EXPECT_EQ(only<Completed>(drain(m)).size(), 1u);
+  m.handle_connected(kT0 + 3s, link);
+  EXPECT_TRUE(only<effect::Send>(drain(m)).empty()) << "sent the request of a finished ping";
+}
+
 TEST(PingMachineTest, EqualTimesAreAllowed) {
   PingMachine m;
   const PingId id = start_connected(m, kT0, kPeerA);

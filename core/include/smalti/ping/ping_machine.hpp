@@ -45,10 +45,10 @@ struct Config {
   // Pings in flight at once, over all peers; start() beyond it fails with kLimitExceeded.
   std::size_t max_outstanding = 4096;
   // Effects waiting to be pulled (the machine contract's bound, machine.hpp); at least
-  // 4 * max_outstanding + 8. Pings start only below half of it, but above that every ping in
-  // flight may still emit its request (when its link connects) and its completion, and the
-  // links their connect and close. (2 * max_outstanding + 4 was found too small by ping_fuzz:
-  // queued requests are sent when the link connects, with no room check.)
+  // 4 * max_outstanding + 8. Pings start, and a refused send re-dials, only below half of it;
+  // above that every ping in flight may still emit its request (when its link connects) and its
+  // completion, no more. (2 * max_outstanding + 4 was found too small by ping_fuzz: queued
+  // requests are sent when the link connects, with no room check.)
   std::size_t max_pending_effects = 4 * 4096 + 8;
   // Requests queued for a peer whose link is still connecting; start() beyond it fails.
   std::size_t max_queued_per_peer = 256;

@@ -1,8 +1,8 @@
 // Typed handles of groups: GroupBuilder<M> and Group<M> (included by groups.hpp).
 //
 // Every call has two forms (DESIGN.md section 4): an awaitable for coroutines, and the same
-// call with a callback as its last argument, which runs once with the result, in an executor
-// turn of its own (never inside the call). when() conditions are Conditions: co_await them or
+// call with a callback as its last argument, which runs once with the result, in a later
+// executor turn (never inside the call; the callbacks of calls that finish together share one). when() conditions are Conditions: co_await them or
 // use on_met(fn), their callback form.
 //
 //   Result<Index> at = co_await group.execute(5);

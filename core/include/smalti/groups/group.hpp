@@ -2,8 +2,8 @@
 //
 // Every call has two forms (DESIGN.md section 4): an awaitable for coroutines, and the same
 // call with a callback as its last argument, which runs once with the result, in a later
-// executor turn (never inside the call; the callbacks of calls that finish together share one). when() conditions are Conditions: co_await them or
-// use on_met(fn), their callback form.
+// executor turn (never inside the call; the callbacks of calls that finish together share one).
+// when() conditions are Conditions: co_await them or use on_met(fn), their callback form.
 //
 //   Result<Index> at = co_await group.execute(5);
 //   group.execute(5, [](Result<Index> at) { ... });
